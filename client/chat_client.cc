@@ -1,0 +1,136 @@
+#include "client/chat_client.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+namespace meshchat::client {
+
+using codec::FrameType;
+
+Result<Endpoint> ParseEndpoint(const std::string& s) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return Status(Code::kInvalid, "server must be HOST:PORT, got '" + s + "'");
+  char* end = nullptr;
+  const long port = std::strtol(s.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || port < 1 || port > 65535)
+    return Status(Code::kInvalid, "bad port in '" + s + "'");
+  std::string host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return Endpoint{host, static_cast<uint16_t>(port)};
+}
+
+Result<Endpoint> FindServer(const std::string& flag) {
+  if (!flag.empty()) return ParseEndpoint(flag);
+  if (const char* env = std::getenv("MESHCHAT_SERVER"); env && *env) return ParseEndpoint(env);
+  const char* home = std::getenv("MESHCHAT_HOME");
+  const std::string path =
+      (home && *home ? std::string(home) : std::string(".")) + "/var/client-endpoints";
+  std::ifstream in(path);
+  std::string line;
+  if (in && std::getline(in, line) && !line.empty()) return ParseEndpoint(line);
+  return Status(Code::kNotFound,
+                "no server given and no local mesh found at " + path +
+                    " (start one with scripts/run-local, or pass --server HOST:PORT)");
+}
+
+std::string Describe(const codec::Error& e) {
+  std::string s = std::string(codec::ErrorCodeName(e.code)) + ": " + e.msg;
+  if (e.cid) s += " (cid " + std::to_string(*e.cid) + ")";
+  return s;
+}
+
+Result<ChatClient> ChatClient::Connect(const Endpoint& ep, const std::string& token,
+                                       int timeout_ms) {
+  auto conn = Connection::Dial(ep.host, ep.port, timeout_ms);
+  if (!conn.ok()) return conn.status();
+  ChatClient c(std::move(conn).value());
+  // cids only need to be unique per sender: start at a random point so a restarted client
+  // does not reuse the ids of its previous run.
+  std::random_device rd;
+  c.next_cid_ = ((uint64_t{rd()} << 20) ^ rd()) + 1;
+  codec::Hello hello{codec::kProtocolVersion, token};
+  if (Status s = c.conn_.SendFrame(static_cast<uint8_t>(FrameType::kHello), codec::Encode(hello));
+      !s.ok())
+    return s;
+  auto f = c.conn_.ReadFrame(timeout_ms);
+  if (!f.ok()) return f.status();
+  if (f->type == static_cast<uint8_t>(FrameType::kError)) {
+    codec::Error e;
+    if (codec::Decode(f->body, e) == codec::DecodeStatus::kOk)
+      return Status(Code::kInvalid, "server refused: " + Describe(e));
+    return Status(Code::kInvalid, "server refused with an undecodable error");
+  }
+  if (f->type != static_cast<uint8_t>(FrameType::kWelcome) ||
+      codec::Decode(f->body, c.welcome_) != codec::DecodeStatus::kOk)
+    return Status(Code::kInvalid, "expected welcome from the server");
+  return c;
+}
+
+Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body) {
+  if (body.size() > codec::kMaxBodyBytes)
+    return Status(Code::kTooLarge,
+                  "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
+  const uint64_t cid = next_cid_++;
+  codec::Send m{to, cid, std::string(body)};
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kSend), codec::Encode(m)); !s.ok())
+    return s;
+  return cid;
+}
+
+Status ChatClient::Ack(uint64_t id) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kAck), codec::Encode(codec::Ack{id}));
+}
+
+Status ChatClient::Ping(uint64_t t) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kPing), codec::Encode(codec::Ping{t}));
+}
+
+Status ChatClient::Bye() {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kBye), codec::Encode(codec::Bye{}));
+}
+
+namespace {
+template <typename M>
+Result<Event> DecodeAs(const Frame& f) {
+  M m;
+  if (codec::Decode(f.body, m) != codec::DecodeStatus::kOk)
+    return Status(Code::kInvalid,
+                  std::string("server sent an undecodable ") + codec::FrameTypeName(f.type));
+  return Event(std::move(m));
+}
+}  // namespace
+
+Result<Event> ChatClient::Next(int timeout_ms) {
+  auto f = conn_.ReadFrame(timeout_ms);
+  if (!f.ok()) return f.status();
+  switch (static_cast<FrameType>(f->type)) {
+    case FrameType::kSent:
+      return DecodeAs<codec::Sent>(*f);
+    case FrameType::kError:
+      return DecodeAs<codec::Error>(*f);
+    case FrameType::kBye:
+      return DecodeAs<codec::Bye>(*f);
+    case FrameType::kPong: {
+      codec::Ping p;
+      if (codec::Decode(f->body, p) != codec::DecodeStatus::kOk)
+        return Status(Code::kInvalid, "server sent an undecodable pong");
+      return Event(Pong{p.t});
+    }
+    case FrameType::kPush: {
+      auto ev = DecodeAs<codec::Push>(*f);
+      if (ev.ok() && auto_ack_) {
+        if (Status s = Ack(std::get<codec::Push>(*ev).id); !s.ok()) return s;
+      }
+      return ev;
+    }
+    default:
+      return Status(Code::kInvalid,
+                    std::string("unexpected frame from server: ") + codec::FrameTypeName(f->type));
+  }
+}
+
+}  // namespace meshchat::client

@@ -1,0 +1,65 @@
+// The meshchat client library: connect, authenticate, send, receive, acknowledge.
+// Single-threaded and blocking with timeouts; `chat` and the tests are built on it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "base/status.h"
+#include "client/connection.h"
+#include "codec/client_messages.h"
+
+namespace meshchat::client {
+
+struct Pong {
+  uint64_t t = 0;
+};
+// Something the server told us.
+using Event = std::variant<codec::Sent, codec::Push, codec::Error, codec::Bye, Pong>;
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "HOST:PORT" -> Endpoint.
+Result<Endpoint> ParseEndpoint(const std::string& s);
+// --server, else $MESHCHAT_SERVER, else the first line of the local mesh's client-endpoints
+// file ($MESHCHAT_HOME/var/client-endpoints, or ./var/client-endpoints).
+Result<Endpoint> FindServer(const std::string& flag);
+
+class ChatClient {
+ public:
+  // Connects and authenticates: returns once `welcome` arrives, or the server's error.
+  static Result<ChatClient> Connect(const Endpoint& ep, const std::string& token,
+                                    int timeout_ms = 5000);
+
+  const codec::Welcome& welcome() const { return welcome_; }
+
+  // Sends a message; returns its client message id (cid). The `sent` ack arrives as an Event.
+  Result<uint64_t> Send(const std::string& to, std::string_view body);
+  // Acknowledges a pushed message by its server id. Next() acks pushes by itself unless
+  // auto_ack is off.
+  Status Ack(uint64_t id);
+  Status Ping(uint64_t t);
+  Status Bye();
+  // The next event, or kTimeout / kUnavailable (connection closed).
+  Result<Event> Next(int timeout_ms);
+  void set_auto_ack(bool on) { auto_ack_ = on; }
+  int fd() const { return conn_.fd(); }
+  bool HasBufferedEvent() const { return conn_.HasBufferedFrame(); }
+
+ private:
+  explicit ChatClient(Connection c) : conn_(std::move(c)) {}
+  Connection conn_;
+  codec::Welcome welcome_;
+  uint64_t next_cid_ = 0;
+  bool auto_ack_ = true;
+};
+
+// Human-readable one-line form of an error event.
+std::string Describe(const codec::Error& e);
+
+}  // namespace meshchat::client

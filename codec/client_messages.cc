@@ -1,0 +1,223 @@
+#include "codec/client_messages.h"
+
+#include "codec/msgpack_view.h"
+
+namespace meshchat::codec {
+
+bool IsValidId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxIdBytes) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '@' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+const char* ErrorCodeName(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::kMalformedFrame:
+      return "malformed_frame";
+    case ErrorCode::kFrameTooLarge:
+      return "frame_too_large";
+    case ErrorCode::kUnknownType:
+      return "unknown_type";
+    case ErrorCode::kNotAuthenticated:
+      return "not_authenticated";
+    case ErrorCode::kBadToken:
+      return "bad_token";
+    case ErrorCode::kTokenExpired:
+      return "token_expired";
+    case ErrorCode::kUnsupportedVersion:
+      return "unsupported_version";
+    case ErrorCode::kBadRequest:
+      return "bad_request";
+    case ErrorCode::kRecipientUnavailable:
+      return "recipient_unavailable";
+    case ErrorCode::kServiceUnavailable:
+      return "service_unavailable";
+    case ErrorCode::kAlreadyAuthenticated:
+      return "already_authenticated";
+    case ErrorCode::kHelloTimeout:
+      return "hello_timeout";
+    case ErrorCode::kShuttingDown:
+      return "shutting_down";
+    case ErrorCode::kSlowConsumer:
+      return "slow_consumer";
+  }
+  return "unknown_error";
+}
+
+// ---- encoders: key order is fixed so test vectors in docs/PROTOCOL.md are byte-exact ----
+
+std::string Encode(const Hello& m) {
+  std::string s;
+  Writer(s).Map(2).Key("v").Uint(m.version).Key("token").Str(m.token);
+  return s;
+}
+
+std::string Encode(const Welcome& m) {
+  std::string s;
+  Writer(s)
+      .Map(5)
+      .Key("user")
+      .Str(m.user)
+      .Key("device")
+      .Str(m.device)
+      .Key("conn")
+      .Uint(m.conn)
+      .Key("node")
+      .Str(m.node)
+      .Key("time")
+      .Uint(m.time_ms);
+  return s;
+}
+
+std::string Encode(const Send& m) {
+  std::string s;
+  Writer(s).Map(3).Key("to").Str(m.to).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
+  return s;
+}
+
+std::string Encode(const Sent& m) {
+  std::string s;
+  Writer(s).Map(3).Key("cid").Uint(m.cid).Key("id").Uint(m.id).Key("ts").Uint(m.ts);
+  return s;
+}
+
+std::string Encode(const Push& m) {
+  std::string s;
+  Writer(s)
+      .Map(6)
+      .Key("from")
+      .Str(m.from)
+      .Key("dev")
+      .Str(m.from_device)
+      .Key("cid")
+      .Uint(m.cid)
+      .Key("id")
+      .Uint(m.id)
+      .Key("ts")
+      .Uint(m.ts)
+      .Key("body")
+      .Bin(m.body);
+  return s;
+}
+
+std::string Encode(const Ack& m) {
+  std::string s;
+  Writer(s).Map(1).Key("id").Uint(m.id);
+  return s;
+}
+
+std::string Encode(const Ping& m) {
+  std::string s;
+  Writer(s).Map(1).Key("t").Uint(m.t);
+  return s;
+}
+
+std::string Encode(const Bye& m) {
+  std::string s;
+  Writer(s).Map(1).Key("reason").Str(m.reason);
+  return s;
+}
+
+std::string Encode(const Error& m) {
+  std::string s;
+  Writer w(s);
+  w.Map(m.cid ? 4 : 3)
+      .Key("code")
+      .Uint(static_cast<uint64_t>(m.code))
+      .Key("msg")
+      .Str(m.msg)
+      .Key("fatal")
+      .Bool(m.fatal);
+  if (m.cid) w.Key("cid").Uint(*m.cid);
+  return s;
+}
+
+// ---- decoders ----
+
+DecodeStatus Decode(std::string_view body, Hello& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadUint(m.Find("v"), out.version));
+    MC_DECODE_TRY(ReadStr(m.Find("token"), out.token, kMaxTokenBytes));
+    return DecodeStatus::kOk;
+  });
+}
+
+DecodeStatus Decode(std::string_view body, Welcome& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("user"), out.user, kMaxIdBytes));
+    MC_DECODE_TRY(ReadStr(m.Find("device"), out.device, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("conn"), out.conn));
+    MC_DECODE_TRY(ReadStr(m.Find("node"), out.node, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("time"), out.time_ms));
+    return DecodeStatus::kOk;
+  });
+}
+
+DecodeStatus Decode(std::string_view body, Send& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("to"), out.to, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
+    MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
+    return DecodeStatus::kOk;
+  });
+}
+
+DecodeStatus Decode(std::string_view body, Sent& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
+    MC_DECODE_TRY(ReadUint(m.Find("id"), out.id));
+    MC_DECODE_TRY(ReadUint(m.Find("ts"), out.ts));
+    return DecodeStatus::kOk;
+  });
+}
+
+DecodeStatus Decode(std::string_view body, Push& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("from"), out.from, kMaxIdBytes));
+    MC_DECODE_TRY(ReadStr(m.Find("dev"), out.from_device, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
+    MC_DECODE_TRY(ReadUint(m.Find("id"), out.id));
+    MC_DECODE_TRY(ReadUint(m.Find("ts"), out.ts));
+    MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
+    return DecodeStatus::kOk;
+  });
+}
+
+DecodeStatus Decode(std::string_view body, Ack& out) {
+  return DecodeMap(body, [&](const MapView& m) { return ReadUint(m.Find("id"), out.id); });
+}
+
+DecodeStatus Decode(std::string_view body, Ping& out) {
+  return DecodeMap(body, [&](const MapView& m) { return ReadUint(m.Find("t"), out.t); });
+}
+
+DecodeStatus Decode(std::string_view body, Bye& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    return m.Find("reason") ? ReadStr(m.Find("reason"), out.reason, kMaxErrorTextBytes)
+                            : DecodeStatus::kOk;
+  });
+}
+
+DecodeStatus Decode(std::string_view body, Error& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    uint64_t code = 0;
+    MC_DECODE_TRY(ReadUint(m.Find("code"), code));
+    if (code > 0xFFFF) return DecodeStatus::kMalformed;
+    out.code = static_cast<ErrorCode>(code);
+    MC_DECODE_TRY(ReadStr(m.Find("msg"), out.msg, kMaxErrorTextBytes));
+    MC_DECODE_TRY(ReadBool(m.Find("fatal"), out.fatal));
+    out.cid.reset();
+    if (const auto* c = m.Find("cid")) {
+      uint64_t cid = 0;
+      MC_DECODE_TRY(ReadUint(c, cid));
+      out.cid = cid;
+    }
+    return DecodeStatus::kOk;
+  });
+}
+
+}  // namespace meshchat::codec

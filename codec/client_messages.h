@@ -1,0 +1,156 @@
+// Bodies of client protocol frames (docs/PROTOCOL.md, "Messages"). Every body is one msgpack
+// map with string keys; decoders ignore unknown keys and reject missing or mistyped ones.
+// Decode never throws and never trusts a peer-supplied size (see msgpack_view.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "codec/frame.h"
+
+namespace meshchat::codec {
+
+inline constexpr uint64_t kProtocolVersion = 1;
+inline constexpr size_t kMaxIdBytes = 64;  // user and device ids
+inline constexpr size_t kMaxTokenBytes = 1024;
+inline constexpr size_t kMaxBodyBytes = 65536;  // one chat message body
+inline constexpr size_t kMaxErrorTextBytes = 256;
+
+// User and device ids: 1..64 bytes of [A-Za-z0-9._@-].
+bool IsValidId(std::string_view id);
+
+enum class ErrorCode : uint16_t {
+  kMalformedFrame = 1,
+  kFrameTooLarge = 2,
+  kUnknownType = 3,
+  kNotAuthenticated = 4,
+  kBadToken = 5,
+  kTokenExpired = 6,
+  kUnsupportedVersion = 7,
+  kBadRequest = 8,
+  kRecipientUnavailable = 9,
+  kServiceUnavailable = 10,
+  kAlreadyAuthenticated = 11,
+  kHelloTimeout = 12,
+  kShuttingDown = 13,
+  kSlowConsumer = 14,
+};
+const char* ErrorCodeName(ErrorCode c);
+
+struct Hello {
+  uint64_t version = kProtocolVersion;
+  std::string token;
+  bool operator==(const Hello&) const = default;
+};
+
+struct Welcome {
+  std::string user;
+  std::string device;
+  uint64_t conn = 0;  // connection id, unique on this gateway
+  std::string node;   // gateway node id
+  uint64_t time_ms = 0;
+  bool operator==(const Welcome&) const = default;
+};
+
+struct Send {
+  std::string to;
+  uint64_t cid = 0;  // client message id, chosen by the sender, > 0
+  std::string body;
+  bool operator==(const Send&) const = default;
+};
+
+struct Sent {
+  uint64_t cid = 0;
+  uint64_t id = 0;  // server message id
+  uint64_t ts = 0;  // server time (ms since epoch) the message was accepted
+  bool operator==(const Sent&) const = default;
+};
+
+struct Push {
+  std::string from;
+  std::string from_device;
+  uint64_t cid = 0;
+  uint64_t id = 0;
+  uint64_t ts = 0;
+  std::string body;
+  bool operator==(const Push&) const = default;
+};
+
+struct Ack {
+  uint64_t id = 0;
+  bool operator==(const Ack&) const = default;
+};
+
+struct Ping {
+  uint64_t t = 0;  // opaque to the server: echoed back in pong
+  bool operator==(const Ping&) const = default;
+};
+
+struct Bye {
+  std::string reason;
+  bool operator==(const Bye&) const = default;
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::kBadRequest;
+  std::string msg;
+  std::optional<uint64_t> cid;  // the send this error answers, when it answers one
+  bool fatal = false;           // the server closes the connection after a fatal error
+  bool operator==(const Error&) const = default;
+};
+
+std::string Encode(const Hello& m);
+std::string Encode(const Welcome& m);
+std::string Encode(const Send& m);
+std::string Encode(const Sent& m);
+std::string Encode(const Push& m);
+std::string Encode(const Ack& m);
+std::string Encode(const Ping& m);
+std::string Encode(const Bye& m);
+std::string Encode(const Error& m);
+
+// Each returns kOk, kTooLarge (a field over its limit) or kMalformed. `body` is a frame body.
+DecodeStatus Decode(std::string_view body, Hello& out);
+DecodeStatus Decode(std::string_view body, Welcome& out);
+DecodeStatus Decode(std::string_view body, Send& out);
+DecodeStatus Decode(std::string_view body, Sent& out);
+DecodeStatus Decode(std::string_view body, Push& out);
+DecodeStatus Decode(std::string_view body, Ack& out);
+DecodeStatus Decode(std::string_view body, Ping& out);
+DecodeStatus Decode(std::string_view body, Bye& out);
+DecodeStatus Decode(std::string_view body, Error& out);
+
+// Frame type for each body, so callers can write EncodeFrame(TypeOf(m), Encode(m)).
+constexpr FrameType TypeOf(const Hello&) {
+  return FrameType::kHello;
+}
+constexpr FrameType TypeOf(const Welcome&) {
+  return FrameType::kWelcome;
+}
+constexpr FrameType TypeOf(const Send&) {
+  return FrameType::kSend;
+}
+constexpr FrameType TypeOf(const Sent&) {
+  return FrameType::kSent;
+}
+constexpr FrameType TypeOf(const Push&) {
+  return FrameType::kPush;
+}
+constexpr FrameType TypeOf(const Ack&) {
+  return FrameType::kAck;
+}
+constexpr FrameType TypeOf(const Bye&) {
+  return FrameType::kBye;
+}
+constexpr FrameType TypeOf(const Error&) {
+  return FrameType::kError;
+}
+
+template <typename M>
+std::string EncodeMessageFrame(const M& m) {
+  return EncodeFrame(static_cast<uint8_t>(TypeOf(m)), Encode(m));
+}
+
+}  // namespace meshchat::codec

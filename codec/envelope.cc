@@ -1,0 +1,141 @@
+#include "codec/envelope.h"
+
+#include "codec/client_messages.h"
+#include "codec/msgpack_view.h"
+
+namespace meshchat::codec {
+
+const char* MeshTypeName(uint8_t t) {
+  switch (static_cast<MeshType>(t)) {
+    case MeshType::kHeartbeat:
+      return "heartbeat";
+    case MeshType::kConnOpen:
+      return "conn_open";
+    case MeshType::kConnClose:
+      return "conn_close";
+    case MeshType::kClientFrame:
+      return "client_frame";
+    case MeshType::kToClient:
+      return "to_client";
+    case MeshType::kCloseConn:
+      return "close_conn";
+    case MeshType::kDeliver:
+      return "deliver";
+    case MeshType::kDeliverResult:
+      return "deliver_result";
+    case MeshType::kStatusReq:
+      return "status_req";
+    case MeshType::kStatusResp:
+      return "status_resp";
+    case MeshType::kWrongOwner:
+      return "wrong_owner";
+  }
+  return "unknown";
+}
+
+namespace {
+constexpr uint32_t kEnvelopeFields = 13;
+constexpr size_t kMaxKeyBytes = 256;
+}  // namespace
+
+void EncodeTo(const Envelope& e, std::string& out) {
+  Writer(out)
+      .Array(kEnvelopeFields)
+      .Uint(kEnvelopeVersion)
+      .Uint(static_cast<uint64_t>(e.type))
+      .Uint(e.incarnation)
+      .Uint(e.epoch)
+      .Uint(e.req)
+      .Uint(e.arg)
+      .Str(e.key)
+      .Str(e.stamp.user)
+      .Str(e.stamp.device)
+      .Uint(e.stamp.conn)
+      .Str(e.stamp.gateway)
+      .Uint(e.ftype)
+      .Bin(e.body);
+}
+
+std::string Encode(const Envelope& e) {
+  std::string s;
+  s.reserve(64 + e.body.size());
+  EncodeTo(e, s);
+  return s;
+}
+
+DecodeStatus Decode(std::string_view in, Envelope& out) {
+  if (in.size() > kMaxEnvelopeBody + 1024) return DecodeStatus::kTooLarge;
+  msgpack::zone zone;
+  msgpack::object o;
+  UnpackLimits limits;
+  limits.array = kEnvelopeFields;
+  limits.map = 0;
+  limits.depth = 2;
+  limits.str = kMaxKeyBytes;
+  limits.bin = kMaxEnvelopeBody;
+  MC_DECODE_TRY(BoundedUnpack(in, zone, o, limits));
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != kEnvelopeFields)
+    return DecodeStatus::kMalformed;
+  const msgpack::object* f = o.via.array.ptr;
+  uint64_t version = 0, type = 0, ftype = 0;
+  MC_DECODE_TRY(ReadUint(&f[0], version));
+  if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
+  MC_DECODE_TRY(ReadUint(&f[1], type));
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kWrongOwner))
+    return DecodeStatus::kMalformed;
+  out.type = static_cast<MeshType>(type);
+  MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));
+  MC_DECODE_TRY(ReadUint(&f[3], out.epoch));
+  MC_DECODE_TRY(ReadUint(&f[4], out.req));
+  MC_DECODE_TRY(ReadUint(&f[5], out.arg));
+  MC_DECODE_TRY(ReadStr(&f[6], out.key, kMaxKeyBytes));
+  MC_DECODE_TRY(ReadStr(&f[7], out.stamp.user, kMaxIdBytes));
+  MC_DECODE_TRY(ReadStr(&f[8], out.stamp.device, kMaxIdBytes));
+  MC_DECODE_TRY(ReadUint(&f[9], out.stamp.conn));
+  MC_DECODE_TRY(ReadStr(&f[10], out.stamp.gateway, kMaxIdBytes));
+  MC_DECODE_TRY(ReadUint(&f[11], ftype));
+  if (ftype > 0xFF) return DecodeStatus::kMalformed;
+  out.ftype = static_cast<uint8_t>(ftype);
+  if (f[12].type != msgpack::type::BIN) return DecodeStatus::kMalformed;
+  MC_DECODE_TRY(ReadBytes(&f[12], out.body, kMaxEnvelopeBody));
+  return DecodeStatus::kOk;
+}
+
+std::string Encode(const NodeStatus& s) {
+  std::string out;
+  Writer(out)
+      .Map(8)
+      .Key("id")
+      .Str(s.id)
+      .Key("role")
+      .Str(s.role)
+      .Key("pid")
+      .Uint(s.pid)
+      .Key("epoch")
+      .Uint(s.epoch)
+      .Key("uptime_ms")
+      .Uint(s.uptime_ms)
+      .Key("connections")
+      .Uint(s.connections)
+      .Key("peers_up")
+      .Uint(s.peers_up)
+      .Key("peers_total")
+      .Uint(s.peers_total);
+  return out;
+}
+
+DecodeStatus Decode(std::string_view in, NodeStatus& out) {
+  return DecodeMap(in, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("id"), out.id, kMaxIdBytes));
+    MC_DECODE_TRY(ReadStr(m.Find("role"), out.role, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("pid"), out.pid));
+    MC_DECODE_TRY(ReadUint(m.Find("epoch"), out.epoch));
+    MC_DECODE_TRY(ReadUint(m.Find("uptime_ms"), out.uptime_ms));
+    MC_DECODE_TRY(ReadUint(m.Find("connections"), out.connections));
+    MC_DECODE_TRY(ReadUint(m.Find("peers_up"), out.peers_up));
+    MC_DECODE_TRY(ReadUint(m.Find("peers_total"), out.peers_total));
+    return DecodeStatus::kOk;
+  });
+}
+
+}  // namespace meshchat::codec

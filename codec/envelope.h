@@ -1,0 +1,79 @@
+// Mesh envelopes: what nodes send each other over ZeroMQ (docs/ARCHITECTURE.md, "Mesh
+// envelope"). One envelope per ZeroMQ message, encoded as a fixed-position msgpack array so it
+// is cheap to build and parse. The client frame a gateway forwards travels as an opaque `body`:
+// the gateway never decodes it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "codec/frame.h"
+
+namespace meshchat::codec {
+
+inline constexpr uint64_t kEnvelopeVersion = 1;
+// A body is at most one client frame plus a little framing.
+inline constexpr size_t kMaxEnvelopeBody = kMaxFrameLength + 4096;
+
+enum class MeshType : uint8_t {
+  kHeartbeat = 1,      // every peer, every second
+  kConnOpen = 2,       // gateway -> session: stamp authenticated on this gateway
+  kConnClose = 3,      // gateway -> session: stamp's connection is gone
+  kClientFrame = 4,    // gateway -> session: ftype/body from the stamped connection
+  kToClient = 5,       // session -> gateway: write frame ftype/body to stamp.conn
+  kCloseConn = 6,      // session -> gateway: close stamp.conn (after queued frames)
+  kDeliver = 7,        // session -> session: key = recipient, body = push body, stamp = sender
+  kDeliverResult = 8,  // session -> session: req echoed, arg = 0 or an ErrorCode
+  kStatusReq = 9,      // operator -> any node
+  kStatusResp = 10,    // body = NodeStatus
+  kWrongOwner = 11,    // req echoed: the receiver does not own `key` under its map (epoch)
+};
+const char* MeshTypeName(uint8_t t);
+
+// Who a client frame came from, stamped by the gateway after authentication so no client can
+// speak for another.
+struct Stamp {
+  std::string user;
+  std::string device;
+  uint64_t conn = 0;
+  std::string gateway;
+  bool operator==(const Stamp&) const = default;
+};
+
+struct Envelope {
+  MeshType type = MeshType::kHeartbeat;
+  // Random id of the sending process's lifetime, stamped by the transport on every envelope,
+  // so a receiver notices a restarted peer before acting on anything it sent.
+  uint64_t incarnation = 0;
+  uint64_t epoch = 0;  // cluster-map epoch the sender routed with
+  uint64_t req = 0;    // request id, echoed in replies
+  uint64_t arg = 0;    // small per-type argument (a result code)
+  std::string key;     // the sharding key the message was routed by (user id), may be empty
+  Stamp stamp;
+  uint8_t ftype = 0;  // client frame type carried in body, if any
+  std::string body;
+  bool operator==(const Envelope&) const = default;
+};
+
+std::string Encode(const Envelope& e);
+void EncodeTo(const Envelope& e, std::string& out);
+// kOk, kTooLarge or kMalformed; never throws.
+DecodeStatus Decode(std::string_view in, Envelope& out);
+
+// Reply to kStatusReq.
+struct NodeStatus {
+  std::string id;
+  std::string role;
+  uint64_t pid = 0;
+  uint64_t epoch = 0;
+  uint64_t uptime_ms = 0;
+  uint64_t connections = 0;  // client connections (gateway) or directory entries (session)
+  uint64_t peers_up = 0;
+  uint64_t peers_total = 0;
+  bool operator==(const NodeStatus&) const = default;
+};
+std::string Encode(const NodeStatus& s);
+DecodeStatus Decode(std::string_view in, NodeStatus& out);
+
+}  // namespace meshchat::codec

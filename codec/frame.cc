@@ -1,0 +1,90 @@
+#include "codec/frame.h"
+
+namespace meshchat::codec {
+
+bool IsClientToServer(uint8_t type) {
+  switch (static_cast<FrameType>(type)) {
+    case FrameType::kHello:
+    case FrameType::kSend:
+    case FrameType::kAck:
+    case FrameType::kPing:
+    case FrameType::kBye:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const char* FrameTypeName(uint8_t type) {
+  switch (static_cast<FrameType>(type)) {
+    case FrameType::kHello:
+      return "hello";
+    case FrameType::kWelcome:
+      return "welcome";
+    case FrameType::kSend:
+      return "send";
+    case FrameType::kSent:
+      return "sent";
+    case FrameType::kPush:
+      return "push";
+    case FrameType::kAck:
+      return "ack";
+    case FrameType::kPing:
+      return "ping";
+    case FrameType::kPong:
+      return "pong";
+    case FrameType::kBye:
+      return "bye";
+    case FrameType::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+const char* DecodeStatusName(DecodeStatus s) {
+  switch (s) {
+    case DecodeStatus::kOk:
+      return "ok";
+    case DecodeStatus::kNeedMore:
+      return "need more";
+    case DecodeStatus::kTooLarge:
+      return "too large";
+    case DecodeStatus::kMalformed:
+      return "malformed";
+  }
+  return "?";
+}
+
+DecodeStatus DecodeHeader(std::string_view in, FrameHeader& out, uint32_t max_length) {
+  if (in.size() < kHeaderSize) return DecodeStatus::kNeedMore;
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+  if (len == 0) return DecodeStatus::kMalformed;
+  if (len > max_length) return DecodeStatus::kTooLarge;
+  out.length = len;
+  out.type = p[4];
+  return DecodeStatus::kOk;
+}
+
+DecodeStatus DecodeFrame(std::string_view in, FrameView& out, size_t& consumed,
+                         uint32_t max_length) {
+  FrameHeader h;
+  DecodeStatus s = DecodeHeader(in, h, max_length);
+  if (s != DecodeStatus::kOk) return s;
+  if (in.size() < h.frame_size()) return DecodeStatus::kNeedMore;
+  out.type = h.type;
+  out.body = in.substr(kHeaderSize, h.body_size());
+  consumed = h.frame_size();
+  return DecodeStatus::kOk;
+}
+
+void AppendFrame(std::string& out, uint8_t type, std::string_view body) {
+  const uint32_t len = static_cast<uint32_t>(body.size() + 1);
+  const char hdr[kHeaderSize] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16),
+                                 static_cast<char>(len >> 8), static_cast<char>(len),
+                                 static_cast<char>(type)};
+  out.append(hdr, kHeaderSize);
+  out.append(body);
+}
+
+}  // namespace meshchat::codec

@@ -1,0 +1,72 @@
+// Client protocol framing (docs/PROTOCOL.md, "Framing"):
+//
+//   +-------------------+---------+------------------------+
+//   | length: u32 BE    | type: u8| body: length-1 bytes   |
+//   +-------------------+---------+------------------------+
+//
+// `length` counts the type byte plus the body. The gateway reads only this header; bodies are
+// msgpack maps decoded by the workers (see client_messages.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace meshchat::codec {
+
+inline constexpr size_t kHeaderSize = 5;
+// Largest accepted `length` field (type byte + body). Checked before any buffer is grown.
+inline constexpr uint32_t kMaxFrameLength = 1u << 20;  // 1 MiB
+
+enum class FrameType : uint8_t {
+  kHello = 0x01,    // C->S
+  kWelcome = 0x02,  // S->C
+  kSend = 0x03,     // C->S
+  kSent = 0x04,     // S->C  server ack of a send
+  kPush = 0x05,     // S->C  a message for this device
+  kAck = 0x06,      // C->S  client ack of a pushed message
+  kPing = 0x07,     // C->S (server answers pong)
+  kPong = 0x08,     // S->C
+  kBye = 0x09,      // either direction
+  kError = 0x0F,    // S->C
+};
+
+// True for the types a client may send to the server.
+bool IsClientToServer(uint8_t type);
+const char* FrameTypeName(uint8_t type);
+
+enum class DecodeStatus { kOk, kNeedMore, kTooLarge, kMalformed };
+const char* DecodeStatusName(DecodeStatus s);
+
+struct FrameHeader {
+  uint32_t length = 0;  // type byte + body
+  uint8_t type = 0;
+  size_t body_size() const { return length - 1; }
+  size_t frame_size() const { return kHeaderSize - 1 + length; }
+};
+
+// Decodes the 5-byte header at the start of `in`. kNeedMore if fewer than 5 bytes,
+// kMalformed if length == 0, kTooLarge if length > max_length. Never reads past `in`.
+DecodeStatus DecodeHeader(std::string_view in, FrameHeader& out,
+                          uint32_t max_length = kMaxFrameLength);
+
+// A complete frame view into a caller-owned buffer.
+struct FrameView {
+  uint8_t type = 0;
+  std::string_view body;
+};
+
+// Splits one whole frame off the front of `in`. On kOk, `consumed` is the frame's size.
+DecodeStatus DecodeFrame(std::string_view in, FrameView& out, size_t& consumed,
+                         uint32_t max_length = kMaxFrameLength);
+
+// Appends a frame (header + body) to `out`.
+void AppendFrame(std::string& out, uint8_t type, std::string_view body);
+inline std::string EncodeFrame(uint8_t type, std::string_view body) {
+  std::string s;
+  AppendFrame(s, type, body);
+  return s;
+}
+
+}  // namespace meshchat::codec

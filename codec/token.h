@@ -1,0 +1,36 @@
+// Access tokens: `mc1.<payload>.<signature>`, both parts base64url without padding.
+// payload   = msgpack map {"u": user, "d": device, "exp": unix seconds, "jti": uint}
+// signature = HMAC-SHA256(cluster secret, "mc1." + payload part)
+// Clients treat tokens as opaque strings; only gateways and meshctl look inside.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace meshchat::codec {
+
+struct TokenClaims {
+  std::string user;
+  std::string device;
+  int64_t expires_s = 0;  // unix seconds
+  uint64_t id = 0;        // unique token id (for revocation lists later)
+  bool operator==(const TokenClaims&) const = default;
+};
+
+enum class TokenStatus { kOk, kMalformed, kBadSignature, kExpired };
+const char* TokenStatusName(TokenStatus s);
+
+// Returns "" if a claim is invalid (ids must pass IsValidId) or the secret is empty.
+std::string SignToken(const TokenClaims& claims, std::string_view secret);
+
+// Checks format, size limits and signature (constant-time compare) before trusting any claim,
+// then expiry against `now_s` with `leeway_s` of allowed clock skew.
+TokenStatus VerifyToken(std::string_view token, std::string_view secret, int64_t now_s,
+                        TokenClaims& out, int64_t leeway_s = 30);
+
+std::string Base64UrlEncode(std::string_view in);
+// False on a character outside the alphabet, impossible length, or output over `max_out`.
+bool Base64UrlDecode(std::string_view in, std::string& out, size_t max_out);
+
+}  // namespace meshchat::codec

@@ -1,0 +1,90 @@
+// Non-blocking TCP front end for client connections, on the node's reactor (epoll).
+// It splits the byte stream into frames using only the 5-byte header and hands whole frames to
+// callbacks; it never looks at a body. Memory per connection is bounded: input is buffered only
+// while a frame is incomplete (and a frame's declared length is checked against the maximum
+// before any byte of it is kept), output is capped per connection (a client that does not
+// read is disconnected; it loses nothing, because undelivered messages stay in its inbox).
+// Output is coalesced: frames queued during a loop turn go out in one write() at turn end.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "codec/frame.h"
+#include "router/reactor.h"
+
+namespace meshchat::nodes {
+
+struct ListenerConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  int backlog = 4096;
+  size_t max_out_bytes = 4u << 20;  // per connection
+  size_t max_connections = 19'000;  // stays under the 20k open-file limit
+};
+
+struct ListenerStats {
+  uint64_t accepted = 0;
+  uint64_t refused = 0;
+  uint64_t frames_in = 0;
+  uint64_t slow_consumers = 0;
+};
+
+class ClientListener {
+ public:
+  struct Callbacks {
+    std::function<void(uint64_t conn)> on_open;
+    std::function<void(uint64_t conn, const codec::FrameView& frame)> on_frame;
+    std::function<void(uint64_t conn, codec::DecodeStatus why)> on_bad_frame;
+    std::function<void(uint64_t conn)> on_closed;
+  };
+
+  ClientListener(router::Reactor& reactor, ListenerConfig cfg, Callbacks cb);
+  ~ClientListener();
+
+  // Binds and listens. Start-up only: throws std::system_error on failure.
+  void Start();
+  uint16_t port() const { return port_; }
+  // Queues bytes for a connection; ignored if it is gone or closing.
+  void Write(uint64_t conn, std::string_view bytes);
+  // Closes once queued output is flushed (or after a short grace period).
+  void CloseAfterFlush(uint64_t conn);
+  void StopAccepting();
+  size_t size() const { return conns_.size(); }
+  const ListenerStats& stats() const { return stats_; }
+
+ private:
+  struct Conn {
+    int fd = -1;
+    bool closing = false;
+    bool want_write = false;
+    int64_t close_deadline_ms = 0;
+    std::string in;   // bytes of an incomplete frame only
+    std::string out;  // unsent output
+  };
+  void Accept();
+  void OnEvents(uint64_t id, uint32_t events);
+  // Feeds bytes to the framer. Returns false if the connection was closed meanwhile.
+  bool Consume(uint64_t id, std::string_view data);
+  void Flush(uint64_t id, Conn& c);
+  void FlushAll();
+  void Destroy(uint64_t id);
+  void Sweep();
+
+  router::Reactor& reactor_;
+  ListenerConfig cfg_;
+  Callbacks cb_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, Conn> conns_;
+  std::unordered_set<uint64_t> dirty_;
+  std::string read_buf_;
+  ListenerStats stats_;
+};
+
+}  // namespace meshchat::nodes

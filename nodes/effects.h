@@ -1,0 +1,34 @@
+// What a handler wants done. Handlers (GatewayCore, SessionCore) never touch sockets: they
+// append effects, and the service that owns the sockets carries them out. Tests inspect them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "codec/envelope.h"
+
+namespace meshchat::nodes {
+
+struct Effects {
+  struct MeshSend {
+    std::string node;
+    codec::Envelope env;
+    uint64_t fail_conn = 0;  // if the send fails, tell this client connection (0 = nobody)
+  };
+  struct Write {
+    uint64_t conn;
+    std::string bytes;  // whole encoded frames
+  };
+  std::vector<MeshSend> mesh;
+  std::vector<Write> writes;
+  std::vector<uint64_t> closes;  // close after the queued writes are flushed
+
+  void Clear() {
+    mesh.clear();
+    writes.clear();
+    closes.clear();
+  }
+};
+
+}  // namespace meshchat::nodes

@@ -1,0 +1,172 @@
+#include "nodes/gateway_core.h"
+
+#include "codec/token.h"
+
+namespace meshchat::nodes {
+
+using codec::ErrorCode;
+using codec::FrameType;
+
+GatewayCore::GatewayCore(GatewayConfig cfg, const Clock& clock, const router::HashRing& sessions,
+                         PeerUpFn peer_up)
+    : cfg_(std::move(cfg)), clock_(clock), sessions_(sessions), peer_up_(std::move(peer_up)) {}
+
+void GatewayCore::OnOpen(uint64_t conn) {
+  conns_[conn].opened_ms = clock_.MonoMs();
+}
+
+void GatewayCore::Error(uint64_t conn, ErrorCode code, const std::string& msg, Effects& fx) {
+  codec::Error e{code, msg, std::nullopt, false};
+  fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});
+}
+
+void GatewayCore::Fatal(uint64_t conn, ErrorCode code, const std::string& msg, Effects& fx) {
+  codec::Error e{code, msg, std::nullopt, true};
+  fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});
+  fx.closes.push_back(conn);
+}
+
+codec::Stamp GatewayCore::StampOf(uint64_t conn, const Conn& c) const {
+  return codec::Stamp{c.user, c.device, conn, cfg_.node_id};
+}
+
+void GatewayCore::Announce(uint64_t conn, const Conn& c, codec::MeshType type, Effects& fx) {
+  if (sessions_.empty()) return;
+  codec::Envelope env;
+  env.type = type;
+  env.key = c.user;
+  env.stamp = StampOf(conn, c);
+  fx.mesh.push_back({sessions_.Owner(c.user), std::move(env), 0});
+}
+
+void GatewayCore::OnFrame(uint64_t conn, const codec::FrameView& f, Effects& fx) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  Conn& c = it->second;
+  const auto type = static_cast<FrameType>(f.type);
+  if (!codec::IsClientToServer(f.type))
+    return Fatal(conn, ErrorCode::kUnknownType, "unknown frame type " + std::to_string(f.type), fx);
+  if (type == FrameType::kBye) {
+    fx.closes.push_back(conn);
+    return;
+  }
+  if (!c.authed) {
+    if (type != FrameType::kHello)
+      return Fatal(conn, ErrorCode::kNotAuthenticated, "send hello first", fx);
+    return HandleHello(conn, c, f.body, fx);
+  }
+  switch (type) {
+    case FrameType::kHello:
+      return Error(conn, ErrorCode::kAlreadyAuthenticated, "already authenticated", fx);
+    case FrameType::kPing:
+      // Answered here, body echoed verbatim: keep-alives never load the workers.
+      fx.writes.push_back(
+          {conn, codec::EncodeFrame(static_cast<uint8_t>(FrameType::kPong), f.body)});
+      return;
+    default:
+      return Forward(conn, c, f, fx);
+  }
+}
+
+void GatewayCore::HandleHello(uint64_t conn, Conn& c, std::string_view body, Effects& fx) {
+  codec::Hello hello;
+  if (codec::Decode(body, hello) != codec::DecodeStatus::kOk)
+    return Fatal(conn, ErrorCode::kMalformedFrame, "hello body is not {v, token}", fx);
+  if (hello.version != codec::kProtocolVersion)
+    return Fatal(conn, ErrorCode::kUnsupportedVersion,
+                 "protocol version " + std::to_string(hello.version) + " not supported (use " +
+                     std::to_string(codec::kProtocolVersion) + ")",
+                 fx);
+  codec::TokenClaims claims;
+  switch (codec::VerifyToken(hello.token, cfg_.secret, clock_.WallMs() / 1000, claims,
+                             cfg_.token_leeway_s)) {
+    case codec::TokenStatus::kOk:
+      break;
+    case codec::TokenStatus::kExpired:
+      return Fatal(conn, ErrorCode::kTokenExpired, "token expired", fx);
+    default:
+      return Fatal(conn, ErrorCode::kBadToken, "invalid token", fx);
+  }
+  c.authed = true;
+  c.user = std::move(claims.user);
+  c.device = std::move(claims.device);
+  ++authenticated_;
+  codec::Welcome w{c.user, c.device, conn, cfg_.node_id, static_cast<uint64_t>(clock_.WallMs())};
+  fx.writes.push_back({conn, codec::EncodeMessageFrame(w)});
+  Announce(conn, c, codec::MeshType::kConnOpen, fx);
+}
+
+void GatewayCore::Forward(uint64_t conn, const Conn& c, const codec::FrameView& f, Effects& fx) {
+  if (sessions_.empty())
+    return Error(conn, ErrorCode::kServiceUnavailable, "no session nodes in the map", fx);
+  const std::string& owner = sessions_.Owner(c.user);
+  if (!peer_up_(owner))
+    return Error(conn, ErrorCode::kServiceUnavailable, "session shard unreachable; retry", fx);
+  codec::Envelope env;
+  env.type = codec::MeshType::kClientFrame;
+  env.key = c.user;
+  env.stamp = StampOf(conn, c);
+  env.ftype = f.type;
+  env.body.assign(f.body);
+  fx.mesh.push_back({owner, std::move(env), conn});
+}
+
+void GatewayCore::OnBadFrame(uint64_t conn, codec::DecodeStatus why, Effects& fx) {
+  if (why == codec::DecodeStatus::kTooLarge)
+    return Fatal(conn, ErrorCode::kFrameTooLarge,
+                 "frame length over " + std::to_string(codec::kMaxFrameLength), fx);
+  Fatal(conn, ErrorCode::kMalformedFrame, "malformed frame header", fx);
+}
+
+void GatewayCore::OnClosed(uint64_t conn, Effects& fx) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  if (it->second.authed) {
+    --authenticated_;
+    Announce(conn, it->second, codec::MeshType::kConnClose, fx);
+  }
+  conns_.erase(it);
+}
+
+void GatewayCore::OnMesh(const std::string& /*from*/, codec::Envelope&& env, Effects& fx) {
+  auto it = conns_.find(env.stamp.conn);
+  // A connection that is gone, or a stale stamp for another user: drop. Whatever must not be
+  // lost is still held by the session shard until the client acknowledges it.
+  if (it == conns_.end() || !it->second.authed || it->second.user != env.stamp.user) return;
+  switch (env.type) {
+    case codec::MeshType::kToClient:
+      fx.writes.push_back({env.stamp.conn, codec::EncodeFrame(env.ftype, env.body)});
+      break;
+    case codec::MeshType::kCloseConn:
+      fx.closes.push_back(env.stamp.conn);
+      break;
+    case codec::MeshType::kWrongOwner:
+      Error(env.stamp.conn, ErrorCode::kServiceUnavailable, "cluster map changing; retry", fx);
+      break;
+    default:
+      break;
+  }
+}
+
+void GatewayCore::OnPeerUp(const std::string& node, Effects& fx) {
+  if (sessions_.empty()) return;
+  for (const auto& [id, c] : conns_)
+    if (c.authed && sessions_.Owner(c.user) == node)
+      Announce(id, c, codec::MeshType::kConnOpen, fx);
+}
+
+void GatewayCore::OnTick(Effects& fx) {
+  const int64_t now = clock_.MonoMs();
+  for (const auto& [id, c] : conns_)
+    if (!c.authed && now - c.opened_ms > cfg_.hello_timeout_ms)
+      Fatal(id, ErrorCode::kHelloTimeout, "no hello within the time limit", fx);
+}
+
+void GatewayCore::Shutdown(Effects& fx) {
+  for (const auto& [id, c] : conns_) {
+    fx.writes.push_back({id, codec::EncodeMessageFrame(codec::Bye{"shutting_down"})});
+    fx.closes.push_back(id);
+  }
+}
+
+}  // namespace meshchat::nodes

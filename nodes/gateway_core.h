@@ -1,0 +1,74 @@
+// The gateway's protocol logic, independent of sockets: per-connection state (awaiting hello /
+// authenticated), token checks, and routing of client frames to the user's session shard.
+// The gateway reads only frame headers, with one exception: it decodes `hello` itself,
+// because it must know who the client is before it can stamp and route anything.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "base/clock.h"
+#include "codec/client_messages.h"
+#include "codec/frame.h"
+#include "nodes/effects.h"
+#include "router/hash_ring.h"
+
+namespace meshchat::nodes {
+
+struct GatewayConfig {
+  std::string node_id;
+  std::string secret;  // cluster token secret
+  int64_t hello_timeout_ms = 10'000;
+  int64_t token_leeway_s = 30;
+};
+
+class GatewayCore {
+ public:
+  using PeerUpFn = std::function<bool(const std::string& node)>;
+
+  // `sessions` is the session-role ring; `peer_up` tells whether a mesh peer is reachable.
+  GatewayCore(GatewayConfig cfg, const Clock& clock, const router::HashRing& sessions,
+              PeerUpFn peer_up);
+
+  void OnOpen(uint64_t conn);
+  void OnFrame(uint64_t conn, const codec::FrameView& frame, Effects& fx);
+  // The transport could not decode a frame (oversize length, zero length): fatal error.
+  void OnBadFrame(uint64_t conn, codec::DecodeStatus why, Effects& fx);
+  void OnClosed(uint64_t conn, Effects& fx);
+  void OnMesh(const std::string& from, codec::Envelope&& env, Effects& fx);
+  // A session shard came (back) up: announce our connections it owns, so its directory is
+  // rebuilt after it restarts.
+  void OnPeerUp(const std::string& node, Effects& fx);
+  // Closes connections that did not authenticate in time.
+  void OnTick(Effects& fx);
+  // Graceful stop: every client gets bye{shutting_down} and is closed.
+  void Shutdown(Effects& fx);
+
+  size_t connections() const { return conns_.size(); }
+  size_t authenticated() const { return authenticated_; }
+
+ private:
+  struct Conn {
+    int64_t opened_ms = 0;
+    bool authed = false;
+    std::string user;
+    std::string device;
+  };
+  void Fatal(uint64_t conn, codec::ErrorCode code, const std::string& msg, Effects& fx);
+  void Error(uint64_t conn, codec::ErrorCode code, const std::string& msg, Effects& fx);
+  void HandleHello(uint64_t conn, Conn& c, std::string_view body, Effects& fx);
+  void Forward(uint64_t conn, const Conn& c, const codec::FrameView& f, Effects& fx);
+  void Announce(uint64_t conn, const Conn& c, codec::MeshType type, Effects& fx);
+  codec::Stamp StampOf(uint64_t conn, const Conn& c) const;
+
+  GatewayConfig cfg_;
+  const Clock& clock_;
+  const router::HashRing& sessions_;
+  PeerUpFn peer_up_;
+  std::unordered_map<uint64_t, Conn> conns_;
+  size_t authenticated_ = 0;
+};
+
+}  // namespace meshchat::nodes

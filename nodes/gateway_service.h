@@ -1,0 +1,30 @@
+// Gateway role: wires the ClientListener (sockets) and the mesh to GatewayCore (logic), and
+// carries out the effects the core returns.
+#pragma once
+
+#include "nodes/client_listener.h"
+#include "nodes/gateway_core.h"
+#include "nodes/node_runner.h"
+
+namespace meshchat::nodes {
+
+class GatewayService final : public Service {
+ public:
+  explicit GatewayService(NodeContext& ctx);
+  void Start() override;
+  void BeginShutdown() override;
+  void OnEnvelope(const std::string& from, codec::Envelope&& env) override;
+  void OnPeerUp(const std::string& node, bool restarted) override;
+  uint64_t Connections() const override { return listener_.size(); }
+
+ private:
+  void Apply();
+
+  NodeContext& ctx_;
+  router::HashRing sessions_;
+  GatewayCore core_;
+  ClientListener listener_;
+  Effects fx_;
+};
+
+}  // namespace meshchat::nodes

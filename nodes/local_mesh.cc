@@ -1,0 +1,300 @@
+#include "nodes/local_mesh.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <zmq.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "codec/msgpack_view.h"
+
+namespace fs = std::filesystem;
+
+namespace meshchat::nodes {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool ProcessAlive(long pid) {
+  if (pid <= 0 || kill(static_cast<pid_t>(pid), 0) != 0) return false;
+  // A zombie child of ours is not alive; reap it if it is one.
+  int st = 0;
+  if (waitpid(static_cast<pid_t>(pid), &st, WNOHANG) == pid) return false;
+  // Only count processes that are really our nodes (pids get reused).
+  std::string cmd = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  return cmd.find("meshchat-") != std::string::npos;
+}
+
+long ReadPid(const std::string& path) {
+  std::ifstream in(path);
+  long pid = 0;
+  in >> pid;
+  return pid;
+}
+
+// Free TCP ports on `host`, chosen by the kernel (bind to port 0), all distinct.
+std::vector<uint16_t> FreePorts(size_t n) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ports.push_back(ntohs(a.sin_port));
+    fds.push_back(fd);  // held open until all are chosen, so they differ
+  }
+  for (int fd : fds) close(fd);
+  return ports;
+}
+
+std::string Tail(const std::string& path, size_t lines) {
+  std::string s = ReadFile(path);
+  size_t pos = s.size();
+  for (size_t i = 0; i <= lines && pos > 0; ++i) pos = s.rfind('\n', pos - 1);
+  return pos == std::string::npos ? s : s.substr(pos + 1);
+}
+
+}  // namespace
+
+std::string SelfDir() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "." : p.parent_path().string();
+}
+
+LocalMesh::LocalMesh(std::string var_dir) : var_(std::move(var_dir)) {}
+
+std::string LocalMesh::DefaultVarDir() {
+  const char* home = getenv("MESHCHAT_HOME");
+  return (home && *home ? std::string(home) : std::string(".")) + "/var";
+}
+
+Result<std::string> LocalMesh::Secret(bool create) const {
+  const std::string path = secret_path();
+  if (fs::exists(path)) {
+    std::string s = ReadFile(path);
+    while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    if (s.size() < 16) return Status(Code::kInvalid, "secret in " + path + " is too short");
+    return s;
+  }
+  if (!create) return Status(Code::kNotFound, "no cluster secret at " + path + " (run meshctl up)");
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return Status(Code::kIo, "no randomness for the secret");
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : raw) {
+    s.push_back(hex[c >> 4]);
+    s.push_back(hex[c & 15]);
+  }
+  fs::create_directories(var_);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return Status(Code::kIo, "cannot create " + path);
+  std::string line = s + "\n";
+  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  close(fd);
+  if (!ok) return Status(Code::kIo, "cannot write " + path);
+  return s;
+}
+
+std::vector<std::pair<std::string, long>> LocalMesh::RunningNodes() const {
+  std::vector<std::pair<std::string, long>> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(var_ + "/run", ec)) {
+    if (e.path().extension() != ".pid") continue;
+    long pid = ReadPid(e.path());
+    if (ProcessAlive(pid)) out.emplace_back(e.path().stem().string(), pid);
+  }
+  return out;
+}
+
+Status LocalMesh::Up(const UpOptions& o, std::string& log) {
+  if (o.gateways < 1 || o.sessions < 1 || o.gateways > 64 || o.sessions > 64)
+    return {Code::kInvalid, "need 1..64 gateways and 1..64 session nodes"};
+  if (auto running = RunningNodes(); !running.empty())
+    return {Code::kExists, "a mesh is already running under " + var_ + " (" +
+                               std::to_string(running.size()) +
+                               " nodes); run 'meshctl down' first"};
+  for (const char* d : {"run", "log", "data"}) fs::create_directories(var_ + "/" + d);
+  auto secret = Secret(true);
+  if (!secret.ok()) return secret.status();
+
+  router::ClusterMap map;
+  map.epoch = 1;
+  auto ports = FreePorts(static_cast<size_t>(o.gateways * 2 + o.sessions));
+  size_t p = 0;
+  std::string endpoints;
+  for (int i = 1; i <= o.gateways; ++i) {
+    router::NodeInfo n{"gw" + std::to_string(i), router::Role::kGateway,
+                       "tcp://" + o.host + ":" + std::to_string(ports[p]),
+                       o.host + ":" + std::to_string(ports[p + 1])};
+    p += 2;
+    endpoints += n.client + "\n";
+    map.nodes.push_back(n);
+  }
+  for (int i = 1; i <= o.sessions; ++i) {
+    map.nodes.push_back({"s" + std::to_string(i), router::Role::kSession,
+                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), ""});
+  }
+  std::ofstream(map_path()) << map.Serialize();
+  std::ofstream(var_ + "/client-endpoints") << endpoints;
+
+  const std::string bin = SelfDir();
+  std::vector<std::pair<std::string, pid_t>> started;
+  for (const auto& n : map.nodes) {
+    const std::string exe = bin + "/meshchat-" + router::RoleName(n.role);
+    const std::string logf = var_ + "/log/" + n.id + ".log";
+    std::vector<std::string> args = {exe,      "--map",        map_path(),      "--id",       n.id,
+                                     "--data", var_ + "/data", "--secret-file", secret_path()};
+    pid_t pid = fork();
+    if (pid < 0) return {Code::kIo, "fork failed"};
+    if (pid == 0) {
+      setsid();  // survives meshctl and the terminal
+      int fd = open(logf.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      int nul = open("/dev/null", O_RDONLY);
+      dup2(nul, 0);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(exe.c_str(), argv.data());
+      _exit(127);
+    }
+    std::ofstream(var_ + "/run/" + n.id + ".pid") << pid << "\n";
+    started.emplace_back(n.id, pid);
+  }
+
+  // Ready = every node answers status and sees all its peers.
+  std::vector<std::string> eps;
+  for (const auto& n : map.nodes) eps.push_back(n.mesh);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(o.ready_timeout_ms);
+  while (true) {
+    for (const auto& [id, pid] : started) {
+      if (!ProcessAlive(pid)) {
+        std::string dummy;
+        (void)Down(dummy);
+        return {Code::kUnavailable, "node " + id + " exited during start-up; its log (" + var_ +
+                                        "/log/" + id + ".log) ends with:\n" +
+                                        Tail(var_ + "/log/" + id + ".log", 8)};
+      }
+    }
+    auto st = QueryStatus(eps, 500);
+    size_t ready = 0;
+    for (const auto& s : st) ready += s && s->peers_up == s->peers_total ? 1 : 0;
+    if (ready == eps.size()) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::string dummy;
+      (void)Down(dummy);
+      return {Code::kTimeout, "only " + std::to_string(ready) + " of " +
+                                  std::to_string(eps.size()) + " nodes became ready; see " + var_ +
+                                  "/log/"};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  log += "started " + std::to_string(map.nodes.size()) + " nodes (" + std::to_string(o.gateways) +
+         " gateways, " + std::to_string(o.sessions) + " session nodes) under " + var_ + "\n";
+  return Status::Ok();
+}
+
+Result<int> LocalMesh::Down(std::string& log) {
+  auto running = RunningNodes();
+  for (const auto& [id, pid] : running) kill(static_cast<pid_t>(pid), SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (const auto& [id, pid] : running) {
+    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (ProcessAlive(pid)) {
+      kill(static_cast<pid_t>(pid), SIGKILL);
+      log += "node " + id + " did not stop in 5 s: killed\n";
+    }
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(var_ + "/run", ec))
+    if (e.path().extension() == ".pid") fs::remove(e.path(), ec);
+  return static_cast<int>(running.size());
+}
+
+Result<std::vector<NodeState>> LocalMesh::Query(int timeout_ms) const {
+  auto map = router::ClusterMap::Load(map_path());
+  if (!map.ok()) return map.status();
+  std::vector<std::string> eps;
+  for (const auto& n : map->nodes) eps.push_back(n.mesh);
+  auto answers = QueryStatus(eps, timeout_ms);
+  std::vector<NodeState> out;
+  for (size_t i = 0; i < map->nodes.size(); ++i) {
+    NodeState s;
+    s.info = map->nodes[i];
+    s.pid = ReadPid(var_ + "/run/" + s.info.id + ".pid");
+    s.alive = ProcessAlive(s.pid);
+    s.status = answers[i];
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<std::optional<codec::NodeStatus>> QueryStatus(const std::vector<std::string>& eps,
+                                                          int timeout_ms) {
+  zmq::context_t ctx(1);
+  std::vector<zmq::socket_t> socks;
+  std::vector<std::optional<codec::NodeStatus>> out(eps.size());
+  for (size_t i = 0; i < eps.size(); ++i) {
+    socks.emplace_back(ctx, zmq::socket_type::dealer);
+    socks.back().set(zmq::sockopt::linger, 0);
+    socks.back().set(zmq::sockopt::routing_id,
+                     "meshctl-" + std::to_string(getpid()) + "-" + std::to_string(i));
+    socks.back().connect(eps[i]);
+    codec::Envelope req;
+    req.type = codec::MeshType::kStatusReq;
+    req.req = i + 1;
+    // Queued until connected; an unreachable node simply never answers.
+    (void)socks.back().send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  size_t pending = eps.size();
+  while (pending > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    std::vector<zmq::pollitem_t> items;
+    for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+    zmq::poll(items, left);
+    for (size_t i = 0; i < socks.size(); ++i) {
+      if (!(items[i].revents & ZMQ_POLLIN)) continue;
+      zmq::message_t m;
+      if (!socks[i].recv(m, zmq::recv_flags::dontwait)) continue;
+      codec::Envelope env;
+      codec::NodeStatus st;
+      if (codec::Decode(m.to_string_view(), env) == codec::DecodeStatus::kOk &&
+          env.type == codec::MeshType::kStatusResp &&
+          codec::Decode(env.body, st) == codec::DecodeStatus::kOk && !out[i]) {
+        out[i] = st;
+        --pending;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace meshchat::nodes

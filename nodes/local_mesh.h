@@ -1,0 +1,69 @@
+// A mesh of node processes on this machine, as meshctl manages it. Everything lives under
+// one directory, $MESHCHAT_HOME/var (default ./var):
+//   cluster.map       the cluster map the nodes were started with
+//   cluster.secret    token secret (0600), kept across restarts so tokens stay valid
+//   client-endpoints  HOST:PORT of each gateway, one per line (how `chat` finds the mesh)
+//   run/ID.pid        pid of each node meshctl started
+//   log/ID.log        each node's log
+//   data/ID/          each node's data (LMDB)
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "codec/envelope.h"
+#include "router/cluster_map.h"
+
+namespace meshchat::nodes {
+
+struct UpOptions {
+  int gateways = 2;
+  int sessions = 2;
+  std::string host = "127.0.0.1";
+  int ready_timeout_ms = 15000;
+};
+
+struct NodeState {
+  router::NodeInfo info;
+  long pid = 0;  // 0 = no pid file
+  bool alive = false;
+  std::optional<codec::NodeStatus> status;  // answered a status request
+};
+
+class LocalMesh {
+ public:
+  explicit LocalMesh(std::string var_dir);
+  // $MESHCHAT_HOME/var, or ./var.
+  static std::string DefaultVarDir();
+
+  const std::string& var_dir() const { return var_; }
+  std::string map_path() const { return var_ + "/cluster.map"; }
+  std::string secret_path() const { return var_ + "/cluster.secret"; }
+
+  // Writes the map and secret and starts every node; waits until all answer status with all
+  // peers up. `log` receives progress lines.
+  Status Up(const UpOptions& opts, std::string& log);
+  // Stops the nodes this directory's pid files name. Returns how many were stopped.
+  Result<int> Down(std::string& log);
+  // Nodes of the map with their process state and status answers.
+  Result<std::vector<NodeState>> Query(int timeout_ms = 1500) const;
+  // Pids of running nodes from pid files.
+  std::vector<std::pair<std::string, long>> RunningNodes() const;
+  // Reads (or creates, with `create`) the cluster secret.
+  Result<std::string> Secret(bool create) const;
+
+ private:
+  std::string var_;
+};
+
+// Asks nodes at the given mesh endpoints for their status, all at once; a node that does not
+// answer within `timeout_ms` has no entry (nullopt).
+std::vector<std::optional<codec::NodeStatus>> QueryStatus(const std::vector<std::string>& eps,
+                                                          int timeout_ms);
+
+// Directory holding this executable (where the node binaries are installed).
+std::string SelfDir();
+
+}  // namespace meshchat::nodes

@@ -1,0 +1,171 @@
+// meshctl: the operator's CLI for a local mesh (see docs/OPERATIONS.md).
+// Exit codes: 0 ok, 1 error, 2 usage, 3 some nodes down (status).
+#include <CLI/CLI.hpp>
+
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "codec/client_messages.h"
+#include "codec/token.h"
+#include "nodes/local_mesh.h"
+
+using namespace meshchat;
+
+namespace {
+
+int CmdUp(nodes::LocalMesh& mesh, const nodes::UpOptions& o) {
+  std::string log;
+  Status s = mesh.Up(o, log);
+  if (!s.ok()) {
+    std::cerr << "meshctl up: " << s.message() << "\n";
+    return 1;
+  }
+  std::cout << log;
+  auto nodes = mesh.Query();
+  if (nodes.ok())
+    for (const auto& n : *nodes)
+      if (n.info.role == router::Role::kGateway)
+        std::cout << "gateway " << n.info.id << " listening for clients on " << n.info.client
+                  << "\n";
+  std::cout << "connect: chat --token \"$(meshctl token alice)\"   (another terminal: bob)\n";
+  return 0;
+}
+
+int CmdDown(nodes::LocalMesh& mesh) {
+  std::string log;
+  auto n = mesh.Down(log);
+  std::cout << log;
+  if (*n == 0) {
+    std::cout << "no mesh is running under " << mesh.var_dir() << "; nothing to stop\n";
+    return 0;
+  }
+  std::cout << "stopped " << *n << " nodes\n";
+  return 0;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o.push_back('\\');
+    o.push_back(c);
+  }
+  return o;
+}
+
+int CmdStatus(nodes::LocalMesh& mesh, bool json) {
+  auto nodes = mesh.Query();
+  if (!nodes.ok()) {
+    std::cerr << "meshctl status: " << nodes.status().message() << "\n";
+    return 1;
+  }
+  int down = 0;
+  if (json) std::cout << "[";
+  bool first = true;
+  for (const auto& n : *nodes) {
+    const bool up = n.status.has_value();
+    down += up ? 0 : 1;
+    const std::string state = up ? "up" : (n.alive ? "unresponsive" : "down");
+    if (json) {
+      std::cout << (first ? "" : ",") << "\n  {\"id\":\"" << JsonEscape(n.info.id)
+                << "\",\"role\":\"" << router::RoleName(n.info.role) << "\",\"state\":\"" << state
+                << "\",\"pid\":" << (n.alive ? n.pid : 0) << ",\"mesh\":\""
+                << JsonEscape(n.info.mesh) << "\",\"client\":\"" << JsonEscape(n.info.client)
+                << "\",\"connections\":" << (up ? n.status->connections : 0)
+                << ",\"peers_up\":" << (up ? n.status->peers_up : 0)
+                << ",\"peers_total\":" << (up ? n.status->peers_total : 0)
+                << ",\"uptime_ms\":" << (up ? n.status->uptime_ms : 0) << "}";
+      first = false;
+      continue;
+    }
+    if (first) {
+      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s\n", "ID", "ROLE", "STATE", "PID",
+                  "MESH", "CLIENT", "CONNS", "PEERS", "UPTIME");
+      first = false;
+    }
+    std::printf(
+        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus\n", n.info.id.c_str(),
+        router::RoleName(n.info.role), state.c_str(), n.alive ? n.pid : 0L, n.info.mesh.c_str(),
+        n.info.client.empty() ? "-" : n.info.client.c_str(),
+        static_cast<unsigned long long>(up ? n.status->connections : 0),
+        up ? (std::to_string(n.status->peers_up) + "/" + std::to_string(n.status->peers_total))
+                 .c_str()
+           : "-",
+        static_cast<unsigned long long>(up ? n.status->uptime_ms / 1000 : 0));
+  }
+  if (json) std::cout << "\n]\n";
+  return down == 0 ? 0 : 3;
+}
+
+int CmdToken(nodes::LocalMesh& mesh, const std::string& user, const std::string& device,
+             int64_t ttl, const std::string& secret_file) {
+  std::string secret;
+  if (!secret_file.empty()) {
+    std::ifstream in(secret_file);
+    if (!(in >> secret) || secret.size() < 16) {
+      std::cerr << "meshctl token: cannot read a secret from " << secret_file << "\n";
+      return 1;
+    }
+  } else {
+    auto s = mesh.Secret(false);
+    if (!s.ok()) {
+      std::cerr << "meshctl token: " << s.status().message() << "\n";
+      return 1;
+    }
+    secret = *s;
+  }
+  if (!codec::IsValidId(user) || !codec::IsValidId(device)) {
+    std::cerr << "meshctl token: user and device ids are 1-64 characters of [A-Za-z0-9._@-]\n";
+    return 2;
+  }
+  if (ttl <= 0) {
+    std::cerr << "meshctl token: --ttl must be positive\n";
+    return 2;
+  }
+  std::random_device rd;
+  codec::TokenClaims c{user, device, static_cast<int64_t>(std::time(nullptr)) + ttl,
+                       (uint64_t{rd()} << 32) | rd()};
+  std::cout << codec::SignToken(c, secret) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"meshctl: run and inspect a meshchat mesh"};
+  app.require_subcommand(1);
+  std::string var = nodes::LocalMesh::DefaultVarDir();
+  app.add_option("--var", var, "state directory (default $MESHCHAT_HOME/var or ./var)");
+
+  nodes::UpOptions up;
+  auto* cup = app.add_subcommand("up", "start a local mesh on loopback");
+  cup->add_option("--gateways", up.gateways, "number of gateways")->check(CLI::Range(1, 64));
+  cup->add_option("--sessions", up.sessions, "number of session nodes")->check(CLI::Range(1, 64));
+
+  app.add_subcommand("down", "stop the nodes this mesh started");
+
+  bool json = false;
+  auto* cstatus = app.add_subcommand("status", "show every node of the mesh");
+  cstatus->add_flag("--json", json, "machine-readable output");
+
+  std::string user, device = "cli", secret_file;
+  int64_t ttl = 86400;
+  auto* ctoken = app.add_subcommand("token", "mint an access token (printed as the last line)");
+  ctoken->add_option("user", user, "user id")->required();
+  ctoken->add_option("--device", device, "device id");
+  ctoken->add_option("--ttl", ttl, "lifetime in seconds");
+  ctoken->add_option("--secret-file", secret_file, "cluster secret (default VAR/cluster.secret)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  nodes::LocalMesh mesh(var);
+  if (cup->parsed()) return CmdUp(mesh, up);
+  if (app.got_subcommand("down")) return CmdDown(mesh);
+  if (cstatus->parsed()) return CmdStatus(mesh, json);
+  if (ctoken->parsed()) return CmdToken(mesh, user, device, ttl, secret_file);
+  return 2;
+}

@@ -1,0 +1,128 @@
+#include "nodes/node_runner.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace meshchat::nodes {
+
+std::string ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read secret file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.size() < 16) throw std::runtime_error("secret in " + path + " is shorter than 16 bytes");
+  return s;
+}
+
+int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& make) {
+  CLI::App app{std::string("meshchat ") + router::RoleName(role) + " node"};
+  std::string map_path, id, data_root = "var/data", secret_file, log_level = "info";
+  app.add_option("--map", map_path, "cluster map file")->required();
+  app.add_option("--id", id, "this node's id in the map")->required();
+  app.add_option("--data", data_root, "directory for node data (a subdirectory per node)");
+  app.add_option("--secret-file", secret_file, "file holding the cluster token secret");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("node");
+  logger->set_pattern(std::string("%Y-%m-%dT%H:%M:%S.%e %^%l%$ ") + id + " %v");
+  logger->set_level(spdlog::level::from_str(log_level));
+  spdlog::set_default_logger(logger);
+
+  try {
+    auto map = router::ClusterMap::Load(map_path);
+    if (!map.ok()) throw std::runtime_error(map.status().message());
+    const router::NodeInfo* self = map->Find(id);
+    if (!self) throw std::runtime_error("node '" + id + "' is not in " + map_path);
+    if (self->role != role)
+      throw std::runtime_error("node '" + id + "' is a " + router::RoleName(self->role) +
+                               " in the map, not a " + router::RoleName(role));
+    const std::string data_dir = data_root + "/" + id;
+    std::filesystem::create_directories(data_dir);
+    std::string secret = secret_file.empty() ? "" : ReadSecretFile(secret_file);
+
+    // Signals arrive as readable events on the loop, never as asynchronous handlers.
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    const int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    SystemClock clock;
+    zmq::context_t zctx(1);
+    router::Reactor reactor;
+    std::random_device rd;
+    const uint64_t incarnation = ((uint64_t{rd()} << 32) | rd()) | 1;  // never 0
+    router::Mesh mesh(zctx, reactor, *map, id, incarnation);
+    NodeContext ctx{*map, *self, reactor, mesh, clock, data_dir, std::move(secret)};
+    std::unique_ptr<Service> service = make(ctx);
+    const int64_t started = clock.MonoMs();
+
+    mesh.OnEnvelope([&](const std::string& from, codec::Envelope&& env) {
+      if (env.type == codec::MeshType::kStatusReq) {
+        codec::NodeStatus st{id,
+                             router::RoleName(role),
+                             static_cast<uint64_t>(getpid()),
+                             mesh.epoch(),
+                             static_cast<uint64_t>(clock.MonoMs() - started),
+                             service->Connections(),
+                             mesh.PeersUp(),
+                             mesh.PeersTotal()};
+        codec::Envelope resp;
+        resp.type = codec::MeshType::kStatusResp;
+        resp.req = env.req;
+        resp.body = codec::Encode(st);
+        (void)mesh.Reply(from, std::move(resp));
+        return;
+      }
+      service->OnEnvelope(from, std::move(env));
+    });
+    mesh.OnPeerUp([&](const std::string& n, bool restarted) { service->OnPeerUp(n, restarted); });
+    mesh.OnPeerDown([&](const std::string& n) { service->OnPeerDown(n); });
+
+    bool shutting_down = false;
+    auto st = reactor.AddFd(sigfd, EPOLLIN, [&](uint32_t) {
+      signalfd_siginfo si;
+      while (read(sigfd, &si, sizeof si) == sizeof si) {
+      }
+      if (shutting_down) {
+        reactor.Stop();  // second signal: stop now
+        return;
+      }
+      shutting_down = true;
+      spdlog::info("stopping");
+      service->BeginShutdown();
+      // Let the loop flush goodbyes, then stop.
+      reactor.After(300, [&] { reactor.Stop(); });
+    });
+    if (!st.ok()) throw std::runtime_error(st.ToString());
+
+    mesh.Start();
+    service->Start();
+    spdlog::info("{} node started (pid {}, epoch {}, mesh {})", router::RoleName(role), getpid(),
+                 map->epoch, self->mesh);
+    reactor.Run();
+    spdlog::info("stopped");
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::error("fatal: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace meshchat::nodes

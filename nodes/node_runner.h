@@ -1,0 +1,54 @@
+// One runner for every node role: flags, cluster map, logging, signals, the reactor and the
+// mesh. A node's main is one line: `return RunNode<GatewayService>(argc, argv, Role::kGateway);`
+#pragma once
+
+#include <zmq.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "codec/envelope.h"
+#include "router/cluster_map.h"
+#include "router/mesh.h"
+#include "router/reactor.h"
+
+namespace meshchat::nodes {
+
+struct NodeContext {
+  const router::ClusterMap& map;
+  const router::NodeInfo& self;
+  router::Reactor& reactor;
+  router::Mesh& mesh;
+  const Clock& clock;
+  std::string data_dir;  // this node's private directory (LMDB files), created by the runner
+  std::string secret;    // cluster token secret ("" if none was configured)
+};
+
+// A role's service. The runner owns sockets and the loop; the service wires its handler
+// classes to them.
+class Service {
+ public:
+  virtual ~Service() = default;
+  virtual void Start() = 0;        // start-up: may throw
+  virtual void BeginShutdown() {}  // SIGTERM: finish gracefully (e.g. say bye to clients)
+  virtual void OnEnvelope(const std::string& from, codec::Envelope&& env) = 0;
+  virtual void OnPeerUp(const std::string& /*node*/, bool /*restarted*/) {}
+  virtual void OnPeerDown(const std::string& /*node*/) {}
+  virtual uint64_t Connections() const = 0;
+};
+
+using ServiceFactory = std::function<std::unique_ptr<Service>(NodeContext&)>;
+
+int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& make);
+
+template <typename S>
+int RunNode(int argc, char** argv, router::Role role) {
+  return RunNodeMain(argc, argv, role, [](NodeContext& ctx) { return std::make_unique<S>(ctx); });
+}
+
+// Reads the cluster secret file (trailing whitespace trimmed). Throws on failure.
+std::string ReadSecretFile(const std::string& path);
+
+}  // namespace meshchat::nodes

@@ -1,0 +1,51 @@
+// The cluster map: which nodes exist, their roles and endpoints, under an epoch.
+// File format (docs/ARCHITECTURE.md, "Cluster map file"), one directive per line:
+//
+//   # comment
+//   epoch 1
+//   node gw1 gateway mesh=tcp://127.0.0.1:7101 client=127.0.0.1:7001
+//   node s1  session mesh=tcp://127.0.0.1:7201
+//
+// Every node reads the same file and so builds the same rings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace meshchat::router {
+
+enum class Role { kGateway, kSession, kGroup, kPresence, kMedia };
+const char* RoleName(Role r);
+std::optional<Role> ParseRole(std::string_view s);
+
+struct NodeInfo {
+  std::string id;
+  Role role = Role::kSession;
+  std::string mesh;    // ZeroMQ endpoint the node's ROUTER binds: tcp://HOST:PORT or ipc://PATH
+  std::string client;  // gateways only: HOST:PORT clients connect to
+  bool operator==(const NodeInfo&) const = default;
+};
+
+struct ClusterMap {
+  uint64_t epoch = 0;
+  std::vector<NodeInfo> nodes;
+
+  const NodeInfo* Find(std::string_view id) const;
+  std::vector<std::string> IdsWithRole(Role r) const;
+  std::string Serialize() const;
+
+  // Validates everything: epoch present and > 0, ids valid and unique, known roles, endpoints
+  // well formed and not shared, gateways have a client endpoint. Errors name the line.
+  static Result<ClusterMap> Parse(std::string_view text);
+  static Result<ClusterMap> Load(const std::string& path);
+};
+
+// Splits "HOST:PORT" (port 1..65535). False if malformed.
+bool SplitHostPort(std::string_view s, std::string& host, uint16_t& port);
+
+}  // namespace meshchat::router

@@ -1,0 +1,167 @@
+#include "router/mesh.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace meshchat::router {
+
+Mesh::Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::string self_id,
+           uint64_t incarnation, MeshOptions opts)
+    : ctx_(ctx),
+      reactor_(reactor),
+      map_(map),
+      self_(std::move(self_id)),
+      incarnation_(incarnation),
+      opts_(opts),
+      router_(ctx, zmq::socket_type::router) {}
+
+int64_t Mesh::NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+void Mesh::Start() {
+  const NodeInfo* me = map_.Find(self_);
+  if (!me) throw std::runtime_error("node " + self_ + " is not in the cluster map");
+  router_.set(zmq::sockopt::routing_id, self_);
+  router_.set(zmq::sockopt::router_mandatory, 1);
+  router_.set(zmq::sockopt::router_handover, 1);
+  router_.set(zmq::sockopt::rcvhwm, opts_.hwm);
+  router_.set(zmq::sockopt::sndhwm, opts_.hwm);
+  router_.set(zmq::sockopt::backlog, 4096);
+  router_.set(zmq::sockopt::linger, 0);
+  router_.bind(me->mesh);
+  for (const auto& n : map_.nodes) {
+    if (n.id == self_) continue;
+    Peer p;
+    p.dealer = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+    p.dealer->set(zmq::sockopt::routing_id, self_);
+    p.dealer->set(zmq::sockopt::immediate, 1);
+    p.dealer->set(zmq::sockopt::sndhwm, opts_.hwm);
+    p.dealer->set(zmq::sockopt::linger, 0);
+    p.dealer->set(zmq::sockopt::reconnect_ivl, 100);
+    p.dealer->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    p.dealer->connect(n.mesh);
+    peers_.emplace(n.id, std::move(p));
+  }
+  reactor_.AddZmqReader(router_, [this] { ReceiveOne(); });
+  reactor_.OnTurnEnd([this] { DeliverLocal(); });
+  reactor_.Every(opts_.heartbeat_ms, [this] { Heartbeat(); });
+  reactor_.Every(opts_.heartbeat_ms / 2, [this] { CheckPeers(); });
+  // The first heartbeats fail while connections are still being set up (ZMQ_IMMEDIATE): try
+  // again soon so peers see each other in well under a heartbeat interval.
+  for (int64_t ms : {20, 60, 150, 300}) reactor_.After(ms, [this] { Heartbeat(); });
+}
+
+Status Mesh::Send(const std::string& node, codec::Envelope env) {
+  env.incarnation = incarnation_;
+  if (env.epoch == 0) env.epoch = map_.epoch;
+  if (node == self_) {
+    local_.push_back(std::move(env));
+    return Status::Ok();
+  }
+  auto it = peers_.find(node);
+  if (it == peers_.end()) return {Code::kNotFound, "unknown node " + node};
+  encode_buf_.clear();
+  codec::EncodeTo(env, encode_buf_);
+  auto r = it->second.dealer->send(zmq::buffer(encode_buf_), zmq::send_flags::dontwait);
+  if (!r) {
+    ++stats_.send_failed;
+    return {Code::kUnavailable, "peer " + node + " unreachable or its queue is full"};
+  }
+  ++stats_.sent;
+  return Status::Ok();
+}
+
+Status Mesh::Reply(const std::string& routing_id, codec::Envelope env) {
+  env.incarnation = incarnation_;
+  env.epoch = map_.epoch;
+  try {
+    auto r1 =
+        router_.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    if (!r1) return {Code::kUnavailable, "reply queue full"};
+    router_.send(zmq::buffer(codec::Encode(env)), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    // EHOSTUNREACH under ROUTER_MANDATORY: the requester is gone.
+    return {Code::kUnavailable, std::string("reply failed: ") + e.what()};
+  }
+  return Status::Ok();
+}
+
+void Mesh::ReceiveOne() {
+  zmq::message_t id, payload;
+  if (!router_.recv(id, zmq::recv_flags::dontwait)) return;
+  while (id.more()) {
+    if (!router_.recv(payload, zmq::recv_flags::dontwait)) return;
+    if (!payload.more()) break;
+  }
+  codec::Envelope env;
+  if (codec::Decode(payload.to_string_view(), env) != codec::DecodeStatus::kOk) {
+    ++stats_.decode_errors;
+    const int64_t now = NowMs();
+    if (now - last_decode_log_ms_ > 1000) {  // a broken peer must not flood the log
+      last_decode_log_ms_ = now;
+      spdlog::warn("undecodable mesh envelope from '{}' ({} so far)", id.to_string_view(),
+                   stats_.decode_errors);
+    }
+    return;
+  }
+  ++stats_.received;
+  std::string from = id.to_string();
+  if (auto it = peers_.find(from); it != peers_.end()) {
+    Peer& p = it->second;
+    p.last_heard_ms = NowMs();
+    if (!p.up || p.incarnation != env.incarnation) {
+      const bool restarted = p.incarnation != 0 && p.incarnation != env.incarnation;
+      p.up = true;
+      p.incarnation = env.incarnation;
+      spdlog::info("peer {} up{}", from, restarted ? " (restarted)" : "");
+      if (on_peer_up_) on_peer_up_(from, restarted);
+    }
+  }
+  if (env.type == codec::MeshType::kHeartbeat) return;
+  if (on_envelope_) on_envelope_(from, std::move(env));
+}
+
+void Mesh::DeliverLocal() {
+  // Bounded per turn so a handler that keeps messaging itself cannot stall the loop.
+  for (int i = 0; i < 4096 && !local_.empty(); ++i) {
+    codec::Envelope env = std::move(local_.front());
+    local_.pop_front();
+    if (on_envelope_) on_envelope_(self_, std::move(env));
+  }
+}
+
+void Mesh::Heartbeat() {
+  for (auto& [id, p] : peers_) {
+    codec::Envelope hb;
+    hb.type = codec::MeshType::kHeartbeat;
+    (void)Send(id, std::move(hb));  // a failed heartbeat is what CheckPeers notices
+  }
+}
+
+void Mesh::CheckPeers() {
+  const int64_t now = NowMs();
+  for (auto& [id, p] : peers_) {
+    if (p.up && now - p.last_heard_ms > opts_.dead_after_ms) {
+      p.up = false;
+      spdlog::warn("peer {} down (silent for {} ms)", id, now - p.last_heard_ms);
+      if (on_peer_down_) on_peer_down_(id);
+    }
+  }
+}
+
+bool Mesh::IsUp(const std::string& node) const {
+  if (node == self_) return true;
+  auto it = peers_.find(node);
+  return it != peers_.end() && it->second.up;
+}
+
+size_t Mesh::PeersUp() const {
+  size_t n = 0;
+  for (const auto& [id, p] : peers_) n += p.up ? 1 : 0;
+  return n;
+}
+
+}  // namespace meshchat::router

@@ -1,0 +1,102 @@
+// Mesh peer links. Every node binds one ROUTER for all inbound mesh traffic and keeps one
+// outbound DEALER per peer (routing id = own node id), so:
+// - a send to a peer that has no live connection, or whose queue is full, fails at once
+//   (ZMQ_IMMEDIATE + non-blocking send): an error to handle, never a silent drop;
+// - ZeroMQ keeps per-connection order, so a peer sees our envelopes in the order we sent them;
+// - the ROUTER has ROUTER_MANDATORY (replies to vanished requesters fail loudly) and
+//   ROUTER_HANDOVER (a restarted peer reusing its id is accepted).
+// Heartbeats every second detect dead peers; every envelope carries the sender's incarnation
+// so a restart is noticed before anything the new process sent is handled.
+// Envelopes addressed to this node itself are queued and delivered at the end of the turn.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "base/status.h"
+#include "codec/envelope.h"
+#include "router/cluster_map.h"
+#include "router/reactor.h"
+
+namespace meshchat::router {
+
+struct MeshOptions {
+  int64_t heartbeat_ms = 1000;
+  int64_t dead_after_ms = 3500;
+  int hwm = 100000;  // per-link message queue bound
+};
+
+struct MeshStats {
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  uint64_t send_failed = 0;
+  uint64_t decode_errors = 0;
+};
+
+class Mesh {
+ public:
+  using EnvelopeHandler = std::function<void(const std::string& from, codec::Envelope&& env)>;
+  using PeerUpHandler = std::function<void(const std::string& node, bool restarted)>;
+  using PeerDownHandler = std::function<void(const std::string& node)>;
+
+  Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::string self_id,
+       uint64_t incarnation, MeshOptions opts = {});
+
+  // Binds the ROUTER, connects to every peer, starts heartbeats. Start-up: may throw on a
+  // ZeroMQ error (e.g. the endpoint is taken).
+  void Start();
+
+  void OnEnvelope(EnvelopeHandler h) { on_envelope_ = std::move(h); }
+  void OnPeerUp(PeerUpHandler h) { on_peer_up_ = std::move(h); }
+  void OnPeerDown(PeerDownHandler h) { on_peer_down_ = std::move(h); }
+
+  // Sends to a node of the map (or to self). Stamps incarnation and epoch.
+  // kUnavailable if the peer is not connected or its queue is full.
+  Status Send(const std::string& node, codec::Envelope env);
+  // Sends back over the ROUTER to whoever has `routing_id` (operators' tools).
+  Status Reply(const std::string& routing_id, codec::Envelope env);
+
+  bool IsUp(const std::string& node) const;
+  size_t PeersUp() const;
+  size_t PeersTotal() const { return peers_.size(); }
+  uint64_t epoch() const { return map_.epoch; }
+  const std::string& self() const { return self_; }
+  uint64_t incarnation() const { return incarnation_; }
+  const MeshStats& stats() const { return stats_; }
+
+ private:
+  struct Peer {
+    std::unique_ptr<zmq::socket_t> dealer;
+    uint64_t incarnation = 0;  // last seen; 0 = never heard
+    int64_t last_heard_ms = 0;
+    bool up = false;
+  };
+  void ReceiveOne();
+  void Heartbeat();
+  void CheckPeers();
+  void DeliverLocal();
+  static int64_t NowMs();
+
+  zmq::context_t& ctx_;
+  Reactor& reactor_;
+  const ClusterMap& map_;
+  std::string self_;
+  uint64_t incarnation_;
+  MeshOptions opts_;
+  zmq::socket_t router_;
+  std::unordered_map<std::string, Peer> peers_;
+  std::deque<codec::Envelope> local_;
+  std::string encode_buf_;
+  EnvelopeHandler on_envelope_;
+  PeerUpHandler on_peer_up_;
+  PeerDownHandler on_peer_down_;
+  MeshStats stats_;
+  int64_t last_decode_log_ms_ = 0;
+};
+
+}  // namespace meshchat::router

@@ -1,0 +1,156 @@
+#include "router/reactor.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <system_error>
+
+namespace meshchat::router {
+
+Reactor::Reactor() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakefd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wakefd_;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+}
+
+Reactor::~Reactor() {
+  close(wakefd_);
+  close(epfd_);
+}
+
+int64_t Reactor::NowMs() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+Status Reactor::AddFd(int fd, uint32_t events, FdCallback cb) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+    return {Code::kIo, std::string("epoll add: ") + strerror(errno)};
+  fds_[fd] = std::move(cb);
+  return Status::Ok();
+}
+
+Status Reactor::ModFd(int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0)
+    return {Code::kIo, std::string("epoll mod: ") + strerror(errno)};
+  return Status::Ok();
+}
+
+void Reactor::RemoveFd(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  fds_.erase(fd);
+}
+
+void Reactor::AddZmqReader(zmq::socket_t& socket, Callback on_readable, int batch) {
+  // ZMQ_FD is edge-triggered and only says "look at ZMQ_EVENTS"; DrainZmq checks every
+  // socket's ZMQ_EVENTS each turn, which also covers edges consumed by our own sends.
+  int zfd = socket.get(zmq::sockopt::fd);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = zfd;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, zfd, &ev);
+  fds_[zfd] = [](uint32_t) {};  // the drain below does the work
+  zmq_readers_.push_back({&socket, std::move(on_readable), batch});
+}
+
+Reactor::TimerId Reactor::Every(int64_t interval_ms, Callback cb) {
+  TimerId id = next_timer_++;
+  timers_[id] = {interval_ms > 0 ? interval_ms : 1, std::move(cb)};
+  due_.emplace(NowMs() + interval_ms, id);
+  return id;
+}
+
+Reactor::TimerId Reactor::After(int64_t delay_ms, Callback cb) {
+  TimerId id = next_timer_++;
+  timers_[id] = {0, std::move(cb)};
+  due_.emplace(NowMs() + delay_ms, id);
+  return id;
+}
+
+void Reactor::Cancel(TimerId id) {
+  timers_.erase(id);
+}
+
+int Reactor::RunTimers() {
+  const int64_t now = NowMs();
+  while (!due_.empty() && due_.top().first <= now) {
+    auto [when, id] = due_.top();
+    due_.pop();
+    auto it = timers_.find(id);
+    if (it == timers_.end()) continue;  // cancelled
+    Callback cb = it->second.cb;        // copy: the callback may cancel itself
+    if (it->second.interval_ms > 0) {
+      due_.emplace(when + it->second.interval_ms < now ? now + it->second.interval_ms
+                                                       : when + it->second.interval_ms,
+                   id);
+    } else {
+      timers_.erase(it);
+    }
+    cb();
+  }
+  while (!due_.empty() && !timers_.count(due_.top().second)) due_.pop();
+  if (due_.empty()) return -1;
+  return static_cast<int>(std::max<int64_t>(0, due_.top().first - NowMs()));
+}
+
+bool Reactor::DrainZmq() {
+  bool more = false;
+  for (auto& r : zmq_readers_) {
+    int n = 0;
+    while (n < r.batch && (r.socket->get(zmq::sockopt::events) & ZMQ_POLLIN)) {
+      r.cb();
+      ++n;
+    }
+    if (n == r.batch && (r.socket->get(zmq::sockopt::events) & ZMQ_POLLIN)) more = true;
+  }
+  return more;
+}
+
+void Reactor::Run() {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  bool zmq_pending = true;
+  while (!stopping_) {
+    int timeout = RunTimers();
+    if (zmq_pending) timeout = 0;
+    int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n && !stopping_; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wakefd_) continue;
+      auto it = fds_.find(fd);
+      if (it == fds_.end()) continue;  // removed earlier in this turn
+      FdCallback cb = it->second;      // copy: the callback may remove its own fd
+      cb(events[i].events);
+    }
+    zmq_pending = DrainZmq();
+    for (auto& cb : turn_end_) cb();
+    // Sends during the turn can swallow a ZMQ_FD edge: look again before sleeping.
+    for (auto& r : zmq_readers_)
+      if (r.socket->get(zmq::sockopt::events) & ZMQ_POLLIN) zmq_pending = true;
+  }
+}
+
+void Reactor::Stop() {
+  stopping_ = true;
+  uint64_t one = 1;
+  ssize_t r = write(wakefd_, &one, sizeof one);
+  (void)r;
+}
+
+}  // namespace meshchat::router

@@ -1,0 +1,81 @@
+// The socket loop, kept dumb: epoll over file descriptors (client TCP sockets, signalfd) and
+// ZeroMQ sockets (via ZMQ_FD), plus timers. It only calls callbacks; routing decisions, store
+// writes and protocol logic live in handler classes that are tested without sockets.
+//
+// Single-threaded: a Reactor and everything registered with it belong to the thread that
+// calls Run(). Only Stop() may be called from another thread or a signal handler.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+
+namespace meshchat::router {
+
+class Reactor {
+ public:
+  using FdCallback = std::function<void(uint32_t epoll_events)>;
+  using Callback = std::function<void()>;
+  using TimerId = uint64_t;
+
+  Reactor();  // throws std::system_error if epoll/eventfd cannot be created (start-up only)
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  Status AddFd(int fd, uint32_t events, FdCallback cb);
+  Status ModFd(int fd, uint32_t events);
+  void RemoveFd(int fd);
+
+  // `on_readable` is called while the socket has a message waiting; it must receive at most
+  // one message per call. At most `batch` calls per loop turn keep one busy socket from
+  // starving the others.
+  void AddZmqReader(zmq::socket_t& socket, Callback on_readable, int batch = 1024);
+
+  TimerId Every(int64_t interval_ms, Callback cb);
+  TimerId After(int64_t delay_ms, Callback cb);
+  void Cancel(TimerId id);
+
+  // Runs after every loop turn, once the turn's events are handled: where handlers flush
+  // batched work (group commit, coalesced writes to clients).
+  void OnTurnEnd(Callback cb) { turn_end_.push_back(std::move(cb)); }
+
+  void Run();
+  void Stop();  // async-signal-safe
+  bool stopping() const { return stopping_; }
+
+ private:
+  struct Timer {
+    int64_t interval_ms;  // 0 = one-shot
+    Callback cb;
+  };
+  struct ZmqReader {
+    zmq::socket_t* socket;
+    Callback cb;
+    int batch;
+  };
+  int64_t NowMs() const;
+  int RunTimers();  // returns ms until the next timer (-1 = none)
+  bool DrainZmq();  // returns true if a socket still has messages waiting
+
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  volatile bool stopping_ = false;
+  std::unordered_map<int, FdCallback> fds_;
+  std::vector<ZmqReader> zmq_readers_;
+  TimerId next_timer_ = 1;
+  std::unordered_map<TimerId, Timer> timers_;
+  std::priority_queue<std::pair<int64_t, TimerId>, std::vector<std::pair<int64_t, TimerId>>,
+                      std::greater<>>
+      due_;
+  std::vector<Callback> turn_end_;
+};
+
+}  // namespace meshchat::router
