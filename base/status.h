@@ -63,24 +63,15 @@ class [[nodiscard]] Result {
 
 inline const char* CodeName(Code c) {
   switch (c) {
-    case Code::kOk:
-      return "ok";
-    case Code::kNotFound:
-      return "not found";
-    case Code::kInvalid:
-      return "invalid";
-    case Code::kTooLarge:
-      return "too large";
-    case Code::kIo:
-      return "io error";
-    case Code::kFull:
-      return "full";
-    case Code::kUnavailable:
-      return "unavailable";
-    case Code::kTimeout:
-      return "timeout";
-    case Code::kExists:
-      return "exists";
+    case Code::kOk: return "ok";
+    case Code::kNotFound: return "not found";
+    case Code::kInvalid: return "invalid";
+    case Code::kTooLarge: return "too large";
+    case Code::kIo: return "io error";
+    case Code::kFull: return "full";
+    case Code::kUnavailable: return "unavailable";
+    case Code::kTimeout: return "timeout";
+    case Code::kExists: return "exists";
   }
   return "unknown";
 }

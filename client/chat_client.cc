@@ -108,12 +108,9 @@ Result<Event> ChatClient::Next(int timeout_ms) {
   auto f = conn_.ReadFrame(timeout_ms);
   if (!f.ok()) return f.status();
   switch (static_cast<FrameType>(f->type)) {
-    case FrameType::kSent:
-      return DecodeAs<codec::Sent>(*f);
-    case FrameType::kError:
-      return DecodeAs<codec::Error>(*f);
-    case FrameType::kBye:
-      return DecodeAs<codec::Bye>(*f);
+    case FrameType::kSent: return DecodeAs<codec::Sent>(*f);
+    case FrameType::kError: return DecodeAs<codec::Error>(*f);
+    case FrameType::kBye: return DecodeAs<codec::Bye>(*f);
     case FrameType::kPong: {
       codec::Ping p;
       if (codec::Decode(f->body, p) != codec::DecodeStatus::kOk)

@@ -16,34 +16,20 @@ bool IsValidId(std::string_view id) {
 
 const char* ErrorCodeName(ErrorCode c) {
   switch (c) {
-    case ErrorCode::kMalformedFrame:
-      return "malformed_frame";
-    case ErrorCode::kFrameTooLarge:
-      return "frame_too_large";
-    case ErrorCode::kUnknownType:
-      return "unknown_type";
-    case ErrorCode::kNotAuthenticated:
-      return "not_authenticated";
-    case ErrorCode::kBadToken:
-      return "bad_token";
-    case ErrorCode::kTokenExpired:
-      return "token_expired";
-    case ErrorCode::kUnsupportedVersion:
-      return "unsupported_version";
-    case ErrorCode::kBadRequest:
-      return "bad_request";
-    case ErrorCode::kRecipientUnavailable:
-      return "recipient_unavailable";
-    case ErrorCode::kServiceUnavailable:
-      return "service_unavailable";
-    case ErrorCode::kAlreadyAuthenticated:
-      return "already_authenticated";
-    case ErrorCode::kHelloTimeout:
-      return "hello_timeout";
-    case ErrorCode::kShuttingDown:
-      return "shutting_down";
-    case ErrorCode::kSlowConsumer:
-      return "slow_consumer";
+    case ErrorCode::kMalformedFrame: return "malformed_frame";
+    case ErrorCode::kFrameTooLarge: return "frame_too_large";
+    case ErrorCode::kUnknownType: return "unknown_type";
+    case ErrorCode::kNotAuthenticated: return "not_authenticated";
+    case ErrorCode::kBadToken: return "bad_token";
+    case ErrorCode::kTokenExpired: return "token_expired";
+    case ErrorCode::kUnsupportedVersion: return "unsupported_version";
+    case ErrorCode::kBadRequest: return "bad_request";
+    case ErrorCode::kRecipientUnavailable: return "recipient_unavailable";
+    case ErrorCode::kServiceUnavailable: return "service_unavailable";
+    case ErrorCode::kAlreadyAuthenticated: return "already_authenticated";
+    case ErrorCode::kHelloTimeout: return "hello_timeout";
+    case ErrorCode::kShuttingDown: return "shutting_down";
+    case ErrorCode::kSlowConsumer: return "slow_consumer";
   }
   return "unknown_error";
 }

@@ -7,28 +7,18 @@ namespace meshchat::codec {
 
 const char* MeshTypeName(uint8_t t) {
   switch (static_cast<MeshType>(t)) {
-    case MeshType::kHeartbeat:
-      return "heartbeat";
-    case MeshType::kConnOpen:
-      return "conn_open";
-    case MeshType::kConnClose:
-      return "conn_close";
-    case MeshType::kClientFrame:
-      return "client_frame";
-    case MeshType::kToClient:
-      return "to_client";
-    case MeshType::kCloseConn:
-      return "close_conn";
-    case MeshType::kDeliver:
-      return "deliver";
-    case MeshType::kDeliverResult:
-      return "deliver_result";
-    case MeshType::kStatusReq:
-      return "status_req";
-    case MeshType::kStatusResp:
-      return "status_resp";
-    case MeshType::kWrongOwner:
-      return "wrong_owner";
+    case MeshType::kHeartbeat: return "heartbeat";
+    case MeshType::kConnOpen: return "conn_open";
+    case MeshType::kConnClose: return "conn_close";
+    case MeshType::kClientFrame: return "client_frame";
+    case MeshType::kToClient: return "to_client";
+    case MeshType::kCloseConn: return "close_conn";
+    case MeshType::kDeliver: return "deliver";
+    case MeshType::kDeliverResult: return "deliver_result";
+    case MeshType::kStatusReq: return "status_req";
+    case MeshType::kStatusResp: return "status_resp";
+    case MeshType::kWrongOwner: return "wrong_owner";
+    case MeshType::kConnOpened: return "conn_opened";
   }
   return "unknown";
 }
@@ -81,7 +71,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kWrongOwner))
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kConnOpened))
     return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));

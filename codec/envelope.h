@@ -28,6 +28,7 @@ enum class MeshType : uint8_t {
   kStatusReq = 9,      // operator -> any node
   kStatusResp = 10,    // body = NodeStatus
   kWrongOwner = 11,    // req echoed: the receiver does not own `key` under its map (epoch)
+  kConnOpened = 12,    // session -> gateway: stamp is registered in the directory
 };
 const char* MeshTypeName(uint8_t t);
 

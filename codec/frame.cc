@@ -8,49 +8,33 @@ bool IsClientToServer(uint8_t type) {
     case FrameType::kSend:
     case FrameType::kAck:
     case FrameType::kPing:
-    case FrameType::kBye:
-      return true;
-    default:
-      return false;
+    case FrameType::kBye: return true;
+    default: return false;
   }
 }
 
 const char* FrameTypeName(uint8_t type) {
   switch (static_cast<FrameType>(type)) {
-    case FrameType::kHello:
-      return "hello";
-    case FrameType::kWelcome:
-      return "welcome";
-    case FrameType::kSend:
-      return "send";
-    case FrameType::kSent:
-      return "sent";
-    case FrameType::kPush:
-      return "push";
-    case FrameType::kAck:
-      return "ack";
-    case FrameType::kPing:
-      return "ping";
-    case FrameType::kPong:
-      return "pong";
-    case FrameType::kBye:
-      return "bye";
-    case FrameType::kError:
-      return "error";
+    case FrameType::kHello: return "hello";
+    case FrameType::kWelcome: return "welcome";
+    case FrameType::kSend: return "send";
+    case FrameType::kSent: return "sent";
+    case FrameType::kPush: return "push";
+    case FrameType::kAck: return "ack";
+    case FrameType::kPing: return "ping";
+    case FrameType::kPong: return "pong";
+    case FrameType::kBye: return "bye";
+    case FrameType::kError: return "error";
   }
   return "unknown";
 }
 
 const char* DecodeStatusName(DecodeStatus s) {
   switch (s) {
-    case DecodeStatus::kOk:
-      return "ok";
-    case DecodeStatus::kNeedMore:
-      return "need more";
-    case DecodeStatus::kTooLarge:
-      return "too large";
-    case DecodeStatus::kMalformed:
-      return "malformed";
+    case DecodeStatus::kOk: return "ok";
+    case DecodeStatus::kNeedMore: return "need more";
+    case DecodeStatus::kTooLarge: return "too large";
+    case DecodeStatus::kMalformed: return "malformed";
   }
   return "?";
 }

@@ -38,14 +38,10 @@ std::string Mac(std::string_view secret, std::string_view data) {
 
 const char* TokenStatusName(TokenStatus s) {
   switch (s) {
-    case TokenStatus::kOk:
-      return "ok";
-    case TokenStatus::kMalformed:
-      return "malformed token";
-    case TokenStatus::kBadSignature:
-      return "bad signature";
-    case TokenStatus::kExpired:
-      return "token expired";
+    case TokenStatus::kOk: return "ok";
+    case TokenStatus::kMalformed: return "malformed token";
+    case TokenStatus::kBadSignature: return "bad signature";
+    case TokenStatus::kExpired: return "token expired";
   }
   return "?";
 }

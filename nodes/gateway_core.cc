@@ -63,8 +63,7 @@ void GatewayCore::OnFrame(uint64_t conn, const codec::FrameView& f, Effects& fx)
       fx.writes.push_back(
           {conn, codec::EncodeFrame(static_cast<uint8_t>(FrameType::kPong), f.body)});
       return;
-    default:
-      return Forward(conn, c, f, fx);
+    default: return Forward(conn, c, f, fx);
   }
 }
 
@@ -80,19 +79,20 @@ void GatewayCore::HandleHello(uint64_t conn, Conn& c, std::string_view body, Eff
   codec::TokenClaims claims;
   switch (codec::VerifyToken(hello.token, cfg_.secret, clock_.WallMs() / 1000, claims,
                              cfg_.token_leeway_s)) {
-    case codec::TokenStatus::kOk:
-      break;
+    case codec::TokenStatus::kOk: break;
     case codec::TokenStatus::kExpired:
       return Fatal(conn, ErrorCode::kTokenExpired, "token expired", fx);
-    default:
-      return Fatal(conn, ErrorCode::kBadToken, "invalid token", fx);
+    default: return Fatal(conn, ErrorCode::kBadToken, "invalid token", fx);
   }
+  if (sessions_.empty() || !peer_up_(sessions_.Owner(claims.user)))
+    return Fatal(conn, ErrorCode::kServiceUnavailable, "session shard unreachable; reconnect", fx);
   c.authed = true;
   c.user = std::move(claims.user);
   c.device = std::move(claims.device);
+  c.opened_ms = clock_.MonoMs();  // now the registration deadline starts
   ++authenticated_;
-  codec::Welcome w{c.user, c.device, conn, cfg_.node_id, static_cast<uint64_t>(clock_.WallMs())};
-  fx.writes.push_back({conn, codec::EncodeMessageFrame(w)});
+  // Welcome waits for the shard's kConnOpened. Frames the client sends meanwhile are
+  // forwarded behind the conn_open on the same ordered link, so nothing overtakes it.
   Announce(conn, c, codec::MeshType::kConnOpen, fx);
 }
 
@@ -133,18 +133,24 @@ void GatewayCore::OnMesh(const std::string& /*from*/, codec::Envelope&& env, Eff
   // A connection that is gone, or a stale stamp for another user: drop. Whatever must not be
   // lost is still held by the session shard until the client acknowledges it.
   if (it == conns_.end() || !it->second.authed || it->second.user != env.stamp.user) return;
+  Conn& c = it->second;
   switch (env.type) {
+    case codec::MeshType::kConnOpened:
+      if (!c.welcomed) {
+        c.welcomed = true;
+        codec::Welcome w{c.user, c.device, env.stamp.conn, cfg_.node_id,
+                         static_cast<uint64_t>(clock_.WallMs())};
+        fx.writes.push_back({env.stamp.conn, codec::EncodeMessageFrame(w)});
+      }
+      break;
     case codec::MeshType::kToClient:
       fx.writes.push_back({env.stamp.conn, codec::EncodeFrame(env.ftype, env.body)});
       break;
-    case codec::MeshType::kCloseConn:
-      fx.closes.push_back(env.stamp.conn);
-      break;
+    case codec::MeshType::kCloseConn: fx.closes.push_back(env.stamp.conn); break;
     case codec::MeshType::kWrongOwner:
       Error(env.stamp.conn, ErrorCode::kServiceUnavailable, "cluster map changing; retry", fx);
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -157,9 +163,12 @@ void GatewayCore::OnPeerUp(const std::string& node, Effects& fx) {
 
 void GatewayCore::OnTick(Effects& fx) {
   const int64_t now = clock_.MonoMs();
-  for (const auto& [id, c] : conns_)
+  for (const auto& [id, c] : conns_) {
     if (!c.authed && now - c.opened_ms > cfg_.hello_timeout_ms)
       Fatal(id, ErrorCode::kHelloTimeout, "no hello within the time limit", fx);
+    else if (c.authed && !c.welcomed && now - c.opened_ms > cfg_.register_timeout_ms)
+      Fatal(id, ErrorCode::kServiceUnavailable, "session shard did not answer; reconnect", fx);
+  }
 }
 
 void GatewayCore::Shutdown(Effects& fx) {

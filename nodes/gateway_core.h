@@ -21,6 +21,9 @@ struct GatewayConfig {
   std::string node_id;
   std::string secret;  // cluster token secret
   int64_t hello_timeout_ms = 10'000;
+  // How long a client waits for its session shard to confirm registration before it is told
+  // service_unavailable (and closed: it reconnects, possibly to another gateway).
+  int64_t register_timeout_ms = 3'000;
   int64_t token_leeway_s = 30;
 };
 
@@ -41,7 +44,7 @@ class GatewayCore {
   // A session shard came (back) up: announce our connections it owns, so its directory is
   // rebuilt after it restarts.
   void OnPeerUp(const std::string& node, Effects& fx);
-  // Closes connections that did not authenticate in time.
+  // Closes connections that did not authenticate (or get registered) in time.
   void OnTick(Effects& fx);
   // Graceful stop: every client gets bye{shutting_down} and is closed.
   void Shutdown(Effects& fx);
@@ -53,6 +56,7 @@ class GatewayCore {
   struct Conn {
     int64_t opened_ms = 0;
     bool authed = false;
+    bool welcomed = false;  // the session shard confirmed registration; welcome sent
     std::string user;
     std::string device;
   };

@@ -42,6 +42,13 @@ bool ProcessAlive(long pid) {
   return cmd.find("meshchat-") != std::string::npos;
 }
 
+// For processes we forked: true once the child has exited (it is reaped here). The cmdline
+// check of ProcessAlive would misfire between fork and exec.
+bool ChildExited(pid_t pid) {
+  int st = 0;
+  return waitpid(pid, &st, WNOHANG) == pid;
+}
+
 long ReadPid(const std::string& path) {
   std::ifstream in(path);
   long pid = 0;
@@ -192,7 +199,7 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
       std::chrono::steady_clock::now() + std::chrono::milliseconds(o.ready_timeout_ms);
   while (true) {
     for (const auto& [id, pid] : started) {
-      if (!ProcessAlive(pid)) {
+      if (ChildExited(pid)) {
         std::string dummy;
         (void)Down(dummy);
         return {Code::kUnavailable, "node " + id + " exited during start-up; its log (" + var_ +

@@ -60,6 +60,12 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
         devs.push_back(std::move(d));
         ++directory_size_;
       }
+      // The gateway welcomes the client only now, so a welcomed client is reachable.
+      codec::Envelope r;
+      r.type = MeshType::kConnOpened;
+      r.key = env.key;
+      r.stamp = env.stamp;
+      fx.mesh.push_back({env.stamp.gateway, std::move(r), 0});
       return;
     }
     case MeshType::kConnClose: {
@@ -77,23 +83,19 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
     case MeshType::kClientFrame:
       if (!CheckOwner(from, env, fx)) return;
       return HandleClientFrame(std::move(env), fx);
-    case MeshType::kDeliver:
-      return HandleDeliver(from, std::move(env), fx);
-    case MeshType::kDeliverResult:
-      return HandleDeliverResult(env, fx);
+    case MeshType::kDeliver: return HandleDeliver(from, std::move(env), fx);
+    case MeshType::kDeliverResult: return HandleDeliverResult(env, fx);
     case MeshType::kWrongOwner:
       // Our deliver reached a shard that does not own the recipient under its map.
       env.arg = static_cast<uint64_t>(ErrorCode::kServiceUnavailable);
       return HandleDeliverResult(env, fx);
-    default:
-      return;  // not for a session node; ignore
+    default: return;  // not for a session node; ignore
   }
 }
 
 void SessionCore::HandleClientFrame(codec::Envelope&& env, Effects& fx) {
   switch (static_cast<FrameType>(env.ftype)) {
-    case FrameType::kSend:
-      return HandleSend(env, fx);
+    case FrameType::kSend: return HandleSend(env, fx);
     case FrameType::kAck: {
       codec::Ack ack;
       if (codec::Decode(env.body, ack) != codec::DecodeStatus::kOk)

@@ -11,16 +11,11 @@ namespace meshchat::router {
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kGateway:
-      return "gateway";
-    case Role::kSession:
-      return "session";
-    case Role::kGroup:
-      return "group";
-    case Role::kPresence:
-      return "presence";
-    case Role::kMedia:
-      return "media";
+    case Role::kGateway: return "gateway";
+    case Role::kSession: return "session";
+    case Role::kGroup: return "group";
+    case Role::kPresence: return "presence";
+    case Role::kMedia: return "media";
   }
   return "?";
 }

@@ -14,19 +14,14 @@ Status LmdbStatus(int rc, std::string_view what) {
   if (rc == MDB_SUCCESS) return Status::Ok();
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
   switch (rc) {
-    case MDB_NOTFOUND:
-      return {Code::kNotFound, msg};
+    case MDB_NOTFOUND: return {Code::kNotFound, msg};
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
     case MDB_DBS_FULL:
-    case MDB_READERS_FULL:
-      return {Code::kFull, msg};
-    case MDB_BAD_VALSIZE:
-      return {Code::kTooLarge, msg};
-    case EINVAL:
-      return {Code::kInvalid, msg};
-    default:
-      return {Code::kIo, msg};
+    case MDB_READERS_FULL: return {Code::kFull, msg};
+    case MDB_BAD_VALSIZE: return {Code::kTooLarge, msg};
+    case EINVAL: return {Code::kInvalid, msg};
+    default: return {Code::kIo, msg};
   }
 }
 

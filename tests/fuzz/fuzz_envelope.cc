@@ -1,0 +1,25 @@
+// Mesh envelopes and node status: decode must not crash; decode(encode(m)) == m.
+#include <cstdint>
+#include <string>
+
+#include "codec/envelope.h"
+#include "tests/fuzz/fuzz_check.h"
+
+using namespace meshchat::codec;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  Envelope e;
+  if (Decode(in, e) == DecodeStatus::kOk) {
+    Envelope again;
+    FUZZ_CHECK(Decode(Encode(e), again) == DecodeStatus::kOk);
+    FUZZ_CHECK(again == e);
+  }
+  NodeStatus s;
+  if (Decode(in, s) == DecodeStatus::kOk) {
+    NodeStatus again;
+    FUZZ_CHECK(Decode(Encode(s), again) == DecodeStatus::kOk);
+    FUZZ_CHECK(again == s);
+  }
+  return 0;
+}

@@ -1,0 +1,148 @@
+// Protocol abuse against a real gateway: each bad input gets its error frame and a closed
+// connection, while a well-behaved pair of clients on the same gateway keeps chatting.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "client/connection.h"
+#include "codec/client_messages.h"
+#include "tests/integration/test_mesh.h"
+
+using namespace meshchat;
+using namespace meshchat::test;
+
+namespace {
+
+// Reads the error frame the server sends and checks the connection is then closed.
+void ExpectFatal(client::Connection& c, codec::ErrorCode code) {
+  auto f = c.ReadFrame(5000);
+  INFO(f.status().ToString());
+  REQUIRE(f.ok());
+  REQUIRE(f->type == static_cast<uint8_t>(codec::FrameType::kError));
+  codec::Error e;
+  REQUIRE(codec::Decode(f->body, e) == codec::DecodeStatus::kOk);
+  CHECK(e.code == code);
+  CHECK(e.fatal);
+  auto after = c.ReadFrame(5000);
+  CHECK(after.status().code() == Code::kUnavailable);  // closed by the server
+}
+
+client::Connection Raw(const TestMesh& mesh) {
+  auto c = client::Connection::Dial(mesh.Gateway(0).host, mesh.Gateway(0).port, 2000);
+  REQUIRE(c.ok());
+  return std::move(c).value();
+}
+
+std::string Header(uint32_t len, uint8_t type) {
+  return {char(len >> 24), char(len >> 16), char(len >> 8), char(len), char(type)};
+}
+
+void StillChatting(client::ChatClient& a, client::ChatClient& b, const std::string& to_b,
+                   const std::string& text) {
+  REQUIRE(a.Send(to_b, text).ok());
+  CHECK(Expect<codec::Push>(b).body == text);
+  Expect<codec::Sent>(a);
+}
+
+}  // namespace
+
+TEST_CASE("bad input gets an error and a closed connection; others keep chatting",
+          "[integration][abuse]") {
+  TestMesh mesh;
+  auto [a, b] = mesh.CrossShardUsers();
+  auto ca = mesh.Connect(a, 0);
+  auto cb = mesh.Connect(b, 0);
+  StillChatting(ca, cb, b, "before");
+
+  SECTION("garbage bytes (an HTTP request)") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendRaw("GET / HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+    ExpectFatal(c, codec::ErrorCode::kFrameTooLarge);  // "GET " read as a length
+  }
+  SECTION("an oversize declared length, without the bytes") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendRaw(Header(64u << 20, 0x01)).ok());
+    ExpectFatal(c, codec::ErrorCode::kFrameTooLarge);
+  }
+  SECTION("a zero length") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendRaw(Header(0, 0x01)).ok());
+    ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
+  }
+  SECTION("an unknown frame type") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x7E, "\x80").ok());
+    ExpectFatal(c, codec::ErrorCode::kUnknownType);
+  }
+  SECTION("a message before hello") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x03, codec::Encode(codec::Send{b, 1, "sneaky"})).ok());
+    ExpectFatal(c, codec::ErrorCode::kNotAuthenticated);
+  }
+  SECTION("a bad token") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, codec::Encode(codec::Hello{1, "mc1.forged.token"})).ok());
+    ExpectFatal(c, codec::ErrorCode::kBadToken);
+  }
+  SECTION("an expired token") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, codec::Encode(codec::Hello{1, mesh.Token("eve", "d", -3600)})).ok());
+    ExpectFatal(c, codec::ErrorCode::kTokenExpired);
+  }
+  SECTION("a token tampered with") {
+    auto c = Raw(mesh);
+    std::string t = mesh.Token("eve");
+    t[t.size() / 2] = t[t.size() / 2] == 'A' ? 'B' : 'A';
+    REQUIRE(c.SendFrame(0x01, codec::Encode(codec::Hello{1, t})).ok());
+    ExpectFatal(c, codec::ErrorCode::kBadToken);
+  }
+  SECTION("a hello body that is not msgpack") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, "\xc1\xc1\xc1").ok());
+    ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
+  }
+  SECTION("an unsupported protocol version") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, codec::Encode(codec::Hello{99, mesh.Token("eve")})).ok());
+    ExpectFatal(c, codec::ErrorCode::kUnsupportedVersion);
+  }
+  SECTION("a truncated frame, then the client goes away") {
+    std::string out;
+    {
+      auto c = Raw(mesh);
+      REQUIRE(c.SendRaw(Header(100, 0x01) + "only-part").ok());
+    }
+    // The gateway drops the half frame and the connection; its count returns to 2.
+    bool back_to_two = false;
+    for (int i = 0; i < 50 && !back_to_two; ++i) {
+      REQUIRE(mesh.Meshctl("status --json", &out) == 0);
+      std::istringstream lines(out);
+      for (std::string line; std::getline(lines, line);)
+        if (line.find("\"id\":\"gw1\"") != std::string::npos)
+          back_to_two = line.find("\"connections\":2,") != std::string::npos;
+    }
+    CHECK(back_to_two);
+  }
+  SECTION("a malformed send body after authentication is refused but not fatal") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, codec::Encode(codec::Hello{1, mesh.Token("mallory")})).ok());
+    auto welcome = c.ReadFrame(5000);
+    REQUIRE(welcome.ok());
+    REQUIRE(welcome->type == static_cast<uint8_t>(codec::FrameType::kWelcome));
+    REQUIRE(c.SendFrame(0x03, "\xc1 not msgpack").ok());
+    auto f = c.ReadFrame(5000);
+    REQUIRE(f.ok());
+    REQUIRE(f->type == static_cast<uint8_t>(codec::FrameType::kError));
+    codec::Error e;
+    REQUIRE(codec::Decode(f->body, e) == codec::DecodeStatus::kOk);
+    CHECK(e.code == codec::ErrorCode::kBadRequest);
+    CHECK_FALSE(e.fatal);
+    REQUIRE(c.SendFrame(0x07, codec::Encode(codec::Ping{5})).ok());  // still connected
+    auto pong = c.ReadFrame(5000);
+    REQUIRE(pong.ok());
+    CHECK(pong->type == static_cast<uint8_t>(codec::FrameType::kPong));
+    CHECK(pong->body == codec::Encode(codec::Ping{5}));
+  }
+
+  StillChatting(ca, cb, b, "after");
+}

@@ -1,0 +1,119 @@
+// meshctl and chat as a user runs them: real processes, exit codes and output.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "codec/token.h"
+#include "tests/integration/test_mesh.h"
+
+using namespace meshchat;
+using namespace meshchat::test;
+
+namespace {
+std::string LastLine(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+}
+}  // namespace
+
+TEST_CASE("meshctl up refuses a second start; down stops once, then says so", "[cli]") {
+  std::string out;
+  {
+    TestMesh mesh;
+    CHECK(mesh.Meshctl("up", &out) == 1);
+    CHECK_THAT(out, Catch::Contains("already running") && Catch::Contains("meshctl down"));
+    CHECK(mesh.Meshctl("down", &out) == 0);
+    CHECK_THAT(out, Catch::Contains("stopped 4 nodes"));
+    CHECK(mesh.Meshctl("down", &out) == 0);
+    CHECK_THAT(out, Catch::Contains("nothing to stop"));
+    // Status of a stopped mesh: every node down, exit code 3.
+    CHECK(mesh.Meshctl("status", &out) == 3);
+    CHECK_THAT(out, Catch::Contains("down"));
+  }
+}
+
+TEST_CASE("meshctl status lists every node, as a table and as JSON", "[cli]") {
+  TestMesh mesh(2, 3);
+  std::string out;
+  REQUIRE(mesh.Meshctl("status", &out) == 0);
+  for (const char* id : {"gw1", "gw2", "s1", "s2", "s3"}) CHECK_THAT(out, Catch::Contains(id));
+  CHECK_THAT(out, Catch::Contains("4/4"));  // each node sees its 4 peers
+  REQUIRE(mesh.Meshctl("status --json", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("\"id\":\"s3\",\"role\":\"session\",\"state\":\"up\""));
+}
+
+TEST_CASE("meshctl token mints a token the cluster accepts, and checks its input", "[cli]") {
+  TestMesh mesh;
+  std::string out;
+  REQUIRE(mesh.Meshctl("token carol --device tablet --ttl 60", &out) == 0);
+  const std::string token = LastLine(out);
+  std::ifstream in(mesh.var() + "/cluster.secret");
+  std::string secret;
+  in >> secret;
+  codec::TokenClaims claims;
+  REQUIRE(codec::VerifyToken(token, secret, std::time(nullptr), claims) == codec::TokenStatus::kOk);
+  CHECK(claims.user == "carol");
+  CHECK(claims.device == "tablet");
+  CHECK(claims.expires_s <= std::time(nullptr) + 60);
+  auto c = client::ChatClient::Connect(mesh.Gateway(1), token);
+  REQUIRE(c.ok());
+  CHECK(c->welcome().user == "carol");
+
+  CHECK(mesh.Meshctl("token 'bad user'", &out) == 2);
+  CHECK(mesh.Meshctl("token carol --ttl 0", &out) == 2);
+  CHECK(mesh.Meshctl("frobnicate", &out) == 2);
+  CHECK(RunCommand(Bin("meshctl") + " --var /nonexistent/x token carol", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("meshctl up"));
+}
+
+TEST_CASE("chat send and chat listen talk across gateways", "[cli]") {
+  TestMesh mesh;
+  const std::string listen = "MESHCHAT_TOKEN=" + mesh.Token("bob") + " " + Bin("chat") +
+                             " --server " + mesh.GatewayAddr(1) +
+                             " listen --count 2 --timeout 20";
+  FILE* listener = popen(listen.c_str(), "r");
+  REQUIRE(listener);
+  const std::string send = Bin("chat") + " --token " + mesh.Token("alice") + " --server " +
+                           mesh.GatewayAddr(0) + " send --to bob ";
+  std::string out;
+  int rc = 1;
+  // bob's listener connects on its own schedule: until then bob is unreachable (exit 1).
+  for (int i = 0; i < 100 && rc != 0; ++i) {
+    rc = RunCommand(send + "'first line'", &out);
+    if (rc != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(rc == 0);
+  CHECK_THAT(out, Catch::StartsWith("sent id="));
+  REQUIRE(RunCommand(send + "'second line'", &out) == 0);
+  std::string got;
+  char buf[256];
+  while (fgets(buf, sizeof buf, listener)) got += buf;
+  const int st = pclose(listener);
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK(got == "first line\nsecond line\n");
+}
+
+TEST_CASE("chat finds the local mesh by itself and reports errors with exit codes", "[cli]") {
+  TestMesh mesh;
+  std::string out;
+  const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
+  // No --server: the local mesh's client-endpoints file is used.
+  CHECK(RunCommand(home + Bin("chat") + " --token " + mesh.Token("alice") +
+                       " send --to nobody hello",
+                   &out) == 1);
+  CHECK_THAT(out, Catch::Contains("recipient_unavailable"));
+  CHECK(RunCommand(home + Bin("chat") + " --token bogus send --to bob hi", &out) == 3);
+  CHECK_THAT(out, Catch::Contains("bad_token"));
+  CHECK(RunCommand("MESHCHAT_TOKEN= " + home + Bin("chat") + " send --to bob hi", &out) == 2);
+  CHECK(RunCommand(Bin("chat") + " --server 127.0.0.1:1 --token x send --to b hi", &out) == 3);
+  CHECK(RunCommand(home + Bin("chat") + " --token " + mesh.Token("alice") +
+                       " listen --count 1 --timeout 0.5",
+                   &out) == 4);
+}

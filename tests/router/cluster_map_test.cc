@@ -1,0 +1,60 @@
+#include <catch2/catch.hpp>
+
+#include "router/cluster_map.h"
+
+using namespace meshchat;
+using namespace meshchat::router;
+
+TEST_CASE("a valid map parses and serializes back", "[router]") {
+  const char* text = R"(# test map
+epoch 7
+node gw1 gateway mesh=tcp://127.0.0.1:7101 client=127.0.0.1:7001   # comment
+node s1  session mesh=tcp://127.0.0.1:7201
+
+node s2 session mesh=ipc:///tmp/s2.sock
+)";
+  auto m = ClusterMap::Parse(text);
+  REQUIRE(m.ok());
+  CHECK(m->epoch == 7);
+  REQUIRE(m->nodes.size() == 3);
+  CHECK(m->nodes[0] == NodeInfo{"gw1", Role::kGateway, "tcp://127.0.0.1:7101", "127.0.0.1:7001"});
+  CHECK(m->IdsWithRole(Role::kSession) == std::vector<std::string>{"s1", "s2"});
+  auto again = ClusterMap::Parse(m->Serialize());
+  REQUIRE(again.ok());
+  CHECK(again->nodes == m->nodes);
+  CHECK(again->epoch == 7);
+}
+
+TEST_CASE("map errors name the line and the problem", "[router]") {
+  auto err = [](const std::string& text) {
+    auto m = ClusterMap::Parse(text);
+    REQUIRE_FALSE(m.ok());
+    return m.status().message();
+  };
+  CHECK_THAT(err("node s1 session mesh=tcp://h:1\n"), Catch::Contains("missing 'epoch"));
+  CHECK_THAT(err("epoch 1\n"), Catch::Contains("no nodes"));
+  CHECK_THAT(err("epoch 0\nnode s1 session mesh=tcp://h:1\n"), Catch::Contains("line 1"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1\nnode s1 session mesh=tcp://h:2\n"),
+             Catch::Contains("line 3: duplicate node id 's1'"));
+  CHECK_THAT(err("epoch 1\nnode x1 wizard mesh=tcp://h:1\n"), Catch::Contains("unknown role"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=http://h:1\n"),
+             Catch::Contains("bad mesh endpoint"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:99999\n"),
+             Catch::Contains("bad mesh endpoint"));
+  CHECK_THAT(err("epoch 1\nnode g1 gateway mesh=tcp://h:1\n"),
+             Catch::Contains("has no client endpoint"));
+  CHECK_THAT(err("epoch 1\nnode g1 gateway mesh=tcp://h:1 client=nohost\n"),
+             Catch::Contains("bad client endpoint"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1\nnode s2 session mesh=tcp://h:1\n"),
+             Catch::Contains("used twice"));
+  CHECK_THAT(err("epoch 1\nfrobnicate\n"), Catch::Contains("unknown directive"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1 colour=red\n"),
+             Catch::Contains("unknown node attribute"));
+  CHECK_THAT(err("epoch 1\nnode bad/id session mesh=tcp://h:1\n"), Catch::Contains("bad node id"));
+}
+
+TEST_CASE("loading a missing file is an error", "[router]") {
+  auto m = ClusterMap::Load("/nonexistent/cluster.map");
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().code() == Code::kNotFound);
+}

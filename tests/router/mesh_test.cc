@@ -1,0 +1,166 @@
+// Two Mesh instances in one process, each on its own thread and reactor, talking over real
+// ZeroMQ TCP sockets on loopback.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "router/mesh.h"
+
+using namespace meshchat;
+using namespace meshchat::router;
+
+namespace {
+
+int FreePort() {
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::router);
+  s.bind("tcp://127.0.0.1:*");
+  std::string ep = s.get(zmq::sockopt::last_endpoint);
+  return std::stoi(ep.substr(ep.rfind(':') + 1));
+}
+
+ClusterMap TwoNodeMap() {
+  ClusterMap m;
+  m.epoch = 1;
+  m.nodes.push_back({"a", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), ""});
+  m.nodes.push_back({"b", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), ""});
+  return m;
+}
+
+// Runs a node's reactor on its own thread: the sockets are created and used only there.
+struct NodeThread {
+  std::thread t;
+  Reactor* reactor = nullptr;
+  std::promise<void> ready;
+  void Stop() {
+    if (reactor) reactor->Stop();
+    t.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("peers see each other, exchange envelopes in order, and talk to themselves",
+          "[router][mesh]") {
+  const ClusterMap map = TwoNodeMap();
+  zmq::context_t ctx;
+  std::atomic<int> b_received{0};
+  std::atomic<bool> order_ok{true};
+  std::atomic<int> a_self{0};
+  std::atomic<bool> a_saw_b_up{false};
+  constexpr int kCount = 5000;
+
+  std::promise<Reactor*> b_ready;
+  std::thread b([&] {
+    Reactor r;
+    Mesh mesh(ctx, r, map, "b", 22);
+    uint64_t expect = 1;
+    mesh.OnEnvelope([&](const std::string& from, codec::Envelope&& env) {
+      if (from != "a" || env.incarnation != 11 || env.req != expect) order_ok = false;
+      ++expect;
+      if (++b_received == kCount) r.Stop();
+    });
+    mesh.Start();
+    b_ready.set_value(&r);
+    r.Run();
+  });
+  Reactor* rb = b_ready.get_future().get();
+
+  std::thread a([&] {
+    Reactor r;
+    Mesh mesh(ctx, r, map, "a", 11);
+    mesh.OnEnvelope([&](const std::string& from, codec::Envelope&&) {
+      if (from == "a") ++a_self;
+    });
+    mesh.OnPeerUp([&](const std::string& node, bool) {
+      if (node != "b") return;
+      a_saw_b_up = true;
+      // Send to self once, then a burst to b.
+      codec::Envelope self;
+      self.type = codec::MeshType::kDeliver;
+      (void)mesh.Send("a", self);
+      for (int i = 1; i <= kCount; ++i) {
+        codec::Envelope e;
+        e.type = codec::MeshType::kDeliver;
+        e.req = static_cast<uint64_t>(i);
+        e.body = std::string(100, 'x');
+        if (!mesh.Send("b", std::move(e)).ok()) order_ok = false;
+      }
+    });
+    r.After(10000, [&] { r.Stop(); });  // bound the test
+    r.Every(20, [&] {
+      if (b_received == kCount && a_self == 1) r.Stop();
+    });
+    mesh.Start();
+    r.Run();
+  });
+  a.join();
+  rb->Stop();
+  b.join();
+  CHECK(a_saw_b_up);
+  CHECK(b_received == kCount);
+  CHECK(order_ok);
+  CHECK(a_self == 1);
+}
+
+TEST_CASE("sending to a peer that is not running fails at once instead of queueing",
+          "[router][mesh]") {
+  const ClusterMap map = TwoNodeMap();
+  zmq::context_t ctx;
+  Reactor r;
+  Mesh mesh(ctx, r, map, "a", 1);
+  mesh.Start();
+  codec::Envelope e;
+  e.type = codec::MeshType::kDeliver;
+  Status s = mesh.Send("b", e);
+  CHECK(s.code() == Code::kUnavailable);
+  CHECK(mesh.Send("nobody", e).code() == Code::kNotFound);
+  CHECK_FALSE(mesh.IsUp("b"));
+}
+
+TEST_CASE("a silent peer is declared down, and a restart is noticed", "[router][mesh]") {
+  const ClusterMap map = TwoNodeMap();
+  zmq::context_t ctx;
+  std::vector<std::string> events;
+  std::mutex mu;
+  auto log = [&](std::string s) {
+    std::lock_guard<std::mutex> l(mu);
+    events.push_back(std::move(s));
+  };
+  MeshOptions fast;
+  fast.heartbeat_ms = 50;
+  fast.dead_after_ms = 300;
+
+  auto run_b = [&](uint64_t inc, int ms) {
+    Reactor r;
+    Mesh mesh(ctx, r, map, "b", inc, fast);
+    mesh.Start();
+    r.After(ms, [&] { r.Stop(); });
+    r.Run();
+  };
+  std::thread a([&] {
+    Reactor r;
+    Mesh mesh(ctx, r, map, "a", 1, fast);
+    mesh.OnPeerUp([&](const std::string& n, bool restarted) {
+      log(n + (restarted ? " restarted" : " up"));
+    });
+    mesh.OnPeerDown([&](const std::string& n) { log(n + " down"); });
+    mesh.Start();
+    r.After(2500, [&] { r.Stop(); });
+    r.Run();
+  });
+  std::thread b1([&] { run_b(100, 600); });
+  b1.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // b silent: a declares it down
+  std::thread b2([&] { run_b(200, 600); });
+  b2.join();
+  a.join();
+  std::lock_guard<std::mutex> l(mu);
+  REQUIRE(events.size() >= 3);
+  CHECK(events[0] == "b up");
+  CHECK(events[1] == "b down");
+  CHECK(events[2] == "b restarted");
+}
