@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -120,10 +121,9 @@ Result<Frame> Connection::ReadFrame(int timeout_ms) {
       return Status(Code::kInvalid,
                     std::string("server sent a bad frame: ") + codec::DecodeStatusName(s));
     int wait = -1;
-    if (timeout_ms >= 0) {
+    if (timeout_ms >= 0) {  // a zero timeout still looks at the socket once
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return Status(Code::kTimeout, "no frame within the timeout");
-      wait = static_cast<int>(left.count());
+      wait = static_cast<int>(std::max<int64_t>(0, left.count()));
     }
     pollfd p{fd_, POLLIN, 0};
     int pr = poll(&p, 1, wait);

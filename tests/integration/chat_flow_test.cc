@@ -1,6 +1,8 @@
 // Messages through a real mesh: 2 gateways and 2 session shards as separate processes.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+
 #include "tests/integration/test_mesh.h"
 
 using namespace meshchat;
@@ -59,8 +61,7 @@ TEST_CASE("a burst of messages arrives complete and in order", "[integration]") 
   }
 }
 
-TEST_CASE("sending to a user who is not connected gives recipient_unavailable",
-          "[integration]") {
+TEST_CASE("sending to a user who is not connected gives recipient_unavailable", "[integration]") {
   TestMesh mesh;
   auto ca = mesh.Connect("alice", 0);
   auto cid = ca.Send("nobody-home", "hello?");
@@ -96,4 +97,19 @@ TEST_CASE("after a disconnect the user is no longer reachable, after reconnect a
   auto cb = mesh.Connect(b, 0);  // back, on the other gateway
   REQUIRE(ca.Send(b, "welcome back").ok());
   CHECK(Expect<codec::Push>(cb).body == "welcome back");
+}
+
+TEST_CASE("Next(0) returns an event that is waiting on the socket", "[integration]") {
+  // Regression: a zero timeout used to give up before looking at the socket, so the
+  // interactive client never showed incoming messages.
+  TestMesh mesh;
+  auto ca = mesh.Connect("alice", 0);
+  auto cid = ca.Send("nobody-home", "x");
+  REQUIRE(cid.ok());
+  pollfd p{ca.fd(), POLLIN, 0};
+  REQUIRE(poll(&p, 1, 5000) == 1);
+  auto ev = ca.Next(0);
+  INFO(ev.status().ToString());
+  REQUIRE(ev.ok());
+  CHECK(std::holds_alternative<codec::Error>(*ev));
 }
