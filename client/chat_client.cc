@@ -1,5 +1,6 @@
 #include "client/chat_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -71,18 +72,26 @@ Result<ChatClient> ChatClient::Connect(const Endpoint& ep, const std::string& to
 }
 
 Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body) {
+  return Send(to, body, next_cid_++);
+}
+
+Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body, uint64_t cid) {
   if (body.size() > codec::kMaxBodyBytes)
     return Status(Code::kTooLarge,
                   "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
-  const uint64_t cid = next_cid_++;
   codec::Send m{to, cid, std::string(body)};
   if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kSend), codec::Encode(m)); !s.ok())
     return s;
   return cid;
 }
 
-Status ChatClient::Ack(uint64_t id) {
-  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kAck), codec::Encode(codec::Ack{id}));
+Status ChatClient::Ack(uint64_t n) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kAck), codec::Encode(codec::Ack{n}));
+}
+
+Status ChatClient::Read(const std::string& chat, uint64_t seq) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kRead),
+                         codec::Encode(codec::Read{chat, seq}));
 }
 
 Status ChatClient::Ping(uint64_t t) {
@@ -105,6 +114,36 @@ Result<Event> DecodeAs(const Frame& f) {
 }  // namespace
 
 Result<Event> ChatClient::Next(int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    int left = timeout_ms;
+    if (timeout_ms > 0)
+      left = static_cast<int>(std::max<int64_t>(
+          0,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+    auto ev = NextFrame(left);
+    if (!ev.ok()) return ev;
+    // Inbox entries (pushes, receipts) are numbered: drop what was already processed (a
+    // resend after a lost ack) and the echo of our own sends to this very device.
+    uint64_t n = 0;
+    bool skip = false;
+    if (auto* p = std::get_if<codec::Push>(&*ev)) {
+      n = p->n;
+      skip = p->from == welcome_.user && p->from_device == welcome_.device;
+    } else if (auto* r = std::get_if<codec::Receipt>(&*ev)) {
+      n = r->n;
+    }
+    if (n == 0) return ev;
+    if (n <= last_n_) skip = true;
+    last_n_ = std::max(last_n_, n);
+    if (auto_ack_)
+      if (Status s = Ack(last_n_); !s.ok()) return s;
+    if (!skip) return ev;
+  }
+}
+
+Result<Event> ChatClient::NextFrame(int timeout_ms) {
   auto f = conn_.ReadFrame(timeout_ms);
   if (!f.ok()) return f.status();
   switch (static_cast<FrameType>(f->type)) {
@@ -117,13 +156,8 @@ Result<Event> ChatClient::Next(int timeout_ms) {
         return Status(Code::kInvalid, "server sent an undecodable pong");
       return Event(Pong{p.t});
     }
-    case FrameType::kPush: {
-      auto ev = DecodeAs<codec::Push>(*f);
-      if (ev.ok() && auto_ack_) {
-        if (Status s = Ack(std::get<codec::Push>(*ev).id); !s.ok()) return s;
-      }
-      return ev;
-    }
+    case FrameType::kPush: return DecodeAs<codec::Push>(*f);
+    case FrameType::kReceipt: return DecodeAs<codec::Receipt>(*f);
     default:
       return Status(Code::kInvalid,
                     std::string("unexpected frame from server: ") + codec::FrameTypeName(f->type));

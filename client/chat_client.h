@@ -17,7 +17,8 @@ struct Pong {
   uint64_t t = 0;
 };
 // Something the server told us.
-using Event = std::variant<codec::Sent, codec::Push, codec::Error, codec::Bye, Pong>;
+using Event =
+    std::variant<codec::Sent, codec::Push, codec::Receipt, codec::Error, codec::Bye, Pong>;
 
 struct Endpoint {
   std::string host;
@@ -39,23 +40,34 @@ class ChatClient {
   const codec::Welcome& welcome() const { return welcome_; }
 
   // Sends a message; returns its client message id (cid). The `sent` ack arrives as an Event.
+  // To retry a send whose ack never came, send again with the same cid: the server stores
+  // and delivers it once.
   Result<uint64_t> Send(const std::string& to, std::string_view body);
-  // Acknowledges a pushed message by its server id. Next() acks pushes by itself unless
-  // auto_ack is off.
-  Status Ack(uint64_t id);
+  Result<uint64_t> Send(const std::string& to, std::string_view body, uint64_t cid);
+  // Acknowledges every push and receipt up to inbox position n. Next() does this by itself
+  // for each one it returns, unless auto_ack is off.
+  Status Ack(uint64_t n);
+  // Tells the sender(s) in `chat` that this user has read up to `seq` (blue ticks).
+  Status Read(const std::string& chat, uint64_t seq);
   Status Ping(uint64_t t);
   Status Bye();
   // The next event, or kTimeout / kUnavailable (connection closed).
   Result<Event> Next(int timeout_ms);
   void set_auto_ack(bool on) { auto_ack_ = on; }
+  // Highest inbox position already processed (pushes at or below it are duplicates: they are
+  // acknowledged again and not returned). Persist it to survive restarts.
+  uint64_t last_n() const { return last_n_; }
+  void set_last_n(uint64_t n) { last_n_ = n; }
   int fd() const { return conn_.fd(); }
   bool HasBufferedEvent() const { return conn_.HasBufferedFrame(); }
 
  private:
   explicit ChatClient(Connection c) : conn_(std::move(c)) {}
+  Result<Event> NextFrame(int timeout_ms);
   Connection conn_;
   codec::Welcome welcome_;
   uint64_t next_cid_ = 0;
+  uint64_t last_n_ = 0;
   bool auto_ack_ = true;
 };
 

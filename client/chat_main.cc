@@ -1,7 +1,8 @@
 // chat: the command-line client.
-//   chat [--token T] [--server H:P]              interactive: "@bob hi" or "/to bob" then lines
-//   chat send --to bob "hi"                       send one message, wait for the sent tick
-//   chat listen [--count N] [--timeout S]         print each received body on its own line
+//   chat [--token T] [--server H:P]          interactive: "@bob hi", or "/to bob" then lines
+//   chat send --to bob "hi" [--wait sent|delivered|read]
+//   chat listen [--count N] [--timeout S] [--read]   print each received body on its own line
+//   chat history [--with USER]               what this device has received
 // Exit codes: 0 ok, 1 the server refused (error frame), 2 usage, 3 cannot connect or
 // authenticate, 4 timed out.
 #include <poll.h>
@@ -14,6 +15,8 @@
 #include <iostream>
 
 #include "client/chat_client.h"
+#include "client/local_history.h"
+#include "codec/token.h"
 
 using namespace meshchat;
 using client::ChatClient;
@@ -22,13 +25,18 @@ namespace {
 
 constexpr int kExitRefused = 1, kExitUsage = 2, kExitConnect = 3, kExitTimeout = 4;
 
-int Connect(const std::string& server, std::string token, std::optional<ChatClient>& out) {
+int TokenFrom(std::string& token) {
   if (token.empty())
     if (const char* t = std::getenv("MESHCHAT_TOKEN")) token = t;
   if (token.empty()) {
     std::cerr << "chat: no token: pass --token or set MESHCHAT_TOKEN (meshctl token USER)\n";
     return kExitUsage;
   }
+  return 0;
+}
+
+int Connect(const std::string& server, std::string token, std::optional<ChatClient>& out) {
+  if (int rc = TokenFrom(token); rc != 0) return rc;
   auto ep = client::FindServer(server);
   if (!ep.ok()) {
     std::cerr << "chat: " << ep.status().message() << "\n";
@@ -43,48 +51,61 @@ int Connect(const std::string& server, std::string token, std::optional<ChatClie
   return 0;
 }
 
-int CmdSend(ChatClient& c, const std::string& to, const std::string& text, int timeout_s) {
+int64_t MsLeft(std::chrono::steady_clock::time_point deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                               std::chrono::steady_clock::now())
+      .count();
+}
+
+// `send` does not consume the inbox (auto-ack off): pushes and receipts that arrive stay
+// queued for the next listen or interactive session.
+int CmdSend(ChatClient& c, const std::string& to, const std::string& text, const std::string& wait,
+            int timeout_s) {
+  c.set_auto_ack(false);
   auto cid = c.Send(to, text);
   if (!cid.ok()) {
     std::cerr << "chat: " << cid.status().message() << "\n";
     return kExitConnect;
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    auto ev = c.Next(static_cast<int>(left.count()));
+  uint64_t seq = 0;
+  while (MsLeft(deadline) > 0) {
+    auto ev = c.Next(static_cast<int>(MsLeft(deadline)));
     if (!ev.ok()) {
       if (ev.status().code() == Code::kTimeout) break;
       std::cerr << "chat: " << ev.status().message() << "\n";
       return kExitConnect;
     }
     if (auto* s = std::get_if<codec::Sent>(&*ev); s && s->cid == *cid) {
-      std::cout << "sent id=" << s->id << "\n";
-      (void)c.Bye();
-      return 0;
-    }
-    if (auto* e = std::get_if<codec::Error>(&*ev); e && (!e->cid || *e->cid == *cid)) {
+      seq = s->seq;
+      std::cout << "sent seq=" << seq << std::endl;
+      if (wait == "sent") return 0;
+    } else if (auto* r = std::get_if<codec::Receipt>(&*ev);
+               r && seq && r->chat == to && r->seq >= seq) {
+      const bool read = r->kind == codec::ReceiptKind::kRead;
+      if (r->kind == codec::ReceiptKind::kDelivered || read) {
+        std::cout << codec::ReceiptKindName(r->kind) << " seq=" << r->seq << std::endl;
+        if (wait == "delivered" || read) return 0;
+      }
+    } else if (auto* e = std::get_if<codec::Error>(&*ev); e && (!e->cid || *e->cid == *cid)) {
       std::cerr << "chat: " << client::Describe(*e) << "\n";
       return kExitRefused;
     }
   }
-  std::cerr << "chat: no sent ack within " << timeout_s << " s\n";
+  std::cerr << "chat: no " << (seq ? wait : std::string("sent")) << " tick within " << timeout_s
+            << " s\n";
   return kExitTimeout;
 }
 
-int CmdListen(ChatClient& c, int count, double timeout_s) {
+int CmdListen(ChatClient& c, client::LocalHistory& h, int count, double timeout_s, bool read) {
   int got = 0;
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout_s * 1000));
   while (count <= 0 || got < count) {
     int wait = -1;
     if (timeout_s > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      wait = static_cast<int>(left.count());
+      if (MsLeft(deadline) <= 0) break;
+      wait = static_cast<int>(MsLeft(deadline));
     }
     auto ev = c.Next(wait);
     if (!ev.ok()) {
@@ -93,8 +114,14 @@ int CmdListen(ChatClient& c, int count, double timeout_s) {
       return kExitConnect;
     }
     if (auto* p = std::get_if<codec::Push>(&*ev)) {
-      std::cout << p->body << std::endl;  // flushed per line for scripts
+      h.Append(*p);
+      h.SaveLastN(c.last_n());
+      if (p->from == c.welcome().user) continue;  // our own, sent from another device
+      std::cout << p->body << std::endl;          // flushed per line for scripts
+      if (read) (void)c.Read(p->chat, p->seq);
       ++got;
+    } else if (std::get_if<codec::Receipt>(&*ev)) {
+      h.SaveLastN(c.last_n());
     } else if (auto* e = std::get_if<codec::Error>(&*ev)) {
       std::cerr << "chat: " << client::Describe(*e) << "\n";
       if (e->fatal) return kExitRefused;
@@ -107,11 +134,37 @@ int CmdListen(ChatClient& c, int count, double timeout_s) {
   return 0;
 }
 
-int Interactive(ChatClient& c) {
+void Show(ChatClient& c, client::LocalHistory& h, const client::Event& ev) {
+  if (auto* p = std::get_if<codec::Push>(&ev)) {
+    h.Append(*p);
+    h.SaveLastN(c.last_n());
+    if (p->from == c.welcome().user) {
+      std::cout << "[you -> " << p->chat << ", other device] " << p->body << "\n";
+    } else {
+      std::cout << "[" << p->from << "] " << p->body << "\n";
+      (void)c.Read(p->chat, p->seq);  // shown on screen: the chat is open
+    }
+  } else if (auto* s = std::get_if<codec::Sent>(&ev)) {
+    std::cout << "  \u2713 sent to " << s->to << " (seq " << s->seq << ")\n";
+  } else if (auto* r = std::get_if<codec::Receipt>(&ev)) {
+    h.SaveLastN(c.last_n());
+    const char* ticks = r->kind == codec::ReceiptKind::kExpired ? "\u2717" : "\u2713\u2713";
+    std::cout << "  " << ticks << " " << codec::ReceiptKindName(r->kind) << " by " << r->chat
+              << (r->kind == codec::ReceiptKind::kExpired ? " (seq " : " (up to seq ") << r->seq
+              << ")\n";
+  } else if (auto* e = std::get_if<codec::Error>(&ev)) {
+    std::cout << "* " << client::Describe(*e) << "\n";
+  } else if (std::get_if<codec::Bye>(&ev)) {
+    std::cout << "* server said goodbye\n";
+  }
+  std::cout.flush();
+}
+
+int Interactive(ChatClient& c, client::LocalHistory& h) {
   std::string to;
   std::cout << "connected as " << c.welcome().user << " (" << c.welcome().device << ") via "
             << c.welcome().node << ". Type '@user text' to send, '/to user' to pick a recipient, "
-            << "'/quit' to leave.\n";
+            << "'/quit' to leave." << std::endl;
   std::string line;
   while (true) {
     pollfd fds[2] = {{0, POLLIN, 0}, {c.fd(), POLLIN, 0}};
@@ -119,19 +172,10 @@ int Interactive(ChatClient& c) {
     if (c.HasBufferedEvent() || (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       auto ev = c.Next(0);
       if (!ev.ok() && ev.status().code() != Code::kTimeout) {
-        std::cout << "* " << ev.status().message() << "\n";
+        std::cout << "* " << ev.status().message() << std::endl;
         return kExitConnect;
       }
-      if (ev.ok()) {
-        if (auto* p = std::get_if<codec::Push>(&*ev))
-          std::cout << "[" << p->from << "] " << p->body << "\n";
-        else if (auto* s = std::get_if<codec::Sent>(&*ev))
-          std::cout << "  \u2713 sent (id " << s->id << ")\n";
-        else if (auto* e = std::get_if<codec::Error>(&*ev))
-          std::cout << "* " << client::Describe(*e) << "\n";
-        else if (std::get_if<codec::Bye>(&*ev))
-          std::cout << "* server said goodbye\n";
-      }
+      if (ev.ok()) Show(c, h, *ev);
       continue;
     }
     if (fds[0].revents & (POLLIN | POLLHUP)) {
@@ -141,7 +185,7 @@ int Interactive(ChatClient& c) {
       }
       if (line.rfind("/to ", 0) == 0) {
         to = line.substr(4);
-        std::cout << "* now talking to " << to << "\n";
+        std::cout << "* now talking to " << to << std::endl;
         continue;
       }
       std::string target = to, text = line;
@@ -151,13 +195,32 @@ int Interactive(ChatClient& c) {
         text = sp == std::string::npos ? "" : line.substr(sp + 1);
       }
       if (target.empty()) {
-        std::cout << "* no recipient: use '@user text' or '/to user'\n";
+        std::cout << "* no recipient: use '@user text' or '/to user'" << std::endl;
         continue;
       }
       if (text.empty()) continue;
-      if (auto r = c.Send(target, text); !r.ok()) std::cout << "* " << r.status().message() << "\n";
+      if (auto r = c.Send(target, text); !r.ok())
+        std::cout << "* " << r.status().message() << std::endl;
     }
   }
+}
+
+int CmdHistory(std::string token, const std::string& with) {
+  if (int rc = TokenFrom(token); rc != 0) return rc;
+  codec::TokenClaims claims;
+  if (!codec::ReadClaimsUnverified(token, claims)) {
+    std::cerr << "chat: that is not a meshchat token\n";
+    return kExitUsage;
+  }
+  client::LocalHistory h(claims.user, claims.device);
+  for (const auto& l : h.Read(with)) {
+    const time_t secs = static_cast<time_t>(l.ts / 1000);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&secs));
+    std::cout << when << "  " << (l.from == claims.user ? "you -> " + l.chat : l.from) << ": "
+              << l.body << "\n";
+  }
+  return 0;
 }
 
 }  // namespace
@@ -168,27 +231,38 @@ int main(int argc, char** argv) {
   app.add_option("--token", token, "access token (default $MESHCHAT_TOKEN)");
   app.add_option("--server", server, "gateway HOST:PORT (default: the local mesh)");
 
-  std::string to, text;
+  std::string to, text, wait = "sent";
   int send_timeout = 10;
-  auto* csend = app.add_subcommand("send", "send one message and wait for the sent tick");
+  auto* csend = app.add_subcommand("send", "send one message and wait for its tick");
   csend->add_option("--to", to, "recipient user id")->required();
   csend->add_option("text", text, "message text")->required();
-  csend->add_option("--timeout", send_timeout, "seconds to wait for the ack");
+  csend->add_option("--wait", wait, "which tick to wait for")
+      ->check(CLI::IsMember({"sent", "delivered", "read"}));
+  csend->add_option("--timeout", send_timeout, "seconds to wait for the tick");
 
   int count = 0;
   double timeout = 0;
+  bool read = false;
   auto* clisten = app.add_subcommand("listen", "print received message bodies, one per line");
   clisten->add_option("--count", count, "exit after N messages (0 = no limit)");
   clisten->add_option("--timeout", timeout, "give up after S seconds (0 = never)");
+  clisten->add_flag("--read", read, "mark each printed message read (blue ticks)");
+
+  std::string with;
+  auto* chistory = app.add_subcommand("history", "show what this device has received");
+  chistory->add_option("--with", with, "only the chat with this user");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
+  if (chistory->parsed()) return CmdHistory(token, with);
   std::optional<ChatClient> c;
   if (int rc = Connect(server, token, c); rc != 0) return rc;
-  if (csend->parsed()) return CmdSend(*c, to, text, send_timeout);
-  if (clisten->parsed()) return CmdListen(*c, count, timeout);
-  return Interactive(*c);
+  client::LocalHistory h(c->welcome().user, c->welcome().device);
+  c->set_last_n(h.LastN());
+  if (csend->parsed()) return CmdSend(*c, to, text, wait, send_timeout);
+  if (clisten->parsed()) return CmdListen(*c, h, count, timeout, read);
+  return Interactive(*c, h);
 }

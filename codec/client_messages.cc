@@ -30,6 +30,8 @@ const char* ErrorCodeName(ErrorCode c) {
     case ErrorCode::kHelloTimeout: return "hello_timeout";
     case ErrorCode::kShuttingDown: return "shutting_down";
     case ErrorCode::kSlowConsumer: return "slow_consumer";
+    case ErrorCode::kReplaced: return "replaced";
+    case ErrorCode::kTooManyDevices: return "too_many_devices";
   }
   return "unknown_error";
 }
@@ -65,24 +67,38 @@ std::string Encode(const Send& m) {
   return s;
 }
 
+const char* ReceiptKindName(ReceiptKind k) {
+  switch (k) {
+    case ReceiptKind::kDelivered: return "delivered";
+    case ReceiptKind::kRead: return "read";
+    case ReceiptKind::kExpired: return "expired";
+  }
+  return "?";
+}
+
 std::string Encode(const Sent& m) {
   std::string s;
-  Writer(s).Map(3).Key("cid").Uint(m.cid).Key("id").Uint(m.id).Key("ts").Uint(m.ts);
+  Writer(s).Map(4).Key("cid").Uint(m.cid).Key("to").Str(m.to).Key("seq").Uint(m.seq).Key("ts").Uint(
+      m.ts);
   return s;
 }
 
 std::string Encode(const Push& m) {
   std::string s;
   Writer(s)
-      .Map(6)
+      .Map(8)
+      .Key("n")
+      .Uint(m.n)
+      .Key("chat")
+      .Str(m.chat)
       .Key("from")
       .Str(m.from)
       .Key("dev")
       .Str(m.from_device)
+      .Key("seq")
+      .Uint(m.seq)
       .Key("cid")
       .Uint(m.cid)
-      .Key("id")
-      .Uint(m.id)
       .Key("ts")
       .Uint(m.ts)
       .Key("body")
@@ -92,7 +108,28 @@ std::string Encode(const Push& m) {
 
 std::string Encode(const Ack& m) {
   std::string s;
-  Writer(s).Map(1).Key("id").Uint(m.id);
+  Writer(s).Map(1).Key("n").Uint(m.n);
+  return s;
+}
+
+std::string Encode(const Receipt& m) {
+  std::string s;
+  Writer(s)
+      .Map(4)
+      .Key("n")
+      .Uint(m.n)
+      .Key("chat")
+      .Str(m.chat)
+      .Key("kind")
+      .Str(ReceiptKindName(m.kind))
+      .Key("seq")
+      .Uint(m.seq);
+  return s;
+}
+
+std::string Encode(const Read& m) {
+  std::string s;
+  Writer(s).Map(2).Key("chat").Str(m.chat).Key("seq").Uint(m.seq);
   return s;
 }
 
@@ -155,7 +192,8 @@ DecodeStatus Decode(std::string_view body, Send& out) {
 DecodeStatus Decode(std::string_view body, Sent& out) {
   return DecodeMap(body, [&](const MapView& m) {
     MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
-    MC_DECODE_TRY(ReadUint(m.Find("id"), out.id));
+    MC_DECODE_TRY(ReadStr(m.Find("to"), out.to, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
     MC_DECODE_TRY(ReadUint(m.Find("ts"), out.ts));
     return DecodeStatus::kOk;
   });
@@ -163,10 +201,12 @@ DecodeStatus Decode(std::string_view body, Sent& out) {
 
 DecodeStatus Decode(std::string_view body, Push& out) {
   return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadUint(m.Find("n"), out.n));
+    MC_DECODE_TRY(ReadStr(m.Find("chat"), out.chat, kMaxIdBytes));
     MC_DECODE_TRY(ReadStr(m.Find("from"), out.from, kMaxIdBytes));
     MC_DECODE_TRY(ReadStr(m.Find("dev"), out.from_device, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
     MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
-    MC_DECODE_TRY(ReadUint(m.Find("id"), out.id));
     MC_DECODE_TRY(ReadUint(m.Find("ts"), out.ts));
     MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
     return DecodeStatus::kOk;
@@ -174,7 +214,34 @@ DecodeStatus Decode(std::string_view body, Push& out) {
 }
 
 DecodeStatus Decode(std::string_view body, Ack& out) {
-  return DecodeMap(body, [&](const MapView& m) { return ReadUint(m.Find("id"), out.id); });
+  return DecodeMap(body, [&](const MapView& m) { return ReadUint(m.Find("n"), out.n); });
+}
+
+DecodeStatus Decode(std::string_view body, Receipt& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadUint(m.Find("n"), out.n));
+    MC_DECODE_TRY(ReadStr(m.Find("chat"), out.chat, kMaxIdBytes));
+    std::string kind;
+    MC_DECODE_TRY(ReadStr(m.Find("kind"), kind, 16));
+    if (kind == "delivered")
+      out.kind = ReceiptKind::kDelivered;
+    else if (kind == "read")
+      out.kind = ReceiptKind::kRead;
+    else if (kind == "expired")
+      out.kind = ReceiptKind::kExpired;
+    else
+      return DecodeStatus::kMalformed;
+    MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
+    return DecodeStatus::kOk;
+  });
+}
+
+DecodeStatus Decode(std::string_view body, Read& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("chat"), out.chat, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
+    return DecodeStatus::kOk;
+  });
 }
 
 DecodeStatus Decode(std::string_view body, Ping& out) {

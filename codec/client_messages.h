@@ -36,6 +36,8 @@ enum class ErrorCode : uint16_t {
   kHelloTimeout = 12,
   kShuttingDown = 13,
   kSlowConsumer = 14,
+  kReplaced = 15,        // the same device connected again; this connection is closed
+  kTooManyDevices = 16,  // the user already has the maximum number of devices connected
 };
 const char* ErrorCodeName(ErrorCode c);
 
@@ -61,26 +63,55 @@ struct Send {
   bool operator==(const Send&) const = default;
 };
 
+// The server's ack of a send: the message is stored durably and has its place in the chat.
 struct Sent {
   uint64_t cid = 0;
-  uint64_t id = 0;  // server message id
-  uint64_t ts = 0;  // server time (ms since epoch) the message was accepted
+  std::string to;
+  uint64_t seq = 0;  // the message's sequence in the chat: its server id
+  uint64_t ts = 0;   // server time (ms since epoch) the message was accepted
   bool operator==(const Sent&) const = default;
 };
 
+// A message for this device. `n` is its position in the user's inbox (what ack refers to);
+// `chat` is the other party (the sender, or the recipient for the user's own messages sent
+// from another device); `seq` is the message's sequence in that chat.
 struct Push {
+  uint64_t n = 0;
+  std::string chat;
   std::string from;
   std::string from_device;
+  uint64_t seq = 0;
   uint64_t cid = 0;
-  uint64_t id = 0;
   uint64_t ts = 0;
   std::string body;
   bool operator==(const Push&) const = default;
 };
 
+// Cumulative: this device has processed every push and receipt with position <= n.
 struct Ack {
-  uint64_t id = 0;
+  uint64_t n = 0;
   bool operator==(const Ack&) const = default;
+};
+
+enum class ReceiptKind : uint8_t { kDelivered = 1, kRead = 2, kExpired = 3 };
+const char* ReceiptKindName(ReceiptKind k);
+
+// About messages this user sent in `chat`: every one of them with sequence <= seq has been
+// delivered to (or read by) the other party; `expired` names one message that expired
+// undelivered. Read implies delivered.
+struct Receipt {
+  uint64_t n = 0;
+  std::string chat;
+  ReceiptKind kind = ReceiptKind::kDelivered;
+  uint64_t seq = 0;
+  bool operator==(const Receipt&) const = default;
+};
+
+// The user has read `chat` up to sequence `seq`.
+struct Read {
+  std::string chat;
+  uint64_t seq = 0;
+  bool operator==(const Read&) const = default;
 };
 
 struct Ping {
@@ -107,6 +138,8 @@ std::string Encode(const Send& m);
 std::string Encode(const Sent& m);
 std::string Encode(const Push& m);
 std::string Encode(const Ack& m);
+std::string Encode(const Receipt& m);
+std::string Encode(const Read& m);
 std::string Encode(const Ping& m);
 std::string Encode(const Bye& m);
 std::string Encode(const Error& m);
@@ -118,35 +151,25 @@ DecodeStatus Decode(std::string_view body, Send& out);
 DecodeStatus Decode(std::string_view body, Sent& out);
 DecodeStatus Decode(std::string_view body, Push& out);
 DecodeStatus Decode(std::string_view body, Ack& out);
+DecodeStatus Decode(std::string_view body, Receipt& out);
+DecodeStatus Decode(std::string_view body, Read& out);
 DecodeStatus Decode(std::string_view body, Ping& out);
 DecodeStatus Decode(std::string_view body, Bye& out);
 DecodeStatus Decode(std::string_view body, Error& out);
 
 // Frame type for each body, so callers can write EncodeFrame(TypeOf(m), Encode(m)).
-constexpr FrameType TypeOf(const Hello&) {
-  return FrameType::kHello;
-}
-constexpr FrameType TypeOf(const Welcome&) {
-  return FrameType::kWelcome;
-}
-constexpr FrameType TypeOf(const Send&) {
-  return FrameType::kSend;
-}
-constexpr FrameType TypeOf(const Sent&) {
-  return FrameType::kSent;
-}
-constexpr FrameType TypeOf(const Push&) {
-  return FrameType::kPush;
-}
-constexpr FrameType TypeOf(const Ack&) {
-  return FrameType::kAck;
-}
-constexpr FrameType TypeOf(const Bye&) {
-  return FrameType::kBye;
-}
-constexpr FrameType TypeOf(const Error&) {
-  return FrameType::kError;
-}
+// clang-format off
+constexpr FrameType TypeOf(const Hello&) { return FrameType::kHello; }
+constexpr FrameType TypeOf(const Welcome&) { return FrameType::kWelcome; }
+constexpr FrameType TypeOf(const Send&) { return FrameType::kSend; }
+constexpr FrameType TypeOf(const Sent&) { return FrameType::kSent; }
+constexpr FrameType TypeOf(const Push&) { return FrameType::kPush; }
+constexpr FrameType TypeOf(const Ack&) { return FrameType::kAck; }
+constexpr FrameType TypeOf(const Bye&) { return FrameType::kBye; }
+constexpr FrameType TypeOf(const Receipt&) { return FrameType::kReceipt; }
+constexpr FrameType TypeOf(const Read&) { return FrameType::kRead; }
+constexpr FrameType TypeOf(const Error&) { return FrameType::kError; }
+// clang-format on
 
 template <typename M>
 std::string EncodeMessageFrame(const M& m) {

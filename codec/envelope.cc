@@ -19,6 +19,8 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kStatusResp: return "status_resp";
     case MeshType::kWrongOwner: return "wrong_owner";
     case MeshType::kConnOpened: return "conn_opened";
+    case MeshType::kChanMsg: return "chan_msg";
+    case MeshType::kChanAck: return "chan_ack";
   }
   return "unknown";
 }
@@ -71,7 +73,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kConnOpened))
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kChanAck))
     return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));

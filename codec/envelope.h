@@ -28,7 +28,9 @@ enum class MeshType : uint8_t {
   kStatusReq = 9,      // operator -> any node
   kStatusResp = 10,    // body = NodeStatus
   kWrongOwner = 11,    // req echoed: the receiver does not own `key` under its map (epoch)
-  kConnOpened = 12,    // session -> gateway: stamp is registered in the directory
+  kConnOpened = 12,    // session -> gateway: stamp registered (arg = 0) or refused (ErrorCode)
+  kChanMsg = 13,       // shard -> shard reliable channel: req = sequence, arg = channel id
+  kChanAck = 14,       // reply: req = highest sequence applied, arg = channel id
 };
 const char* MeshTypeName(uint8_t t);
 

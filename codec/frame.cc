@@ -8,7 +8,8 @@ bool IsClientToServer(uint8_t type) {
     case FrameType::kSend:
     case FrameType::kAck:
     case FrameType::kPing:
-    case FrameType::kBye: return true;
+    case FrameType::kBye:
+    case FrameType::kRead: return true;
     default: return false;
   }
 }
@@ -24,6 +25,8 @@ const char* FrameTypeName(uint8_t type) {
     case FrameType::kPing: return "ping";
     case FrameType::kPong: return "pong";
     case FrameType::kBye: return "bye";
+    case FrameType::kReceipt: return "receipt";
+    case FrameType::kRead: return "read";
     case FrameType::kError: return "error";
   }
   return "unknown";

@@ -29,6 +29,8 @@ enum class FrameType : uint8_t {
   kPing = 0x07,     // C->S (server answers pong)
   kPong = 0x08,     // S->C
   kBye = 0x09,      // either direction
+  kReceipt = 0x0A,  // S->C  delivered / read / expired, for messages this user sent
+  kRead = 0x0B,     // C->S  the user has read a chat up to a sequence
   kError = 0x0F,    // S->C
 };
 

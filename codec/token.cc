@@ -104,6 +104,35 @@ std::string SignToken(const TokenClaims& c, std::string_view secret) {
   return signed_part + "." + Base64UrlEncode(Mac(secret, signed_part));
 }
 
+namespace {
+bool DecodeClaims(std::string_view payload, TokenClaims& c) {
+  uint64_t exp = 0;
+  DecodeStatus s = DecodeMap(payload, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("u"), c.user, kMaxIdBytes));
+    MC_DECODE_TRY(ReadStr(m.Find("d"), c.device, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("exp"), exp));
+    MC_DECODE_TRY(ReadUint(m.Find("jti"), c.id));
+    return DecodeStatus::kOk;
+  });
+  if (s != DecodeStatus::kOk || !IsValidId(c.user) || !IsValidId(c.device) ||
+      exp > static_cast<uint64_t>(INT64_MAX))
+    return false;
+  c.expires_s = static_cast<int64_t>(exp);
+  return true;
+}
+}  // namespace
+
+bool ReadClaimsUnverified(std::string_view token, TokenClaims& out) {
+  if (token.size() > kMaxTokenBytes || token.substr(0, kPrefix.size()) != kPrefix) return false;
+  const size_t dot = token.rfind('.');
+  if (dot <= kPrefix.size()) return false;
+  std::string payload;
+  if (!Base64UrlDecode(token.substr(kPrefix.size(), dot - kPrefix.size()), payload,
+                       kMaxPayloadBytes))
+    return false;
+  return DecodeClaims(payload, out);
+}
+
 TokenStatus VerifyToken(std::string_view token, std::string_view secret, int64_t now_s,
                         TokenClaims& out, int64_t leeway_s) {
   if (token.size() > kMaxTokenBytes || token.substr(0, kPrefix.size()) != kPrefix)
@@ -121,18 +150,7 @@ TokenStatus VerifyToken(std::string_view token, std::string_view secret, int64_t
   if (!Base64UrlDecode(signed_part.substr(kPrefix.size()), payload, kMaxPayloadBytes))
     return TokenStatus::kMalformed;
   TokenClaims c;
-  uint64_t exp = 0;
-  DecodeStatus s = DecodeMap(payload, [&](const MapView& m) {
-    MC_DECODE_TRY(ReadStr(m.Find("u"), c.user, kMaxIdBytes));
-    MC_DECODE_TRY(ReadStr(m.Find("d"), c.device, kMaxIdBytes));
-    MC_DECODE_TRY(ReadUint(m.Find("exp"), exp));
-    MC_DECODE_TRY(ReadUint(m.Find("jti"), c.id));
-    return DecodeStatus::kOk;
-  });
-  if (s != DecodeStatus::kOk || !IsValidId(c.user) || !IsValidId(c.device) ||
-      exp > static_cast<uint64_t>(INT64_MAX))
-    return TokenStatus::kMalformed;
-  c.expires_s = static_cast<int64_t>(exp);
+  if (!DecodeClaims(payload, c)) return TokenStatus::kMalformed;
   if (c.expires_s + leeway_s < now_s) return TokenStatus::kExpired;
   out = std::move(c);
   return TokenStatus::kOk;

@@ -29,6 +29,10 @@ std::string SignToken(const TokenClaims& claims, std::string_view secret);
 TokenStatus VerifyToken(std::string_view token, std::string_view secret, int64_t now_s,
                         TokenClaims& out, int64_t leeway_s = 30);
 
+// The claims of a token without checking its signature: for a client to learn whose token it
+// holds (e.g. to find its local history). Never use this to authenticate.
+bool ReadClaimsUnverified(std::string_view token, TokenClaims& out);
+
 std::string Base64UrlEncode(std::string_view in);
 // False on a character outside the alphabet, impossible length, or output over `max_out`.
 bool Base64UrlDecode(std::string_view in, std::string& out, size_t max_out);

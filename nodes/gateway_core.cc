@@ -136,6 +136,15 @@ void GatewayCore::OnMesh(const std::string& /*from*/, codec::Envelope&& env, Eff
   Conn& c = it->second;
   switch (env.type) {
     case codec::MeshType::kConnOpened:
+      if (env.arg != 0) {
+        const auto code = static_cast<ErrorCode>(env.arg);
+        Fatal(env.stamp.conn, code,
+              code == ErrorCode::kTooManyDevices ? "too many devices connected for this user"
+                                                 : "registration refused",
+              fx);
+        break;
+      }
+      c.registered = true;
       if (!c.welcomed) {
         c.welcomed = true;
         codec::Welcome w{c.user, c.device, env.stamp.conn, cfg_.node_id,
@@ -156,9 +165,11 @@ void GatewayCore::OnMesh(const std::string& /*from*/, codec::Envelope&& env, Eff
 
 void GatewayCore::OnPeerUp(const std::string& node, Effects& fx) {
   if (sessions_.empty()) return;
-  for (const auto& [id, c] : conns_)
-    if (c.authed && sessions_.Owner(c.user) == node)
+  for (auto& [id, c] : conns_)
+    if (c.authed && sessions_.Owner(c.user) == node) {
+      c.registered = false;
       Announce(id, c, codec::MeshType::kConnOpen, fx);
+    }
 }
 
 void GatewayCore::OnTick(Effects& fx) {
@@ -168,6 +179,8 @@ void GatewayCore::OnTick(Effects& fx) {
       Fatal(id, ErrorCode::kHelloTimeout, "no hello within the time limit", fx);
     else if (c.authed && !c.welcomed && now - c.opened_ms > cfg_.register_timeout_ms)
       Fatal(id, ErrorCode::kServiceUnavailable, "session shard did not answer; reconnect", fx);
+    else if (c.authed && !c.registered)
+      Announce(id, c, codec::MeshType::kConnOpen, fx);  // until the shard confirms
   }
 }
 

@@ -42,7 +42,8 @@ class GatewayCore {
   void OnClosed(uint64_t conn, Effects& fx);
   void OnMesh(const std::string& from, codec::Envelope&& env, Effects& fx);
   // A session shard came (back) up: announce our connections it owns, so its directory is
-  // rebuilt after it restarts.
+  // rebuilt after it restarts. Announcements are repeated every tick until confirmed: the
+  // first ones can be lost while the links to a restarted peer are being re-established.
   void OnPeerUp(const std::string& node, Effects& fx);
   // Closes connections that did not authenticate (or get registered) in time.
   void OnTick(Effects& fx);
@@ -56,7 +57,8 @@ class GatewayCore {
   struct Conn {
     int64_t opened_ms = 0;
     bool authed = false;
-    bool welcomed = false;  // the session shard confirmed registration; welcome sent
+    bool welcomed = false;    // the session shard confirmed registration; welcome sent
+    bool registered = false;  // the shard (in its current incarnation) confirmed this conn
     std::string user;
     std::string device;
   };

@@ -11,7 +11,9 @@
 #include <openssl/rand.h>
 #include <zmq.hpp>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -166,30 +168,15 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   std::ofstream(map_path()) << map.Serialize();
   std::ofstream(var_ + "/client-endpoints") << endpoints;
 
-  const std::string bin = SelfDir();
+  {
+    std::ofstream opts(var_ + "/node.opts");
+    for (const auto& kv : o.node_opts) opts << kv << "\n";
+  }
   std::vector<std::pair<std::string, pid_t>> started;
   for (const auto& n : map.nodes) {
-    const std::string exe = bin + "/meshchat-" + router::RoleName(n.role);
-    const std::string logf = var_ + "/log/" + n.id + ".log";
-    std::vector<std::string> args = {exe,      "--map",        map_path(),      "--id",       n.id,
-                                     "--data", var_ + "/data", "--secret-file", secret_path()};
-    pid_t pid = fork();
-    if (pid < 0) return {Code::kIo, "fork failed"};
-    if (pid == 0) {
-      setsid();  // survives meshctl and the terminal
-      int fd = open(logf.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      int nul = open("/dev/null", O_RDONLY);
-      dup2(nul, 0);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    std::ofstream(var_ + "/run/" + n.id + ".pid") << pid << "\n";
-    started.emplace_back(n.id, pid);
+    auto pid = Spawn(n);
+    if (!pid.ok()) return pid.status();
+    started.emplace_back(n.id, *pid);
   }
 
   // Ready = every node answers status and sees all its peers.
@@ -223,6 +210,72 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   log += "started " + std::to_string(map.nodes.size()) + " nodes (" + std::to_string(o.gateways) +
          " gateways, " + std::to_string(o.sessions) + " session nodes) under " + var_ + "\n";
   return Status::Ok();
+}
+
+Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
+  const std::string exe = SelfDir() + "/meshchat-" + router::RoleName(n.role);
+  const std::string logf = var_ + "/log/" + n.id + ".log";
+  std::vector<std::string> args = {exe,      "--map",        map_path(),      "--id",       n.id,
+                                   "--data", var_ + "/data", "--secret-file", secret_path()};
+  std::ifstream opts(var_ + "/node.opts");
+  for (std::string line; std::getline(opts, line);)
+    if (!line.empty()) {
+      args.push_back("--opt");
+      args.push_back(line);
+    }
+  pid_t pid = fork();
+  if (pid < 0) return Status(Code::kIo, "fork failed");
+  if (pid == 0) {
+    setsid();  // survives meshctl and the terminal
+    int fd = open(logf.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int nul = open("/dev/null", O_RDONLY);
+    dup2(nul, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  std::ofstream(var_ + "/run/" + n.id + ".pid") << pid << "\n";
+  return pid;
+}
+
+Status LocalMesh::StartNode(const std::string& id, std::string& log) {
+  auto map = router::ClusterMap::Load(map_path());
+  if (!map.ok()) return map.status();
+  const router::NodeInfo* n = map->Find(id);
+  if (!n) return {Code::kNotFound, "no node '" + id + "' in " + map_path()};
+  if (ProcessAlive(ReadPid(var_ + "/run/" + id + ".pid")))
+    return {Code::kExists, "node " + id + " is already running"};
+  auto pid = Spawn(*n);
+  if (!pid.ok()) return pid.status();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ChildExited(*pid))
+      return {Code::kUnavailable, "node " + id + " exited during start-up; its log ends with:\n" +
+                                      Tail(var_ + "/log/" + id + ".log", 8)};
+    auto st = QueryStatus({n->mesh}, 300);
+    if (st[0]) {
+      log += "started " + id + " (pid " + std::to_string(*pid) + ")\n";
+      return Status::Ok();
+    }
+  }
+  return {Code::kTimeout, "node " + id + " did not answer within 10 s"};
+}
+
+Result<long> LocalMesh::KillNode(const std::string& id, int sig) {
+  const long pid = ReadPid(var_ + "/run/" + id + ".pid");
+  if (!ProcessAlive(pid)) return Status(Code::kNotFound, "node " + id + " is not running");
+  if (kill(static_cast<pid_t>(pid), sig) != 0)
+    return Status(Code::kIo, "kill " + std::to_string(pid) + ": " + strerror(errno));
+  if (sig == SIGKILL || sig == SIGTERM) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pid;
 }
 
 Result<int> LocalMesh::Down(std::string& log) {

@@ -8,6 +8,8 @@
 //   data/ID/          each node's data (LMDB)
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +25,7 @@ struct UpOptions {
   int sessions = 2;
   std::string host = "127.0.0.1";
   int ready_timeout_ms = 15000;
+  std::vector<std::string> node_opts;  // KEY=VALUE passed to every node as --opt
 };
 
 struct NodeState {
@@ -47,6 +50,10 @@ class LocalMesh {
   Status Up(const UpOptions& opts, std::string& log);
   // Stops the nodes this directory's pid files name. Returns how many were stopped.
   Result<int> Down(std::string& log);
+  // Starts one node of the current map (not running yet) and waits until it answers.
+  Status StartNode(const std::string& id, std::string& log);
+  // Sends `sig` to a node this directory started; waits for it to exit on KILL/TERM.
+  Result<long> KillNode(const std::string& id, int sig);
   // Nodes of the map with their process state and status answers.
   Result<std::vector<NodeState>> Query(int timeout_ms = 1500) const;
   // Pids of running nodes from pid files.
@@ -55,6 +62,7 @@ class LocalMesh {
   Result<std::string> Secret(bool create) const;
 
  private:
+  Result<pid_t> Spawn(const router::NodeInfo& n) const;
   std::string var_;
 };
 

@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 error, 2 usage, 3 some nodes down (status).
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -143,7 +144,18 @@ int main(int argc, char** argv) {
   cup->add_option("--gateways", up.gateways, "number of gateways")->check(CLI::Range(1, 64));
   cup->add_option("--sessions", up.sessions, "number of session nodes")->check(CLI::Range(1, 64));
 
+  cup->add_option("--opt", up.node_opts, "KEY=VALUE setting passed to every node (repeatable)");
+
   app.add_subcommand("down", "stop the nodes this mesh started");
+
+  std::string node_id;
+  auto* cstart = app.add_subcommand("start", "start one node of the map (e.g. after kill)");
+  cstart->add_option("node", node_id, "node id")->required();
+  std::string signame = "KILL";
+  auto* ckill = app.add_subcommand("kill", "send a signal to one node (chaos testing)");
+  ckill->add_option("node", node_id, "node id")->required();
+  ckill->add_option("--signal", signame, "KILL, TERM, STOP or CONT")
+      ->check(CLI::IsMember({"KILL", "TERM", "STOP", "CONT"}));
 
   bool json = false;
   auto* cstatus = app.add_subcommand("status", "show every node of the mesh");
@@ -166,6 +178,26 @@ int main(int argc, char** argv) {
   if (cup->parsed()) return CmdUp(mesh, up);
   if (app.got_subcommand("down")) return CmdDown(mesh);
   if (cstatus->parsed()) return CmdStatus(mesh, json);
+  if (cstart->parsed()) {
+    std::string log;
+    Status s = mesh.StartNode(node_id, log);
+    std::cout << log;
+    if (!s.ok()) std::cerr << "meshctl start: " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
+  if (ckill->parsed()) {
+    const int sig = signame == "KILL"   ? SIGKILL
+                    : signame == "TERM" ? SIGTERM
+                    : signame == "STOP" ? SIGSTOP
+                                        : SIGCONT;
+    auto pid = mesh.KillNode(node_id, sig);
+    if (!pid.ok()) {
+      std::cerr << "meshctl kill: " << pid.status().message() << "\n";
+      return 1;
+    }
+    std::cout << "sent SIG" << signame << " to " << node_id << " (pid " << *pid << ")\n";
+    return 0;
+  }
   if (ctoken->parsed()) return CmdToken(mesh, user, device, ttl, secret_file);
   return 2;
 }

@@ -35,6 +35,8 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
   app.add_option("--data", data_root, "directory for node data (a subdirectory per node)");
   app.add_option("--secret-file", secret_file, "file holding the cluster token secret");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  std::vector<std::string> opts;
+  app.add_option("--opt", opts, "role setting KEY=VALUE (repeatable)");
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("node");
@@ -69,7 +71,14 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     std::random_device rd;
     const uint64_t incarnation = ((uint64_t{rd()} << 32) | rd()) | 1;  // never 0
     router::Mesh mesh(zctx, reactor, *map, id, incarnation);
-    NodeContext ctx{*map, *self, reactor, mesh, clock, data_dir, std::move(secret)};
+    std::map<std::string, std::string> options;
+    for (const auto& o : opts) {
+      const size_t eq = o.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::runtime_error("--opt wants KEY=VALUE, got '" + o + "'");
+      options[o.substr(0, eq)] = o.substr(eq + 1);
+    }
+    NodeContext ctx{*map, *self, reactor, mesh, clock, data_dir, std::move(secret), options};
     std::unique_ptr<Service> service = make(ctx);
     const int64_t started = clock.MonoMs();
 

@@ -5,6 +5,7 @@
 #include <zmq.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,8 @@ struct NodeContext {
   const Clock& clock;
   std::string data_dir;  // this node's private directory (LMDB files), created by the runner
   std::string secret;    // cluster token secret ("" if none was configured)
+  // Role-specific settings from repeated --opt KEY=VALUE flags (e.g. inbox_ttl_s=86400).
+  std::map<std::string, std::string> options;
 };
 
 // A role's service. The runner owns sockets and the loop; the service wires its handler

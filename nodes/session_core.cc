@@ -1,6 +1,6 @@
 #include "nodes/session_core.h"
 
-#include <algorithm>
+#include <spdlog/spdlog.h>
 
 namespace meshchat::nodes {
 
@@ -8,38 +8,25 @@ using codec::ErrorCode;
 using codec::FrameType;
 using codec::MeshType;
 
-SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, OwnerFn owner, PeerUpFn peer_up)
-    : cfg_(std::move(cfg)), clock_(clock), owner_(std::move(owner)), peer_up_(std::move(peer_up)) {}
+SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& kv,
+                         ShardContext::OwnerFn owner, ShardContext::PeerUpFn peer_up,
+                         ChannelConfig channel_cfg)
+    : channel_(channel_cfg, kv, clock, peer_up),
+      ctx_{std::move(cfg), clock, kv, std::move(owner), std::move(peer_up), channel_},
+      conversations_(ctx_),
+      inboxes_(ctx_) {}
 
-uint64_t SessionCore::NextMessageId() {
-  // Time-ordered and strictly increasing on this shard: (ms << 16) | counter.
-  const uint64_t base = static_cast<uint64_t>(clock_.WallMs()) << 16;
-  last_id_ = std::max(last_id_ + 1, base);
-  return last_id_;
+Status SessionCore::Load() {
+  return channel_.Load();
 }
 
-std::vector<DeviceConn> SessionCore::DevicesOf(const std::string& user) const {
-  auto it = directory_.find(user);
-  return it == directory_.end() ? std::vector<DeviceConn>{} : it->second;
-}
-
-void SessionCore::ToClient(const codec::Stamp& to, FrameType type, std::string body, Effects& fx) {
-  codec::Envelope env;
-  env.type = MeshType::kToClient;
-  env.key = to.user;
-  env.stamp = to;
-  env.ftype = static_cast<uint8_t>(type);
-  env.body = std::move(body);
-  fx.mesh.push_back({to.gateway, std::move(env), 0});
-}
-
-void SessionCore::ErrorToClient(const codec::Stamp& to, ErrorCode code, const std::string& msg,
-                                std::optional<uint64_t> cid, Effects& fx) {
-  ToClient(to, FrameType::kError, codec::Encode(codec::Error{code, msg, cid, false}), fx);
+void SessionCore::Fail(const Status& s) {
+  if (!s.ok() && batch_error_.ok()) batch_error_ = s;
 }
 
 bool SessionCore::CheckOwner(const std::string& from, const codec::Envelope& env, Effects& fx) {
-  if (env.epoch == cfg_.epoch && !env.key.empty() && owner_(env.key) == cfg_.node_id) return true;
+  if (env.epoch == ctx_.cfg.epoch && !env.key.empty() && ctx_.owner(env.key) == ctx_.cfg.node_id)
+    return true;
   // Routed with another map, or to the wrong shard: say so instead of acting on it.
   codec::Envelope r;
   r.type = MeshType::kWrongOwner;
@@ -52,153 +39,150 @@ bool SessionCore::CheckOwner(const std::string& from, const codec::Envelope& env
 
 void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
   switch (env.type) {
-    case MeshType::kConnOpen: {
-      if (!CheckOwner(from, env, fx)) return;
-      auto& devs = directory_[env.key];
-      DeviceConn d{env.stamp.device, env.stamp.gateway, env.stamp.conn};
-      if (std::find(devs.begin(), devs.end(), d) == devs.end()) {
-        devs.push_back(std::move(d));
-        ++directory_size_;
-      }
-      // The gateway welcomes the client only now, so a welcomed client is reachable.
-      codec::Envelope r;
-      r.type = MeshType::kConnOpened;
-      r.key = env.key;
-      r.stamp = env.stamp;
-      fx.mesh.push_back({env.stamp.gateway, std::move(r), 0});
+    case MeshType::kConnOpen:
+      if (CheckOwner(from, env, fx)) Fail(inboxes_.OnConnOpen(env.stamp, fx));
       return;
-    }
-    case MeshType::kConnClose: {
-      auto it = directory_.find(env.key);
-      if (it == directory_.end()) return;
-      auto& devs = it->second;
-      const size_t before = devs.size();
-      std::erase_if(devs, [&](const DeviceConn& d) {
-        return d.gateway == env.stamp.gateway && d.conn == env.stamp.conn;
-      });
-      directory_size_ -= before - devs.size();
-      if (devs.empty()) directory_.erase(it);
-      return;
-    }
+    case MeshType::kConnClose: inboxes_.OnConnClose(env.stamp); return;
     case MeshType::kClientFrame:
-      if (!CheckOwner(from, env, fx)) return;
-      return HandleClientFrame(std::move(env), fx);
-    case MeshType::kDeliver: return HandleDeliver(from, std::move(env), fx);
+      if (CheckOwner(from, env, fx)) Fail(HandleClientFrame(env, fx));
+      return;
+    case MeshType::kDeliver:
+      if (CheckOwner(from, env, fx)) Fail(conversations_.OnDeliver(from, env, fx));
+      return;
     case MeshType::kDeliverResult: return HandleDeliverResult(env, fx);
     case MeshType::kWrongOwner:
-      // Our deliver reached a shard that does not own the recipient under its map.
       env.arg = static_cast<uint64_t>(ErrorCode::kServiceUnavailable);
       return HandleDeliverResult(env, fx);
-    default: return;  // not for a session node; ignore
+    case MeshType::kChanMsg:
+      Fail(channel_.OnMessage(from, env, [&](const std::string&, std::string_view payload) {
+        InboxAppend a;
+        if (!DecodeRecord(payload, a)) {
+          // A payload we cannot read would block the channel forever: skip it, loudly.
+          spdlog::error("undecodable channel message {} from {}: skipped", env.req, from);
+          return Status::Ok();
+        }
+        return inboxes_.Apply(a, fx);
+      }));
+      return;
+    case MeshType::kChanAck: Fail(channel_.OnAck(from, env, fx)); return;
+    default: return;  // not for a session node
   }
 }
 
-void SessionCore::HandleClientFrame(codec::Envelope&& env, Effects& fx) {
+Status SessionCore::HandleClientFrame(const codec::Envelope& env, Effects& fx) {
   switch (static_cast<FrameType>(env.ftype)) {
     case FrameType::kSend: return HandleSend(env, fx);
     case FrameType::kAck: {
       codec::Ack ack;
-      if (codec::Decode(env.body, ack) != codec::DecodeStatus::kOk)
-        return ErrorToClient(env.stamp, ErrorCode::kBadRequest, "ack body must be {id}",
-                             std::nullopt, fx);
-      // Delivery is not yet durable (no inbox to trim), so a well-formed ack completes here.
-      return;
+      if (codec::Decode(env.body, ack) != codec::DecodeStatus::kOk) {
+        ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "ack body must be {n}", std::nullopt,
+                           false, fx);
+        return Status::Ok();
+      }
+      return inboxes_.OnAck(env.stamp, ack.n, fx);
+    }
+    case FrameType::kRead: {
+      codec::Read read;
+      if (codec::Decode(env.body, read) != codec::DecodeStatus::kOk ||
+          !codec::IsValidId(read.chat)) {
+        ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "read body must be {chat, seq}",
+                           std::nullopt, false, fx);
+        return Status::Ok();
+      }
+      return inboxes_.OnRead(env.stamp, read, fx);
     }
     default:
-      return ErrorToClient(
-          env.stamp, ErrorCode::kUnknownType,
-          std::string("frame type not handled: ") + codec::FrameTypeName(env.ftype), std::nullopt,
-          fx);
+      ctx_.ErrorToClient(env.stamp, ErrorCode::kUnknownType,
+                         std::string("frame type not handled: ") + codec::FrameTypeName(env.ftype),
+                         std::nullopt, false, fx);
+      return Status::Ok();
   }
 }
 
-void SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
+Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   codec::Send send;
   const auto ds = codec::Decode(env.body, send);
+  auto refuse = [&](const std::string& msg, std::optional<uint64_t> cid) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, msg, cid, false, fx);
+    return Status::Ok();
+  };
   if (ds == codec::DecodeStatus::kTooLarge)
-    return ErrorToClient(env.stamp, ErrorCode::kBadRequest,
-                         "a field is over its limit (body at most " +
-                             std::to_string(codec::kMaxBodyBytes) + " bytes)",
-                         std::nullopt, fx);
-  if (ds != codec::DecodeStatus::kOk)
-    return ErrorToClient(env.stamp, ErrorCode::kBadRequest, "send body must be {to, cid, body}",
-                         std::nullopt, fx);
-  if (send.cid == 0)
-    return ErrorToClient(env.stamp, ErrorCode::kBadRequest, "cid must be > 0", std::nullopt, fx);
-  if (!codec::IsValidId(send.to))
-    return ErrorToClient(env.stamp, ErrorCode::kBadRequest, "invalid recipient id", send.cid, fx);
+    return refuse("a field is over its limit (body at most " +
+                      std::to_string(codec::kMaxBodyBytes) + " bytes)",
+                  std::nullopt);
+  if (ds != codec::DecodeStatus::kOk) return refuse("send body must be {to, cid, body}", {});
+  if (send.cid == 0) return refuse("cid must be > 0", std::nullopt);
+  if (!codec::IsValidId(send.to)) return refuse("invalid recipient id", send.cid);
 
-  Pending p{env.stamp, send.cid, NextMessageId(), static_cast<uint64_t>(clock_.WallMs()),
-            clock_.MonoMs() + cfg_.deliver_timeout_ms};
-  const std::string& shard = owner_(send.to);
-  if (!peer_up_(shard))
-    return ErrorToClient(env.stamp, ErrorCode::kServiceUnavailable,
-                         "recipient's shard unreachable; retry", send.cid, fx);
-  codec::Push push{env.stamp.user, env.stamp.device, send.cid, p.id, p.ts, std::move(send.body)};
+  const std::string conv = ConversationId(env.stamp.user, send.to);
+  const std::string& owner = ctx_.owner(conv);
+  if (!ctx_.peer_up(owner)) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kServiceUnavailable,
+                       "the conversation's shard is unreachable; retry", send.cid, false, fx);
+    return Status::Ok();
+  }
   codec::Envelope d;
   d.type = MeshType::kDeliver;
   d.req = next_req_++;
-  d.key = send.to;
+  d.key = conv;
   d.stamp = env.stamp;
-  d.body = codec::Encode(push);
-  pending_.emplace(d.req, std::move(p));
-  fx.mesh.push_back({shard, std::move(d), 0});
-}
-
-void SessionCore::HandleDeliver(const std::string& from, codec::Envelope&& env, Effects& fx) {
-  if (!CheckOwner(from, env, fx)) return;
-  uint64_t result = static_cast<uint64_t>(ErrorCode::kRecipientUnavailable);
-  if (auto it = directory_.find(env.key); it != directory_.end()) {
-    for (const DeviceConn& d : it->second) {
-      if (!peer_up_(d.gateway)) continue;
-      ToClient(codec::Stamp{env.key, d.device, d.conn, d.gateway}, FrameType::kPush, env.body, fx);
-      result = 0;
-    }
-  }
-  codec::Envelope r;
-  r.type = MeshType::kDeliverResult;
-  r.req = env.req;
-  r.arg = result;
-  r.key = env.key;
-  fx.mesh.push_back({from, std::move(r), 0});
+  d.body = env.body;  // validated; the owner decodes it again rather than trusting a copy
+  pending_[d.req] = {env.stamp, send.cid, ctx_.clock.MonoMs() + ctx_.cfg.deliver_timeout_ms};
+  fx.mesh.push_back({owner, std::move(d), 0});
+  return Status::Ok();
 }
 
 void SessionCore::HandleDeliverResult(const codec::Envelope& env, Effects& fx) {
   auto it = pending_.find(env.req);
-  if (it == pending_.end()) return;  // already timed out
-  Pending p = std::move(it->second);
+  if (it == pending_.end()) return;  // timed out already; the client retries with its cid
+  PendingSend p = std::move(it->second);
   pending_.erase(it);
-  if (env.arg == 0) {
-    ToClient(p.sender, FrameType::kSent, codec::Encode(codec::Sent{p.cid, p.id, p.ts}), fx);
+  if (env.type == MeshType::kDeliverResult && env.arg == 0) {
+    ctx_.ToClient(p.sender, static_cast<uint8_t>(FrameType::kSent), env.body, fx);
     return;
   }
-  const auto code = static_cast<ErrorCode>(env.arg);
-  ErrorToClient(p.sender, code,
-                code == ErrorCode::kRecipientUnavailable ? "recipient is not connected"
-                                                         : "could not deliver; retry",
-                p.cid, fx);
+  ctx_.ErrorToClient(p.sender, ErrorCode::kServiceUnavailable, "could not store; retry", p.cid,
+                     false, fx);
+}
+
+void SessionCore::OnPeerUp(const std::string& node, bool restarted, Effects& fx) {
+  // A restarted gateway's old connections died with it; it re-announces the live ones.
+  if (restarted) inboxes_.ForgetGateway(node);
+  Fail(channel_.OnPeerUp(node, fx));
+}
+
+void SessionCore::OnPeerDown(const std::string& node) {
+  inboxes_.ForgetGateway(node);
 }
 
 void SessionCore::OnTick(Effects& fx) {
-  const int64_t now = clock_.MonoMs();
+  const int64_t now = ctx_.clock.MonoMs();
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.deadline_ms <= now) {
-      ErrorToClient(it->second.sender, ErrorCode::kServiceUnavailable,
-                    "recipient's shard did not answer in time; retry", it->second.cid, fx);
+      ctx_.ErrorToClient(it->second.sender, ErrorCode::kServiceUnavailable,
+                         "the conversation's shard did not answer in time; retry", it->second.cid,
+                         false, fx);
       it = pending_.erase(it);
     } else {
       ++it;
     }
   }
+  Fail(inboxes_.OnTick(fx));
+  Fail(channel_.OnTick(fx));
+  Fail(inboxes_.ExpireDue(1000, fx));
 }
 
-void SessionCore::ForgetGateway(const std::string& gateway) {
-  for (auto it = directory_.begin(); it != directory_.end();) {
-    const size_t before = it->second.size();
-    std::erase_if(it->second, [&](const DeviceConn& d) { return d.gateway == gateway; });
-    directory_size_ -= before - it->second.size();
-    it = it->second.empty() ? directory_.erase(it) : std::next(it);
-  }
+Status SessionCore::EndBatch(Effects& fx) {
+  channel_.FlushAcks(fx);
+  Status s = batch_error_;
+  batch_error_ = Status::Ok();
+  if (s.ok()) s = ctx_.kv.Commit();
+  if (s.ok()) return s;
+  ctx_.kv.Rollback();
+  fx.Clear();  // nothing that depended on this batch may be carried out
+  channel_.OnCommitFailed();
+  inboxes_.OnCommitFailed();
+  return s;
 }
 
 }  // namespace meshchat::nodes

@@ -1,83 +1,68 @@
-// The session shard's logic, independent of sockets. It owns, for the users that hash to it:
-// - the session directory: user -> devices and the gateway connection each is on;
-// - the parsing and validation of what those users' clients send (the gateway forwards bodies
-//   undecoded), and routing of one-to-one messages to the recipient's shard.
-// Flow of a send (docs/ARCHITECTURE.md): sender's shard validates and assigns the server id,
-// hands a `deliver` to the recipient's shard, which pushes to every connected device of the
-// recipient and answers; the sender's shard then acks `sent` (or reports the error).
+// The session shard's logic, independent of sockets. A session node plays three parts for the
+// keys that hash to it (see docs/ARCHITECTURE.md, "One-to-one messages"):
+// - the users' shard: session directory, parsing and validation of what their clients send,
+//   their durable inboxes and devices (Inboxes);
+// - the conversations' owner: sequencing and dedup of one-to-one messages (Conversations);
+// - both ends of reliable channels to other shards (ReliableChannel).
+//
+// Everything a batch of events changes is written to the injected KvStore; the service
+// commits once per loop turn and only then carries out the effects (acks, pushes, channel
+// messages). If the commit fails, the effects are dropped and in-memory positions reset:
+// nothing is acknowledged that was not stored.
 #pragma once
 
-#include <cstdint>
-#include <functional>
 #include <map>
+#include <memory>
 #include <string>
-#include <string_view>
-#include <unordered_map>
-#include <vector>
 
-#include "base/clock.h"
-#include "codec/client_messages.h"
-#include "codec/envelope.h"
-#include "nodes/effects.h"
+#include "nodes/channel.h"
+#include "nodes/conversations.h"
+#include "nodes/inboxes.h"
+#include "nodes/shard_context.h"
 
 namespace meshchat::nodes {
 
-struct SessionConfig {
-  std::string node_id;
-  uint64_t epoch = 1;
-  int64_t deliver_timeout_ms = 5000;
-};
-
-struct DeviceConn {
-  std::string device;
-  std::string gateway;
-  uint64_t conn = 0;
-  bool operator==(const DeviceConn&) const = default;
-};
-
 class SessionCore {
  public:
-  using OwnerFn = std::function<const std::string&(std::string_view user)>;
-  using PeerUpFn = std::function<bool(const std::string& node)>;
+  SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& kv,
+              ShardContext::OwnerFn owner, ShardContext::PeerUpFn peer_up,
+              ChannelConfig channel_cfg = {});
 
-  SessionCore(SessionConfig cfg, const Clock& clock, OwnerFn owner, PeerUpFn peer_up);
+  // Start-up: loads channel state. Commit the store afterwards.
+  Status Load();
 
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
-  // A gateway stopped heart-beating or restarted: its connections are gone.
-  void ForgetGateway(const std::string& gateway);
-  // Fails deliveries whose recipient shard did not answer in time.
+  void OnPeerUp(const std::string& node, bool restarted, Effects& fx);
+  void OnPeerDown(const std::string& node);
+  // Timers: deliver deadlines, push and channel retransmits, expiry.
   void OnTick(Effects& fx);
+  // Ends a batch: commits the store. On success `fx` may be carried out; on failure it has
+  // been cleared and the core has reset what it had in flight.
+  Status EndBatch(Effects& fx);
 
-  size_t directory_size() const { return directory_size_; }
-  std::vector<DeviceConn> DevicesOf(const std::string& user) const;
+  size_t connections() const { return inboxes_.connections(); }
+  Inboxes& inboxes() { return inboxes_; }
+  const ReliableChannel& channel() const { return channel_; }
 
  private:
-  struct Pending {
+  struct PendingSend {
     codec::Stamp sender;
     uint64_t cid = 0;
-    uint64_t id = 0;
-    uint64_t ts = 0;
     int64_t deadline_ms = 0;
   };
   bool CheckOwner(const std::string& from, const codec::Envelope& env, Effects& fx);
-  void HandleClientFrame(codec::Envelope&& env, Effects& fx);
-  void HandleSend(const codec::Envelope& env, Effects& fx);
-  void HandleDeliver(const std::string& from, codec::Envelope&& env, Effects& fx);
+  Status HandleClientFrame(const codec::Envelope& env, Effects& fx);
+  Status HandleSend(const codec::Envelope& env, Effects& fx);
   void HandleDeliverResult(const codec::Envelope& env, Effects& fx);
-  void ToClient(const codec::Stamp& to, codec::FrameType type, std::string body, Effects& fx);
-  void ErrorToClient(const codec::Stamp& to, codec::ErrorCode code, const std::string& msg,
-                     std::optional<uint64_t> cid, Effects& fx);
-  uint64_t NextMessageId();
+  void Fail(const Status& s);
 
-  SessionConfig cfg_;
-  const Clock& clock_;
-  OwnerFn owner_;
-  PeerUpFn peer_up_;
-  std::unordered_map<std::string, std::vector<DeviceConn>> directory_;
-  size_t directory_size_ = 0;
-  std::map<uint64_t, Pending> pending_;  // by request id
+  ReliableChannel channel_;
+  ShardContext ctx_;
+  Conversations conversations_;
+  Inboxes inboxes_;
+  std::map<uint64_t, PendingSend> pending_;  // by request id
   uint64_t next_req_ = 1;
-  uint64_t last_id_ = 0;
+  Status batch_error_;
 };
 
 }  // namespace meshchat::nodes

@@ -58,6 +58,7 @@ Status Mesh::Send(const std::string& node, codec::Envelope env) {
   env.incarnation = incarnation_;
   if (env.epoch == 0) env.epoch = map_.epoch;
   if (node == self_) {
+    if (local_.empty()) reactor_.Wake();
     local_.push_back(std::move(env));
     return Status::Ok();
   }
@@ -131,6 +132,7 @@ void Mesh::DeliverLocal() {
     local_.pop_front();
     if (on_envelope_) on_envelope_(self_, std::move(env));
   }
+  if (!local_.empty()) reactor_.Wake();  // more next turn, without sleeping
 }
 
 void Mesh::Heartbeat() {

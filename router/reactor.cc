@@ -132,7 +132,12 @@ void Reactor::Run() {
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n && !stopping_; ++i) {
       const int fd = events[i].data.fd;
-      if (fd == wakefd_) continue;
+      if (fd == wakefd_) {
+        uint64_t v;
+        ssize_t r = read(wakefd_, &v, sizeof v);  // drain, or epoll reports it forever
+        (void)r;
+        continue;
+      }
       auto it = fds_.find(fd);
       if (it == fds_.end()) continue;  // removed earlier in this turn
       FdCallback cb = it->second;      // copy: the callback may remove its own fd
@@ -144,6 +149,12 @@ void Reactor::Run() {
     for (auto& r : zmq_readers_)
       if (r.socket->get(zmq::sockopt::events) & ZMQ_POLLIN) zmq_pending = true;
   }
+}
+
+void Reactor::Wake() {
+  uint64_t one = 1;
+  ssize_t r = write(wakefd_, &one, sizeof one);
+  (void)r;
 }
 
 void Reactor::Stop() {

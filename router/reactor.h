@@ -49,6 +49,8 @@ class Reactor {
 
   void Run();
   void Stop();  // async-signal-safe
+  // Makes the current or next wait return at once (work was queued outside any fd).
+  void Wake();
   bool stopping() const { return stopping_; }
 
  private:

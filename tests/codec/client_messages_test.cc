@@ -18,9 +18,12 @@ TEST_CASE("every client message round-trips", "[codec]") {
   RoundTrip(Hello{1, "mc1.token.sig"});
   RoundTrip(Welcome{"alice", "phone", 42, "gw1", 1700000000000});
   RoundTrip(Send{"bob", 7, std::string("bin\0ary", 7)});
-  RoundTrip(Sent{7, 99, 1700000000000});
-  RoundTrip(Push{"alice", "phone", 7, 99, 1700000000000, "hi"});
-  RoundTrip(Ack{99});
+  RoundTrip(Sent{7, "bob", 99, 1700000000000});
+  RoundTrip(Push{12, "alice", "alice", "phone", 99, 7, 1700000000000, "hi"});
+  RoundTrip(Ack{12});
+  RoundTrip(Receipt{13, "bob", ReceiptKind::kRead, 99});
+  RoundTrip(Receipt{14, "bob", ReceiptKind::kExpired, 3});
+  RoundTrip(Read{"alice", 99});
   RoundTrip(Ping{123456});
   RoundTrip(Bye{"shutting_down"});
   RoundTrip(Error{ErrorCode::kBadToken, "invalid token", std::nullopt, true});
@@ -49,6 +52,14 @@ TEST_CASE("decoders accept str bodies and ignore unknown keys", "[codec]") {
   Send s;
   REQUIRE(Decode(body, s) == DecodeStatus::kOk);
   CHECK(s == Send{"bob", 3, "text"});
+}
+
+TEST_CASE("receipt kinds are the documented strings", "[codec]") {
+  std::string body;
+  Writer(body).Map(4).Key("n").Uint(1).Key("chat").Str("b").Key("kind").Str("seen").Key("seq").Uint(
+      1);
+  Receipt r;
+  CHECK(Decode(body, r) == DecodeStatus::kMalformed);
 }
 
 TEST_CASE("field limits are enforced", "[codec]") {

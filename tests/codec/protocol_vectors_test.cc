@@ -47,7 +47,8 @@ std::string Hex(const std::string& s) {
 template <typename M>
 void Check(const std::map<std::string, std::string>& vectors, const std::string& name,
            const M& expected, uint8_t type) {
-  INFO("vector " << name << "; the code encodes it as:\n" << Hex(EncodeFrame(type, Encode(expected))));
+  INFO("vector " << name << "; the code encodes it as:\n"
+                 << Hex(EncodeFrame(type, Encode(expected))));
   auto it = vectors.find(name);
   REQUIRE(it != vectors.end());
   FrameView f;
@@ -65,17 +66,19 @@ void Check(const std::map<std::string, std::string>& vectors, const std::string&
 
 TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][protocol]") {
   const auto v = VectorsFromDoc();
-  REQUIRE(v.size() >= 10);
+  REQUIRE(v.size() >= 13);
   Check(v, "hello", Hello{1, "mc1.eyJ1IjoiYWxpY2UifQ.c2ln"}, 0x01);
   Check(v, "welcome", Welcome{"alice", "phone", 1, "gw1", 1700000000000}, 0x02);
   Check(v, "send", Send{"bob", 1, "hi"}, 0x03);
-  Check(v, "sent", Sent{1, 111411200000000000, 1700000000000}, 0x04);
-  Check(v, "push", Push{"alice", "phone", 1, 111411200000000000, 1700000000000, "hi"}, 0x05);
-  Check(v, "ack", Ack{111411200000000000}, 0x06);
+  Check(v, "sent", Sent{1, "bob", 1, 1700000000000}, 0x04);
+  Check(v, "push", Push{3, "alice", "alice", "phone", 1, 1, 1700000000000, "hi"}, 0x05);
+  Check(v, "ack", Ack{3}, 0x06);
+  Check(v, "receipt", Receipt{4, "bob", ReceiptKind::kDelivered, 1}, 0x0A);
+  Check(v, "read", Read{"alice", 1}, 0x0B);
   Check(v, "ping", Ping{7}, 0x07);
   Check(v, "pong", Ping{7}, 0x08);
   Check(v, "bye", Bye{"shutting_down"}, 0x09);
   Check(v, "error_fatal", Error{ErrorCode::kBadToken, "invalid token", std::nullopt, true}, 0x0F);
-  Check(v, "error_send",
-        Error{ErrorCode::kRecipientUnavailable, "recipient is not connected", 1, false}, 0x0F);
+  Check(v, "error_send", Error{ErrorCode::kServiceUnavailable, "could not store; retry", 1, false},
+        0x0F);
 }

@@ -36,6 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case FrameType::kPing:
       case FrameType::kPong: RoundTrip<Ping>(f.body); break;
       case FrameType::kBye: RoundTrip<Bye>(f.body); break;
+      case FrameType::kReceipt: RoundTrip<Receipt>(f.body); break;
+      case FrameType::kRead: RoundTrip<Read>(f.body); break;
       case FrameType::kError: RoundTrip<Error>(f.body); break;
       default: RoundTrip<Send>(f.body); break;
     }

@@ -25,14 +25,17 @@ int main(int argc, char** argv) {
   Write(frames, "hello", EncodeMessageFrame(Hello{1, "mc1.abc.def"}));
   Write(frames, "welcome", EncodeMessageFrame(Welcome{"alice", "phone", 1, "gw1", 1700000000000}));
   Write(frames, "send", EncodeMessageFrame(Send{"bob", 1, "hi"}));
-  Write(frames, "sent", EncodeMessageFrame(Sent{1, 2, 3}));
-  Write(frames, "push", EncodeMessageFrame(Push{"alice", "phone", 1, 2, 3, "hi"}));
+  Write(frames, "sent", EncodeMessageFrame(Sent{1, "bob", 2, 3}));
+  Write(frames, "push", EncodeMessageFrame(Push{4, "alice", "alice", "phone", 2, 1, 3, "hi"}));
+  Write(frames, "receipt", EncodeMessageFrame(Receipt{5, "bob", ReceiptKind::kRead, 2}));
+  Write(frames, "read", EncodeMessageFrame(Read{"alice", 2}));
   Write(frames, "ack", EncodeMessageFrame(Ack{2}));
   Write(frames, "ping", EncodeFrame(0x07, Encode(Ping{7})));
   Write(frames, "bye", EncodeMessageFrame(Bye{"done"}));
   Write(frames, "error", EncodeMessageFrame(Error{ErrorCode::kBadToken, "no", 5, true}));
-  Write(frames, "pipelined", EncodeMessageFrame(Send{"bob", 1, "a"}) +
-                                 EncodeMessageFrame(Ack{1}) + EncodeFrame(0x07, Encode(Ping{1})));
+  Write(frames, "pipelined",
+        EncodeMessageFrame(Send{"bob", 1, "a"}) + EncodeMessageFrame(Ack{1}) +
+            EncodeFrame(0x07, Encode(Ping{1})));
   Write(frames, "oversize_header", std::string("\x7f\xff\xff\xff\x03", 5));
   Write(frames, "zero_length", std::string("\0\0\0\0\x03", 5));
   Write(frames, "huge_map", EncodeFrame(0x03, std::string("\xdf\xff\xff\xff\xff", 5)));

@@ -1,4 +1,4 @@
-// Messages through a real mesh: 2 gateways and 2 session shards as separate processes.
+// One-to-one chat through a real mesh: 2 gateways and 2 session shards as separate processes.
 #include <catch2/catch.hpp>
 
 #include <poll.h>
@@ -21,82 +21,132 @@ TEST_CASE("A on gateway 1 reaches B on gateway 2 across session shards, and back
   REQUIRE(cid.ok());
   auto push = Expect<codec::Push>(cb);
   CHECK(push.from == a);
+  CHECK(push.chat == a);
   CHECK(push.from_device == "d1");
   CHECK(push.body == "hello from gw1");
   CHECK(push.cid == *cid);
   auto sent = Expect<codec::Sent>(ca);
   CHECK(sent.cid == *cid);
-  CHECK(sent.id == push.id);
+  CHECK(sent.to == b);
+  CHECK(sent.seq == push.seq);
 
-  auto cid2 = cb.Send(a, "and back from gw2");
-  REQUIRE(cid2.ok());
-  CHECK(Expect<codec::Push>(ca).body == "and back from gw2");
-  CHECK(Expect<codec::Sent>(cb).cid == *cid2);
+  REQUIRE(cb.Send(a, "and back from gw2").ok());
+  auto back = Expect<codec::Push>(ca);
+  CHECK(back.body == "and back from gw2");
+  CHECK(back.seq == push.seq + 1);  // one sequence for both directions
+  CHECK(Expect<codec::Sent>(cb).seq == back.seq);
 }
 
-TEST_CASE("every connected device of the recipient gets the message", "[integration]") {
-  TestMesh mesh;
-  auto [a, b] = mesh.CrossShardUsers();
-  auto ca = mesh.Connect(a, 0);
-  auto phone = mesh.Connect(b, 0, "phone");
-  auto laptop = mesh.Connect(b, 1, "laptop");
-  REQUIRE(ca.Send(b, "to both").ok());
-  CHECK(Expect<codec::Push>(phone).body == "to both");
-  CHECK(Expect<codec::Push>(laptop).body == "to both");
-  Expect<codec::Sent>(ca);
-}
-
-TEST_CASE("a burst of messages arrives complete and in order", "[integration]") {
-  TestMesh mesh;
-  auto [a, b] = mesh.CrossShardUsers();
-  auto ca = mesh.Connect(a, 0);
-  auto cb = mesh.Connect(b, 1);
-  const int n = 500;
-  for (int i = 0; i < n; ++i) REQUIRE(ca.Send(b, "m" + std::to_string(i)).ok());
-  for (int i = 0; i < n; ++i) REQUIRE(Expect<codec::Push>(cb).body == "m" + std::to_string(i));
-  int acks = 0;
-  while (acks < n) {
-    Expect<codec::Sent>(ca);
-    ++acks;
-  }
-}
-
-TEST_CASE("sending to a user who is not connected gives recipient_unavailable", "[integration]") {
-  TestMesh mesh;
-  auto ca = mesh.Connect("alice", 0);
-  auto cid = ca.Send("nobody-home", "hello?");
-  REQUIRE(cid.ok());
-  auto err = Expect<codec::Error>(ca);
-  CHECK(err.code == codec::ErrorCode::kRecipientUnavailable);
-  CHECK(err.cid == std::optional<uint64_t>(*cid));
-  CHECK_FALSE(err.fatal);
-}
-
-TEST_CASE("after a disconnect the user is no longer reachable, after reconnect again",
+TEST_CASE("a recipient that is offline gets everything, in order, when it comes online",
           "[integration]") {
   TestMesh mesh;
   auto [a, b] = mesh.CrossShardUsers();
   auto ca = mesh.Connect(a, 0);
+  for (int i = 0; i < 50; ++i) REQUIRE(ca.Send(b, "m" + std::to_string(i)).ok());
+  for (int i = 0; i < 50; ++i) Expect<codec::Sent>(ca);  // stored durably: single tick
+  auto cb = mesh.Connect(b, 1);
+  for (int i = 0; i < 50; ++i) CHECK(Expect<codec::Push>(cb).body == "m" + std::to_string(i));
+}
+
+TEST_CASE("a sender that is offline gets its delivered and read receipts later", "[integration]") {
+  TestMesh mesh;
+  auto [a, b] = mesh.CrossShardUsers();
+  uint64_t seq = 0;
+  {
+    auto ca = mesh.Connect(a, 0);
+    REQUIRE(ca.Send(b, "are you there?").ok());
+    seq = Expect<codec::Sent>(ca).seq;
+    REQUIRE(ca.Bye().ok());
+  }
   {
     auto cb = mesh.Connect(b, 1);
-    REQUIRE(cb.Bye().ok());
-    // Wait for the server to close our side: the gateway has processed the bye.
-    auto ev = cb.Next(5000);
-    CHECK(ev.status().code() == Code::kUnavailable);
+    auto p = Expect<codec::Push>(cb);  // acked by the library: delivered
+    REQUIRE(cb.Read(p.chat, p.seq).ok());
+    REQUIRE(cb.Ping(1).ok());
+    Expect<client::Pong>(cb);
   }
-  // The close travels gateway -> shard; poll until the shard has applied it.
-  bool unavailable = false;
-  for (int i = 0; i < 50 && !unavailable; ++i) {
-    REQUIRE(ca.Send(b, "x").ok());
-    auto ev = ca.Next(5000);
-    REQUIRE(ev.ok());
-    if (auto* e = std::get_if<codec::Error>(&*ev))
-      unavailable = e->code == codec::ErrorCode::kRecipientUnavailable;
+  auto ca = mesh.Connect(a, 1);
+  auto r1 = Expect<codec::Receipt>(ca);
+  CHECK(r1.kind == codec::ReceiptKind::kDelivered);
+  CHECK(r1.chat == b);
+  CHECK(r1.seq == seq);
+  auto r2 = Expect<codec::Receipt>(ca);
+  CHECK(r2.kind == codec::ReceiptKind::kRead);
+  CHECK(r2.seq == seq);
+}
+
+TEST_CASE("the same cid sent three times is delivered once, with one seq", "[integration]") {
+  TestMesh mesh;
+  auto [a, b] = mesh.CrossShardUsers();
+  auto ca = mesh.Connect(a, 0);
+  auto cb = mesh.Connect(b, 1);
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(ca.Send(b, "once", 4242).ok());
+    seqs.push_back(Expect<codec::Sent>(ca).seq);
   }
-  CHECK(unavailable);
-  auto cb = mesh.Connect(b, 0);  // back, on the other gateway
-  REQUIRE(ca.Send(b, "welcome back").ok());
-  CHECK(Expect<codec::Push>(cb).body == "welcome back");
+  CHECK(seqs[0] == seqs[1]);
+  CHECK(seqs[1] == seqs[2]);
+  CHECK(Expect<codec::Push>(cb).body == "once");
+  REQUIRE(ca.Send(b, "next").ok());
+  CHECK(Expect<codec::Push>(cb).body == "next");  // not a second "once"
+}
+
+TEST_CASE("1,000 messages arrive complete and in order across a reconnect", "[integration]") {
+  TestMesh mesh;
+  auto [a, b] = mesh.CrossShardUsers();
+  auto ca = mesh.Connect(a, 0);
+  const int n = 1000;
+  for (int i = 0; i < n; ++i) REQUIRE(ca.Send(b, std::to_string(i)).ok());
+  std::vector<int> got;
+  uint64_t last_n = 0;
+  {
+    auto cb = mesh.Connect(b, 1);
+    while (got.size() < 400) got.push_back(std::stoi(Expect<codec::Push>(cb).body));
+    last_n = cb.last_n();
+  }                              // dropped without a goodbye, with pushes in flight
+  auto cb = mesh.Connect(b, 0);  // the other gateway
+  cb.set_last_n(last_n);
+  while (got.size() < static_cast<size_t>(n))
+    got.push_back(std::stoi(Expect<codec::Push>(cb).body));
+  for (int i = 0; i < n; ++i) REQUIRE(got[static_cast<size_t>(i)] == i);
+  for (int i = 0; i < n; ++i) Expect<codec::Sent>(ca);
+}
+
+TEST_CASE("two devices of one user each get every message and keep their own place",
+          "[integration]") {
+  TestMesh mesh;
+  auto [a, b] = mesh.CrossShardUsers();
+  auto ca = mesh.Connect(a, 0);
+  auto phone = mesh.Connect(b, 0, "phone");
+  {
+    auto laptop = mesh.Connect(b, 1, "laptop");
+    REQUIRE(ca.Send(b, "to both").ok());
+    CHECK(Expect<codec::Push>(phone).body == "to both");
+    CHECK(Expect<codec::Push>(laptop).body == "to both");
+  }  // the laptop goes offline
+  REQUIRE(ca.Send(b, "while the laptop sleeps").ok());
+  CHECK(Expect<codec::Push>(phone).body == "while the laptop sleeps");
+  auto laptop = mesh.Connect(b, 1, "laptop");
+  CHECK(Expect<codec::Push>(laptop).body == "while the laptop sleeps");
+  // The phone sends; the laptop sees it as the user's own message.
+  REQUIRE(phone.Send(a, "from my phone").ok());
+  auto own = Expect<codec::Push>(laptop);
+  CHECK(own.from == b);
+  CHECK(own.chat == a);
+  CHECK(own.from_device == "phone");
+}
+
+TEST_CASE("a second connection of a device replaces the first", "[integration]") {
+  TestMesh mesh;
+  auto first = mesh.Connect("carol", 0, "phone");
+  auto second = mesh.Connect("carol", 1, "phone");
+  auto e = Expect<codec::Error>(first);
+  CHECK(e.code == codec::ErrorCode::kReplaced);
+  CHECK(e.fatal);
+  CHECK(first.Next(5000).status().code() == Code::kUnavailable);  // closed by the server
+  REQUIRE(second.Ping(3).ok());
+  CHECK(Expect<client::Pong>(second).t == 3);
 }
 
 TEST_CASE("Next(0) returns an event that is waiting on the socket", "[integration]") {
@@ -104,12 +154,11 @@ TEST_CASE("Next(0) returns an event that is waiting on the socket", "[integratio
   // interactive client never showed incoming messages.
   TestMesh mesh;
   auto ca = mesh.Connect("alice", 0);
-  auto cid = ca.Send("nobody-home", "x");
-  REQUIRE(cid.ok());
+  REQUIRE(ca.Ping(9).ok());
   pollfd p{ca.fd(), POLLIN, 0};
   REQUIRE(poll(&p, 1, 5000) == 1);
   auto ev = ca.Next(0);
   INFO(ev.status().ToString());
   REQUIRE(ev.ok());
-  CHECK(std::holds_alternative<codec::Error>(*ev));
+  CHECK(std::holds_alternative<client::Pong>(*ev));
 }

@@ -73,31 +73,36 @@ TEST_CASE("meshctl token mints a token the cluster accepts, and checks its input
   CHECK_THAT(out, Catch::Contains("meshctl up"));
 }
 
-TEST_CASE("chat send and chat listen talk across gateways", "[cli]") {
+TEST_CASE("chat send, listen and history across gateways, online or not", "[cli]") {
   TestMesh mesh;
-  const std::string listen = "MESHCHAT_TOKEN=" + mesh.Token("bob") + " " + Bin("chat") +
-                             " --server " + mesh.GatewayAddr(1) +
-                             " listen --count 2 --timeout 20";
-  FILE* listener = popen(listen.c_str(), "r");
-  REQUIRE(listener);
-  const std::string send = Bin("chat") + " --token " + mesh.Token("alice") + " --server " +
-                           mesh.GatewayAddr(0) + " send --to bob ";
+  const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
+  const std::string alice = home + Bin("chat") + " --token " + mesh.Token("alice") + " --server " +
+                            mesh.GatewayAddr(0) + " ";
+  const std::string bob = home + Bin("chat") + " --token " + mesh.Token("bob") + " --server " +
+                          mesh.GatewayAddr(1) + " ";
   std::string out;
-  int rc = 1;
-  // bob's listener connects on its own schedule: until then bob is unreachable (exit 1).
-  for (int i = 0; i < 100 && rc != 0; ++i) {
-    rc = RunCommand(send + "'first line'", &out);
-    if (rc != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  REQUIRE(rc == 0);
-  CHECK_THAT(out, Catch::StartsWith("sent id="));
-  REQUIRE(RunCommand(send + "'second line'", &out) == 0);
+  // bob is offline: the messages are stored (single tick) and wait for him.
+  REQUIRE(RunCommand(alice + "send --to bob 'first line'", &out) == 0);
+  CHECK(out == "sent seq=1\n");
+  REQUIRE(RunCommand(alice + "send --to bob 'second line'", &out) == 0);
+  CHECK(out == "sent seq=2\n");
+  REQUIRE(RunCommand(bob + "listen --count 2 --timeout 10", &out) == 0);
+  CHECK(out == "first line\nsecond line\n");
+  // Already processed by this device: not shown again.
+  CHECK(RunCommand(bob + "listen --count 1 --timeout 0.5", &out) == 4);
+  REQUIRE(RunCommand(bob + "history", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("alice: first line") && Catch::Contains("alice: second line"));
+
+  // Double and blue ticks: bob listens and marks read; alice waits for the read tick.
+  FILE* listener = popen((bob + "listen --count 1 --timeout 20 --read").c_str(), "r");
+  REQUIRE(listener);
+  REQUIRE(RunCommand(alice + "send --to bob 'read me' --wait read --timeout 20", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("sent seq=3") && Catch::Contains("read seq=3"));
   std::string got;
   char buf[256];
   while (fgets(buf, sizeof buf, listener)) got += buf;
-  const int st = pclose(listener);
-  CHECK(WEXITSTATUS(st) == 0);
-  CHECK(got == "first line\nsecond line\n");
+  CHECK(WEXITSTATUS(pclose(listener)) == 0);
+  CHECK(got == "read me\n");
 }
 
 TEST_CASE("chat finds the local mesh by itself and reports errors with exit codes", "[cli]") {
@@ -105,10 +110,14 @@ TEST_CASE("chat finds the local mesh by itself and reports errors with exit code
   std::string out;
   const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
   // No --server: the local mesh's client-endpoints file is used.
-  CHECK(RunCommand(home + Bin("chat") + " --token " + mesh.Token("alice") +
-                       " send --to nobody hello",
-                   &out) == 1);
-  CHECK_THAT(out, Catch::Contains("recipient_unavailable"));
+  CHECK(
+      RunCommand(home + Bin("chat") + " --token " + mesh.Token("alice") + " send --to nobody hello",
+                 &out) == 0);
+  CHECK_THAT(out, Catch::StartsWith("sent seq=1"));
+  CHECK(RunCommand(
+            home + Bin("chat") + " --token " + mesh.Token("alice") + " send --to 'bad id' hello",
+            &out) == 1);
+  CHECK_THAT(out, Catch::Contains("bad_request"));
   CHECK(RunCommand(home + Bin("chat") + " --token bogus send --to bob hi", &out) == 3);
   CHECK_THAT(out, Catch::Contains("bad_token"));
   CHECK(RunCommand("MESHCHAT_TOKEN= " + home + Bin("chat") + " send --to bob hi", &out) == 2);
@@ -116,4 +125,28 @@ TEST_CASE("chat finds the local mesh by itself and reports errors with exit code
   CHECK(RunCommand(home + Bin("chat") + " --token " + mesh.Token("alice") +
                        " listen --count 1 --timeout 0.5",
                    &out) == 4);
+  CHECK(RunCommand(home + Bin("chat") + " --token " + mesh.Token("alice") +
+                       " send --to bob hi --wait eventually",
+                   &out) == 2);
+}
+
+TEST_CASE("meshctl kill and start one node", "[cli]") {
+  TestMesh mesh;
+  std::string out;
+  REQUIRE(mesh.Meshctl("kill s1", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("sent SIGKILL to s1"));
+  CHECK(mesh.Meshctl("status", &out) == 3);
+  CHECK(mesh.Meshctl("kill s1", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("not running"));
+  REQUIRE(mesh.Meshctl("start s1", &out) == 0);
+  CHECK(mesh.Meshctl("start s1", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("already running"));
+  CHECK(mesh.Meshctl("start nosuch", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("no node 'nosuch'"));
+  bool all_up = false;
+  for (int i = 0; i < 50 && !all_up; ++i) {
+    all_up = mesh.Meshctl("status", &out) == 0;
+    if (!all_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(all_up);
 }

@@ -64,8 +64,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("hello with a good token: conn_open to the shard, welcome once it confirms",
-          "[nodes]") {
+TEST_CASE("hello with a good token: conn_open to the shard, welcome once it confirms", "[nodes]") {
   Fixture f;
   f.core.OnOpen(1);
   f.Hello(1, f.Token("alice"));
@@ -238,6 +237,20 @@ TEST_CASE("a client whose shard never confirms is told to reconnect", "[nodes]")
   CHECK(f.fx.closes == std::vector<uint64_t>{1});
 }
 
+TEST_CASE("a registration the shard refuses is fatal with its code", "[nodes]") {
+  Fixture f;
+  f.core.OnOpen(1);
+  f.Hello(1, f.Token("alice"));
+  Envelope no;
+  no.type = MeshType::kConnOpened;
+  no.arg = static_cast<uint64_t>(ErrorCode::kTooManyDevices);
+  no.stamp = f.fx.mesh[0].env.stamp;
+  f.fx.Clear();
+  f.core.OnMesh("s1", std::move(no), f.fx);
+  CHECK(f.ErrorWritten().code == ErrorCode::kTooManyDevices);
+  CHECK(f.fx.closes == std::vector<uint64_t>{1});
+}
+
 TEST_CASE("hello while the user's shard is unreachable fails at once", "[nodes]") {
   Fixture f;
   f.up.clear();
@@ -264,4 +277,25 @@ TEST_CASE("a session shard coming up gets the connections it owns re-announced",
     CHECK(m.node == "s1");
     CHECK(m.env.type == MeshType::kConnOpen);
   }
+}
+
+TEST_CASE("re-announcements repeat every tick until the shard confirms", "[nodes]") {
+  Fixture f;
+  f.Login(1, "alice");
+  const std::string shard = f.ring.Owner("alice");
+  f.fx.Clear();
+  f.core.OnPeerUp(shard, f.fx);  // the shard restarted; this announcement gets lost
+  REQUIRE(f.fx.mesh.size() == 1);
+  f.fx.Clear();
+  f.core.OnTick(f.fx);
+  REQUIRE(f.fx.mesh.size() == 1);
+  CHECK(f.fx.mesh[0].env.type == MeshType::kConnOpen);
+  Envelope ok;
+  ok.type = MeshType::kConnOpened;
+  ok.stamp = f.fx.mesh[0].env.stamp;
+  f.fx.Clear();
+  f.core.OnMesh(shard, std::move(ok), f.fx);
+  CHECK(f.fx.writes.empty());  // already welcomed: no second welcome
+  f.core.OnTick(f.fx);
+  CHECK(f.fx.mesh.empty());
 }

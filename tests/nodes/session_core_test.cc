@@ -1,233 +1,359 @@
-// SessionCore without sockets: two shards wired by hand, on a fake clock.
+// SessionCore without sockets: durable inboxes, conversation order, receipts, devices,
+// retries and failures, over several shards on in-memory stores and a fake clock.
 #include <catch2/catch.hpp>
 
-#include <map>
-#include <set>
-
-#include "codec/client_messages.h"
-#include "nodes/session_core.h"
-#include "router/hash_ring.h"
+#include "tests/nodes/shard_harness.h"
 
 using namespace meshchat;
 using namespace meshchat::codec;
-using namespace meshchat::nodes;
+using meshchat::test::Shards;
 
 namespace {
 
-struct Shards {
-  FakeClock clock;
-  router::HashRing ring{{"s1", "s2"}};
-  std::set<std::string> up{"s1", "s2", "gw1", "gw2"};
-  std::map<std::string, std::unique_ptr<SessionCore>> shard;
-  std::vector<Effects::MeshSend> to_gateways;  // what reached gateways
-
-  Shards() {
-    for (const char* id : {"s1", "s2"}) {
-      shard[id] = std::make_unique<SessionCore>(
-          SessionConfig{id, 1, 5000}, clock,
-          [this](std::string_view u) -> const std::string& { return ring.Owner(u); },
-          [this](const std::string& n) { return up.count(n) > 0; });
-    }
-  }
-  // Delivers `env` from `from` to `node`, then everything that causes, until quiet.
-  void Deliver(const std::string& from, const std::string& node, Envelope env) {
-    std::vector<std::tuple<std::string, std::string, Envelope>> q{{from, node, std::move(env)}};
-    while (!q.empty()) {
-      auto [src, dst, e] = std::move(q.front());
-      q.erase(q.begin());
-      if (!shard.count(dst)) {
-        to_gateways.push_back({dst, std::move(e), 0});
-        continue;
-      }
-      if (!up.count(dst)) continue;  // lost in transit
-      Effects fx;
-      e.epoch = e.epoch ? e.epoch : 1;
-      shard[dst]->OnEnvelope(src, std::move(e), fx);
-      for (auto& m : fx.mesh) q.emplace_back(dst, m.node, std::move(m.env));
-    }
-  }
-  void Connect(const std::string& user, const std::string& device, uint64_t conn,
-               const std::string& gw) {
-    Envelope e;
-    e.type = MeshType::kConnOpen;
-    e.key = user;
-    e.stamp = Stamp{user, device, conn, gw};
-    Deliver(gw, ring.Owner(user), std::move(e));
-  }
-  void ClientFrame(const Stamp& from, FrameType t, std::string body) {
-    Envelope e;
-    e.type = MeshType::kClientFrame;
-    e.key = from.user;
-    e.stamp = from;
-    e.ftype = static_cast<uint8_t>(t);
-    e.body = std::move(body);
-    Deliver(from.gateway, ring.Owner(from.user), std::move(e));
-  }
-  // Frames that reached gateways for `user`, by type.
-  std::vector<std::pair<Stamp, FrameView>> FramesFor(const std::string& user, FrameType t) {
-    std::vector<std::pair<Stamp, FrameView>> out;
-    for (auto& m : to_gateways)
-      if (m.env.type == MeshType::kToClient && m.env.stamp.user == user &&
-          m.env.ftype == static_cast<uint8_t>(t))
-        out.push_back({m.env.stamp, FrameView{m.env.ftype, m.env.body}});
-    return out;
-  }
-};
-
-// Users whose shards differ, so messages cross between shards.
-std::pair<std::string, std::string> CrossShardPair(const router::HashRing& ring) {
+// Users whose shards, and whose conversation's shard, are not all the same.
+std::pair<std::string, std::string> SpreadPair(Shards& s) {
   for (int i = 0;; ++i) {
     std::string a = "a" + std::to_string(i), b = "b" + std::to_string(i);
-    if (ring.Owner(a) != ring.Owner(b)) return {a, b};
+    if (s.Owner(a) != s.Owner(b)) return {a, b};
   }
+}
+
+const Stamp kAlice{"", "phone", 1, "gw1"};
+
+std::vector<std::string> Bodies(const std::vector<Push>& ps) {
+  std::vector<std::string> out;
+  for (const auto& p : ps) out.push_back(p.body);
+  return out;
 }
 
 }  // namespace
 
-TEST_CASE("a message to an online user is pushed to every device, then acked sent",
-          "[nodes]") {
-  Shards s;
-  auto [alice, bob] = CrossShardPair(s.ring);
-  s.Connect(alice, "phone", 1, "gw1");
-  s.Connect(bob, "phone", 2, "gw2");
-  s.Connect(bob, "laptop", 3, "gw1");
-  s.ClientFrame({alice, "phone", 1, "gw1"}, FrameType::kSend, Encode(Send{bob, 42, "hello"}));
+TEST_CASE("a message to an online user: stored, pushed to every device, then acked sent",
+          "[nodes][inbox]") {
+  Shards s({"s1", "s2", "s3"});
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"}, bob_phone{b, "phone", 2, "gw2"},
+      bob_laptop{b, "laptop", 3, "gw1"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Connect(b, "phone", "gw2", 2);
+  s.Connect(b, "laptop", "gw1", 3);
+  CHECK(s.Client("gw2", 2).welcomed == 1);
+  s.Send(alice, b, 42, "hello");
 
-  auto pushes = s.FramesFor(bob, FrameType::kPush);
-  REQUIRE(pushes.size() == 2);
-  Push p;
-  REQUIRE(Decode(pushes[0].second.body, p) == DecodeStatus::kOk);
-  CHECK(p.from == alice);
-  CHECK(p.from_device == "phone");
-  CHECK(p.cid == 42);
-  CHECK(p.body == "hello");
-  std::set<std::string> gws{pushes[0].first.gateway, pushes[1].first.gateway};
-  CHECK(gws == std::set<std::string>{"gw1", "gw2"});
-
-  auto sent = s.FramesFor(alice, FrameType::kSent);
-  REQUIRE(sent.size() == 1);
-  Sent ack;
-  REQUIRE(Decode(sent[0].second.body, ack) == DecodeStatus::kOk);
-  CHECK(ack.cid == 42);
-  CHECK(ack.id == p.id);
-  CHECK(sent[0].first == Stamp{alice, "phone", 1, "gw1"});
+  for (auto* v : {&s.Client("gw2", 2), &s.Client("gw1", 3)}) {
+    REQUIRE(v->pushes.size() == 1);
+    const Push& p = v->pushes[0];
+    CHECK(p.chat == a);
+    CHECK(p.from == a);
+    CHECK(p.from_device == "phone");
+    CHECK(p.cid == 42);
+    CHECK(p.seq == 1);
+    CHECK(p.n == 1);
+    CHECK(p.body == "hello");
+  }
+  auto& av = s.Client("gw1", 1);
+  REQUIRE(av.sent.size() == 1);
+  CHECK(av.sent[0] == Sent{42, b, 1, av.sent[0].ts});
+  // The sender's own devices get the copy (the client library hides it from this device).
+  REQUIRE(av.pushes.size() == 1);
+  CHECK(av.pushes[0].chat == b);
+  CHECK(av.pushes[0].from == a);
 }
 
-TEST_CASE("a message to an offline user is refused with its cid", "[nodes]") {
-  Shards s;
-  auto [alice, bob] = CrossShardPair(s.ring);
-  s.Connect(alice, "phone", 1, "gw1");
-  s.ClientFrame({alice, "phone", 1, "gw1"}, FrameType::kSend, Encode(Send{bob, 5, "x"}));
-  auto errs = s.FramesFor(alice, FrameType::kError);
-  REQUIRE(errs.size() == 1);
-  Error e;
-  REQUIRE(Decode(errs[0].second.body, e) == DecodeStatus::kOk);
-  CHECK(e.code == ErrorCode::kRecipientUnavailable);
-  CHECK(e.cid == std::optional<uint64_t>(5));
-  CHECK(s.FramesFor(alice, FrameType::kSent).empty());
+TEST_CASE("an offline recipient gets everything, in order, when it connects", "[nodes][inbox]") {
+  Shards s({"s1", "s2", "s3"});
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"};
+  s.Connect(a, "phone", "gw1", 1);
+  for (uint64_t i = 1; i <= 20; ++i) s.Send(alice, b, i, "m" + std::to_string(i));
+  CHECK(s.Client("gw1", 1).sent.size() == 20);  // stored, so acked, though b is offline
+
+  s.Connect(b, "tablet", "gw2", 9);
+  auto& bv = s.Client("gw2", 9);
+  REQUIRE(bv.pushes.size() == 20);
+  for (uint64_t i = 1; i <= 20; ++i) {
+    CHECK(bv.pushes[i - 1].body == "m" + std::to_string(i));
+    CHECK(bv.pushes[i - 1].seq == i);
+    CHECK(bv.pushes[i - 1].n == i);
+  }
 }
 
-TEST_CASE("invalid sends get bad_request and go nowhere", "[nodes]") {
+TEST_CASE("the same cid three times is stored and delivered once, with one seq", "[nodes][inbox]") {
   Shards s;
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Connect(b, "phone", "gw2", 2);
+  for (int i = 0; i < 3; ++i) s.Send(alice, b, 777, "only once");
+  auto& av = s.Client("gw1", 1);
+  REQUIRE(av.sent.size() == 3);
+  CHECK(av.sent[0].seq == av.sent[1].seq);
+  CHECK(av.sent[1].seq == av.sent[2].seq);
+  CHECK(s.Client("gw2", 2).pushes.size() == 1);
+}
+
+TEST_CASE("both directions of a chat share one sequence", "[nodes][inbox]") {
+  Shards s({"s1", "s2", "s3"});
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"}, bob{b, "phone", 2, "gw2"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Connect(b, "phone", "gw2", 2);
+  s.Send(alice, b, 1, "a1");
+  s.Send(bob, a, 1, "b1");
+  s.Send(alice, b, 2, "a2");
+  CHECK(s.Client("gw1", 1).sent[0].seq == 1);
+  CHECK(s.Client("gw2", 2).sent[0].seq == 2);
+  CHECK(s.Client("gw1", 1).sent[1].seq == 3);
+  // bob's inbox: a1 (seq 1), his own b1 (seq 2), a2 (seq 3): one order for the chat.
+  std::vector<uint64_t> seqs;
+  for (auto& p : s.Client("gw2", 2).pushes) seqs.push_back(p.seq);
+  CHECK(seqs == std::vector<uint64_t>{1, 2, 3});
+}
+
+TEST_CASE("delivered on the first device's ack; receipts wait for an offline sender",
+          "[nodes][receipts]") {
+  Shards s({"s1", "s2", "s3"});
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"}, bob1{b, "phone", 2, "gw2"}, bob2{b, "laptop", 3, "gw2"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Send(alice, b, 1, "one");
+  s.Send(alice, b, 2, "two");
+  s.AckAll(alice);                     // alice acks her own copies
+  s.Disconnect(a, "phone", "gw1", 1);  // the sender goes away
+
+  s.Connect(b, "phone", "gw2", 2);
+  s.Connect(b, "laptop", "gw2", 3);
+  s.Ack(bob1, 1);  // first device acks the first message
+  s.Ack(bob2, 2);  // the other device acks both: only "two" is newly delivered
+  s.Ack(bob1, 2);  // no new receipt: already delivered
+
+  s.Connect(a, "phone", "gw1", 4);  // the sender comes back
+  auto& av = s.Client("gw1", 4);
+  REQUIRE(av.receipts.size() == 2);
+  CHECK(av.receipts[0].kind == ReceiptKind::kDelivered);
+  CHECK(av.receipts[0].chat == b);
+  CHECK(av.receipts[0].seq == 1);
+  CHECK(av.receipts[1].seq == 2);
+}
+
+TEST_CASE("read receipts: read implies delivered, and only what was received",
+          "[nodes][receipts]") {
+  Shards s;
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"}, bob{b, "phone", 2, "gw2"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Connect(b, "phone", "gw2", 2);
+  s.Send(alice, b, 1, "x");
+  s.Send(alice, b, 2, "y");
+  s.Read(bob, a, 99);  // bob has received up to seq 2: clamped
+  s.Read(bob, a, 1);   // lower: no effect
+  auto& av = s.Client("gw1", 1);
+  REQUIRE(av.receipts.size() == 1);
+  CHECK(av.receipts[0].kind == ReceiptKind::kRead);
+  CHECK(av.receipts[0].seq == 2);
+  s.Ack(bob, 2);  // delivered after read: nothing new (read implied it)
+  CHECK(av.receipts.size() == 1);
+}
+
+TEST_CASE("unacked pushes are sent again, backing off, until acked", "[nodes][inbox]") {
+  Shards s;
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"}, bob{b, "phone", 2, "gw2"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Connect(b, "phone", "gw2", 2);
+  s.Send(alice, b, 1, "hello?");
+  auto& bv = s.Client("gw2", 2);
+  REQUIRE(bv.pushes.size() == 1);
+  s.clock.Advance(1999);
+  s.Tick();
+  CHECK(bv.pushes.size() == 1);
+  s.clock.Advance(2);
+  s.Tick();
+  CHECK(bv.pushes.size() == 2);  // resent after 2 s
+  s.clock.Advance(2500);
+  s.Tick();
+  CHECK(bv.pushes.size() == 2);  // backed off to 4 s
+  s.clock.Advance(1600);
+  s.Tick();
+  CHECK(bv.pushes.size() == 3);
+  CHECK(bv.pushes[2] == bv.pushes[0]);
+  s.Ack(bob, bv.pushes[0].n);
+  s.clock.Advance(120000);
+  s.Tick();
+  CHECK(bv.pushes.size() == 3);  // acked: never again
+}
+
+TEST_CASE("a second connection of a device replaces the first", "[nodes][devices]") {
+  Shards s;
+  s.Connect("carol", "phone", "gw1", 1);
+  s.Connect("carol", "phone", "gw2", 7);
+  auto& old = s.Client("gw1", 1);
+  REQUIRE(old.errors.size() == 1);
+  CHECK(old.errors[0].code == ErrorCode::kReplaced);
+  CHECK(old.errors[0].fatal);
+  CHECK(old.closed);
+  CHECK(s.Client("gw2", 7).welcomed == 1);
+  CHECK(s.core(s.Owner("carol")).inboxes().ConnectionsOf("carol").size() == 1);
+}
+
+TEST_CASE("at most five devices at once", "[nodes][devices]") {
+  Shards s;
+  for (uint64_t i = 1; i <= 5; ++i) s.Connect("dave", "d" + std::to_string(i), "gw1", i);
+  s.Connect("dave", "d6", "gw1", 6);
+  CHECK(s.Client("gw1", 5).welcomed == 1);
+  CHECK(s.Client("gw1", 6).refused == 1);
+  s.Disconnect("dave", "d1", "gw1", 1);
+  s.Connect("dave", "d6", "gw1", 16);
+  CHECK(s.Client("gw1", 16).welcomed == 1);
+}
+
+TEST_CASE("a failed commit acknowledges nothing; the retry then works", "[nodes][failure]") {
+  Shards s({"s1"});
   Stamp alice{"alice", "phone", 1, "gw1"};
-  s.Connect("alice", "phone", 1, "gw1");
-  s.ClientFrame(alice, FrameType::kSend, "\xc1");                          // not msgpack
-  s.ClientFrame(alice, FrameType::kSend, Encode(Send{"bad id", 1, "x"}));  // invalid recipient
-  s.ClientFrame(alice, FrameType::kSend, Encode(Send{"bob", 0, "x"}));     // cid 0
-  s.ClientFrame(alice, FrameType::kSend,
-                Encode(Send{"bob", 1, std::string(kMaxBodyBytes + 1, 'x')}));  // too big
-  auto errs = s.FramesFor("alice", FrameType::kError);
-  REQUIRE(errs.size() == 4);
-  for (auto& [stamp, f] : errs) {
-    Error e;
-    REQUIRE(Decode(f.body, e) == DecodeStatus::kOk);
+  s.Connect("alice", "phone", "gw1", 1);
+  s.Connect("bob", "phone", "gw2", 2);
+  s.kv("s1").FailNextCommit();
+  s.Send(alice, "bob", 5, "lost?");
+  auto& av = s.Client("gw1", 1);
+  CHECK(av.sent.empty());
+  CHECK(s.Client("gw2", 2).pushes.empty());
+  s.clock.Advance(6000);
+  s.Tick();  // the sender's shard reports the deadline
+  REQUIRE_FALSE(av.errors.empty());
+  CHECK(av.errors.back().code == ErrorCode::kServiceUnavailable);
+  s.Send(alice, "bob", 5, "lost?");  // the client retries with the same cid
+  REQUIRE(av.sent.size() == 1);
+  REQUIRE(s.Client("gw2", 2).pushes.size() == 1);
+  CHECK(s.Client("gw2", 2).pushes[0].body == "lost?");
+}
+
+TEST_CASE("channel messages lost in transit are resent, and applied once", "[nodes][channel]") {
+  Shards s({"s1", "s2", "s3"});
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Connect(b, "phone", "gw2", 2);
+  int dropped = 0;
+  s.drop = [&](const std::string&, const std::string&, const Envelope& e) {
+    // Lose every other channel message and every other channel ack.
+    if (e.type != MeshType::kChanMsg && e.type != MeshType::kChanAck) return false;
+    return (++dropped % 2) == 1;
+  };
+  for (uint64_t i = 1; i <= 10; ++i) s.Send(alice, b, i, "m" + std::to_string(i));
+  for (int i = 0; i < 40; ++i) {
+    s.clock.Advance(500);
+    s.Tick();
+  }
+  s.drop = nullptr;
+  for (int i = 0; i < 40; ++i) {
+    s.clock.Advance(8000);
+    s.Tick();
+  }
+  // bob saw each message (duplicates of pushes are possible; positions tell them apart).
+  std::map<uint64_t, std::string> by_n;
+  for (auto& p : s.Client("gw2", 2).pushes) {
+    auto [it, fresh] = by_n.emplace(p.n, p.body);
+    CHECK(it->second == p.body);
+  }
+  REQUIRE(by_n.size() == 10);
+  uint64_t i = 1;
+  for (auto& [n, body] : by_n) CHECK(body == "m" + std::to_string(i++));
+}
+
+TEST_CASE("a shard restart loses nothing it acknowledged", "[nodes][failure]") {
+  Shards s({"s1", "s2", "s3"});
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"};
+  s.Connect(a, "phone", "gw1", 1);
+  const std::string bob_shard = s.Owner(b);
+  s.down.insert(bob_shard);  // b's shard is down: entries wait in the owner's channel
+  for (uint64_t i = 1; i <= 5; ++i) s.Send(alice, b, i, "w" + std::to_string(i));
+  const size_t acked = s.Client("gw1", 1).sent.size();
+  s.down.erase(bob_shard);
+  s.Restart(bob_shard);
+  s.PeerUp(bob_shard);
+  s.Connect(b, "phone", "gw2", 2);
+  std::vector<std::string> want;
+  for (size_t i = 1; i <= acked; ++i) want.push_back("w" + std::to_string(i));
+  CHECK(acked > 0);
+  CHECK(Bodies(s.Client("gw2", 2).pushes) == want);
+}
+
+TEST_CASE("entries are deleted once every device acked them", "[nodes][inbox]") {
+  Shards s({"s1"});
+  Stamp alice{"alice", "phone", 1, "gw1"}, b1{"bob", "phone", 2, "gw2"}, b2{"bob", "pc", 3, "gw2"};
+  s.Connect("alice", "phone", "gw1", 1);
+  s.Connect("bob", "phone", "gw2", 2);
+  s.Connect("bob", "pc", "gw2", 3);
+  for (uint64_t i = 1; i <= 10; ++i) s.Send(alice, "bob", i, "x");
+  s.AckAll(alice);  // alice's only device: her own copies go at once
+  CHECK(s.kv("s1").Count("inbox") == 10);
+  s.AckAll(b1);  // kept for bob's pc; alice gets a delivered receipt
+  CHECK(s.kv("s1").Count("inbox") == 11);
+  s.AckAll(b2);
+  CHECK(s.kv("s1").Count("inbox") == 1);
+  s.AckAll(alice);
+  CHECK(s.kv("s1").Count("inbox") == 0);
+  CHECK(s.kv("s1").Count("inbox_exp") == 0);
+}
+
+TEST_CASE("undelivered messages expire, and their sender is told", "[nodes][inbox]") {
+  nodes::SessionConfig cfg;
+  cfg.inbox_ttl_ms = 60'000;
+  Shards s({"s1", "s2", "s3"}, cfg);
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Send(alice, b, 1, "too late");
+  s.AckAll(alice);
+  s.clock.Advance(59'000);
+  s.Tick();
+  CHECK(s.Client("gw1", 1).receipts.empty());
+  s.clock.Advance(2'000);
+  s.Tick();
+  auto& av = s.Client("gw1", 1);
+  REQUIRE(av.receipts.size() == 1);
+  CHECK(av.receipts[0].kind == ReceiptKind::kExpired);
+  CHECK(av.receipts[0].seq == 1);
+  s.Connect(b, "phone", "gw2", 2);
+  CHECK(s.Client("gw2", 2).pushes.empty());
+}
+
+TEST_CASE("bad client frames get bad_request and change nothing", "[nodes]") {
+  Shards s({"s1"});
+  Stamp alice{"alice", "phone", 1, "gw1"};
+  s.Connect("alice", "phone", "gw1", 1);
+  s.Frame(alice, FrameType::kSend, "\xc1");
+  s.Send(alice, "bad id", 1, "x");
+  s.Send(alice, "bob", 0, "x");
+  s.Send(alice, "bob", 1, std::string(kMaxBodyBytes + 1, 'x'));
+  s.Frame(alice, FrameType::kAck, "\x90");
+  s.Frame(alice, FrameType::kRead, codec::Encode(codec::Read{"no such id!", 1}));
+  auto& av = s.Client("gw1", 1);
+  REQUIRE(av.errors.size() == 6);
+  for (auto& e : av.errors) {
     CHECK(e.code == ErrorCode::kBadRequest);
     CHECK_FALSE(e.fatal);
   }
-  CHECK(s.FramesFor("bob", FrameType::kPush).empty());
-}
-
-TEST_CASE("disconnect and gateway loss remove directory entries", "[nodes]") {
-  Shards s;
-  s.Connect("bob", "phone", 2, "gw2");
-  s.Connect("bob", "laptop", 3, "gw1");
-  auto& owner = *s.shard[s.ring.Owner("bob")];
-  CHECK(owner.DevicesOf("bob").size() == 2);
-  Envelope close;
-  close.type = MeshType::kConnClose;
-  close.key = "bob";
-  close.stamp = Stamp{"bob", "laptop", 3, "gw1"};
-  s.Deliver("gw1", s.ring.Owner("bob"), close);
-  CHECK(owner.DevicesOf("bob") == std::vector<DeviceConn>{{"phone", "gw2", 2}});
-  owner.ForgetGateway("gw2");
-  CHECK(owner.DevicesOf("bob").empty());
-  CHECK(owner.directory_size() == 0);
-}
-
-TEST_CASE("a recipient shard that never answers times the send out", "[nodes]") {
-  Shards s;
-  auto [alice, bob] = CrossShardPair(s.ring);
-  s.Connect(alice, "phone", 1, "gw1");
-  // The recipient's shard is believed up, but the deliver is lost in transit: we call the
-  // sender's shard directly and drop what it emits.
-  auto& alice_shard = *s.shard[s.ring.Owner(alice)];
-  Effects fx;
-  Envelope e;
-  e.type = MeshType::kClientFrame;
-  e.epoch = 1;
-  e.key = alice;
-  e.stamp = Stamp{alice, "phone", 1, "gw1"};
-  e.ftype = static_cast<uint8_t>(FrameType::kSend);
-  e.body = Encode(Send{bob, 9, "x"});
-  alice_shard.OnEnvelope("gw1", std::move(e), fx);
-  REQUIRE(fx.mesh.size() == 1);  // the deliver, which we drop
-  fx.Clear();
-  s.clock.Advance(4999);
-  alice_shard.OnTick(fx);
-  CHECK(fx.mesh.empty());
-  s.clock.Advance(2);
-  alice_shard.OnTick(fx);
-  REQUIRE(fx.mesh.size() == 1);
-  Error err;
-  REQUIRE(Decode(fx.mesh[0].env.body, err) == DecodeStatus::kOk);
-  CHECK(err.code == ErrorCode::kServiceUnavailable);
-  CHECK(err.cid == std::optional<uint64_t>(9));
+  CHECK(s.kv("s1").Count("inbox") == 0);
 }
 
 TEST_CASE("a shard refuses keys it does not own and stale epochs", "[nodes]") {
   Shards s;
-  const std::string user = "zed";
-  const std::string owner = s.ring.Owner(user);
+  const std::string owner = s.Owner("zed");
   const std::string other = owner == "s1" ? "s2" : "s1";
-  Effects fx;
+  nodes::Effects fx;
   Envelope e;
   e.type = MeshType::kConnOpen;
   e.epoch = 1;
-  e.key = user;
-  e.stamp = Stamp{user, "d", 1, "gw1"};
-  s.shard[other]->OnEnvelope("gw1", Envelope(e), fx);
+  e.key = "zed";
+  e.stamp = Stamp{"zed", "d", 1, "gw1"};
+  s.core(other).OnEnvelope("gw1", Envelope(e), fx);
   REQUIRE(fx.mesh.size() == 1);
   CHECK(fx.mesh[0].env.type == MeshType::kWrongOwner);
-  CHECK(s.shard[other]->directory_size() == 0);
   fx.Clear();
   e.epoch = 2;
-  s.shard[owner]->OnEnvelope("gw1", Envelope(e), fx);
+  s.core(owner).OnEnvelope("gw1", Envelope(e), fx);
   REQUIRE(fx.mesh.size() == 1);
   CHECK(fx.mesh[0].env.type == MeshType::kWrongOwner);
-}
-
-TEST_CASE("server message ids increase strictly", "[nodes]") {
-  Shards s;
-  auto [alice, bob] = CrossShardPair(s.ring);
-  s.Connect(alice, "phone", 1, "gw1");
-  s.Connect(bob, "phone", 2, "gw2");
-  for (uint64_t cid = 1; cid <= 50; ++cid)
-    s.ClientFrame({alice, "phone", 1, "gw1"}, FrameType::kSend, Encode(Send{bob, cid, "m"}));
-  uint64_t last = 0;
-  for (auto& [st, f] : s.FramesFor(bob, FrameType::kPush)) {
-    Push p;
-    REQUIRE(Decode(f.body, p) == DecodeStatus::kOk);
-    CHECK(p.id > last);
-    last = p.id;
-  }
 }

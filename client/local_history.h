@@ -1,0 +1,38 @@
+// What this device received, kept on the device: `chat history` reads it back. Also keeps
+// the device's last processed inbox position, so a restarted `chat` does not show a message
+// twice. Files live in $MESHCHAT_HOME/var/client/ (or ./var/client/): USER.DEVICE.history
+// (one tab-separated line per message: ts, chat, from, seq, body with \\ \t \n escaped) and
+// USER.DEVICE.state (the last position).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "codec/client_messages.h"
+
+namespace meshchat::client {
+
+struct HistoryLine {
+  uint64_t ts = 0;
+  std::string chat;
+  std::string from;
+  uint64_t seq = 0;
+  std::string body;
+};
+
+class LocalHistory {
+ public:
+  LocalHistory(const std::string& user, const std::string& device);
+  static std::string DefaultDir();
+
+  void Append(const codec::Push& p);
+  std::vector<HistoryLine> Read(const std::string& with = "") const;
+  uint64_t LastN() const;
+  void SaveLastN(uint64_t n) const;
+
+ private:
+  std::string base_;
+};
+
+}  // namespace meshchat::client

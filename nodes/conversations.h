@@ -1,0 +1,26 @@
+// The conversation owner: the shard that the conversation id ("a|b") hashes to. It gives each
+// one-to-one conversation one total order for both directions: in one store batch it dedups
+// on (sender, cid), assigns the next conversation sequence, and queues the message on reliable
+// channels to the recipient's shard and to the sender's own shard (for the sender's other
+// devices). Only after that batch commits does the sender get `sent`.
+//
+// We sequence at the conversation's own shard rather than at the recipient's so that both
+// directions share one order (a chat shows the same interleaving on every device); groups
+// reuse the same shape with more members.
+#pragma once
+
+#include "nodes/shard_context.h"
+
+namespace meshchat::nodes {
+
+class Conversations {
+ public:
+  explicit Conversations(ShardContext& ctx) : ctx_(ctx) {}
+  // A `deliver` from the sender's shard: body is the client's validated send body.
+  Status OnDeliver(const std::string& from, const codec::Envelope& env, Effects& fx);
+
+ private:
+  ShardContext& ctx_;
+};
+
+}  // namespace meshchat::nodes

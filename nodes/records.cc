@@ -1,0 +1,175 @@
+#include "nodes/records.h"
+
+#include <algorithm>
+
+#include "codec/msgpack_view.h"
+
+namespace meshchat::nodes {
+
+using codec::DecodeStatus;
+using codec::Writer;
+
+DeviceState* UserState::Find(const std::string& id) {
+  for (auto& d : devices)
+    if (d.id == id) return &d;
+  return nullptr;
+}
+
+uint64_t UserState::MinCursor() const {
+  uint64_t m = UINT64_MAX;
+  for (const auto& d : devices) m = std::min(m, d.cursor);
+  return devices.empty() ? 0 : m;
+}
+
+namespace {
+
+constexpr size_t kMaxDevicesStored = 16;
+
+void Put(Writer& w, const InboxEntry& e) {
+  w.Array(10)
+      .Uint(static_cast<uint64_t>(e.kind))
+      .Str(e.chat)
+      .Str(e.from)
+      .Str(e.from_device)
+      .Uint(e.seq)
+      .Uint(e.cid)
+      .Uint(e.ts)
+      .Uint(e.expires_ms)
+      .Uint(static_cast<uint64_t>(e.receipt))
+      .Bin(e.body);
+}
+
+bool Get(const msgpack::object& o, InboxEntry& e) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 10) return false;
+  const msgpack::object* f = o.via.array.ptr;
+  uint64_t kind = 0, receipt = 0;
+  bool ok = codec::ReadUint(&f[0], kind) == DecodeStatus::kOk &&
+            codec::ReadStr(&f[1], e.chat, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+            codec::ReadStr(&f[2], e.from, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+            codec::ReadStr(&f[3], e.from_device, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+            codec::ReadUint(&f[4], e.seq) == DecodeStatus::kOk &&
+            codec::ReadUint(&f[5], e.cid) == DecodeStatus::kOk &&
+            codec::ReadUint(&f[6], e.ts) == DecodeStatus::kOk &&
+            codec::ReadUint(&f[7], e.expires_ms) == DecodeStatus::kOk &&
+            codec::ReadUint(&f[8], receipt) == DecodeStatus::kOk &&
+            codec::ReadBytes(&f[9], e.body, codec::kMaxBodyBytes) == DecodeStatus::kOk;
+  if (!ok || kind < 1 || kind > 2 || receipt < 1 || receipt > 3) return false;
+  e.kind = static_cast<InboxEntry::Kind>(kind);
+  e.receipt = static_cast<codec::ReceiptKind>(receipt);
+  return true;
+}
+
+template <typename Fill>
+bool Unpack(std::string_view in, Fill&& fill) {
+  msgpack::zone zone;
+  msgpack::object o;
+  codec::UnpackLimits limits;
+  limits.array = 16;
+  limits.map = 0;
+  if (codec::BoundedUnpack(in, zone, o, limits) != DecodeStatus::kOk) return false;
+  return fill(o);
+}
+
+}  // namespace
+
+std::string EncodeRecord(const InboxEntry& e) {
+  std::string s;
+  Writer w(s);
+  Put(w, e);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, InboxEntry& out) {
+  return Unpack(in, [&](const msgpack::object& o) { return Get(o, out); });
+}
+
+std::string EncodeRecord(const InboxAppend& a) {
+  std::string s;
+  Writer w(s);
+  w.Array(2).Str(a.user);
+  Put(w, a.entry);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, InboxAppend& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    return o.type == msgpack::type::ARRAY && o.via.array.size == 2 &&
+           codec::ReadStr(&o.via.array.ptr[0], out.user, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+           Get(o.via.array.ptr[1], out.entry);
+  });
+}
+
+std::string EncodeRecord(const UserState& u) {
+  std::string s;
+  Writer w(s);
+  w.Array(4)
+      .Uint(u.next_n)
+      .Uint(u.max_acked)
+      .Uint(u.kept_from)
+      .Array(static_cast<uint32_t>(u.devices.size()));
+  for (const auto& d : u.devices) w.Array(3).Str(d.id).Uint(d.cursor).Uint(d.last_seen_ms);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, UserState& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    if (codec::ReadUint(&f[0], out.next_n) != DecodeStatus::kOk ||
+        codec::ReadUint(&f[1], out.max_acked) != DecodeStatus::kOk ||
+        codec::ReadUint(&f[2], out.kept_from) != DecodeStatus::kOk ||
+        f[3].type != msgpack::type::ARRAY || f[3].via.array.size > kMaxDevicesStored)
+      return false;
+    out.devices.clear();
+    for (uint32_t i = 0; i < f[3].via.array.size; ++i) {
+      const msgpack::object& d = f[3].via.array.ptr[i];
+      DeviceState ds;
+      if (d.type != msgpack::type::ARRAY || d.via.array.size != 3 ||
+          codec::ReadStr(&d.via.array.ptr[0], ds.id, codec::kMaxIdBytes) != DecodeStatus::kOk ||
+          codec::ReadUint(&d.via.array.ptr[1], ds.cursor) != DecodeStatus::kOk ||
+          codec::ReadUint(&d.via.array.ptr[2], ds.last_seen_ms) != DecodeStatus::kOk)
+        return false;
+      out.devices.push_back(std::move(ds));
+    }
+    return true;
+  });
+}
+
+std::string EncodeUints(const std::vector<uint64_t>& v) {
+  std::string s;
+  Writer w(s);
+  w.Array(static_cast<uint32_t>(v.size()));
+  for (uint64_t x : v) w.Uint(x);
+  return s;
+}
+
+bool DecodeUints(std::string_view in, std::vector<uint64_t>& out, size_t expect) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != expect) return false;
+    out.assign(expect, 0);
+    for (size_t i = 0; i < expect; ++i)
+      if (codec::ReadUint(&o.via.array.ptr[i], out[i]) != DecodeStatus::kOk) return false;
+    return true;
+  });
+}
+
+std::string EncodeRecord(const ChatState& c) {
+  return EncodeUints({c.last_in_seq, c.delivered_sent, c.read_sent});
+}
+
+bool DecodeRecord(std::string_view in, ChatState& out) {
+  std::vector<uint64_t> v;
+  if (!DecodeUints(in, v, 3)) return false;
+  out = ChatState{v[0], v[1], v[2]};
+  return true;
+}
+
+std::pair<uint8_t, std::string> FrameFor(uint64_t n, const InboxEntry& e) {
+  if (e.kind == InboxEntry::Kind::kReceipt)
+    return {static_cast<uint8_t>(codec::FrameType::kReceipt),
+            codec::Encode(codec::Receipt{n, e.chat, e.receipt, e.seq})};
+  return {static_cast<uint8_t>(codec::FrameType::kPush),
+          codec::Encode(codec::Push{n, e.chat, e.from, e.from_device, e.seq, e.cid, e.ts, e.body})};
+}
+
+}  // namespace meshchat::nodes

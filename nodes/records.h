@@ -1,0 +1,79 @@
+// What session shards keep in their store and send each other over reliable channels.
+// Encoded as fixed-position msgpack arrays (internal formats, never seen by clients), decoded
+// with the same bounded reader as the wire codec: a corrupt record is an error, not a crash.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codec/client_messages.h"
+
+namespace meshchat::nodes {
+
+// One entry of a user's inbox: a message (to or from the user) or a receipt for the user.
+struct InboxEntry {
+  enum class Kind : uint8_t { kMessage = 1, kReceipt = 2 };
+  Kind kind = Kind::kMessage;
+  std::string chat;         // the other party
+  std::string from;         // message: sender user
+  std::string from_device;  // message: sender device
+  uint64_t seq = 0;         // message: its chat sequence; receipt: up to / which sequence
+  uint64_t cid = 0;
+  uint64_t ts = 0;
+  uint64_t expires_ms = 0;  // wall clock; 0 = never
+  codec::ReceiptKind receipt = codec::ReceiptKind::kDelivered;
+  std::string body;
+  bool operator==(const InboxEntry&) const = default;
+};
+
+struct DeviceState {
+  std::string id;
+  uint64_t cursor = 0;  // highest inbox position this device acknowledged
+  uint64_t last_seen_ms = 0;
+  bool operator==(const DeviceState&) const = default;
+};
+
+struct UserState {
+  uint64_t next_n = 1;     // position the next inbox entry gets
+  uint64_t max_acked = 0;  // highest position acknowledged by any device (delivered receipts)
+  uint64_t kept_from = 1;  // entries below this were deleted
+  std::vector<DeviceState> devices;
+  DeviceState* Find(const std::string& id);
+  uint64_t MinCursor() const;
+  bool operator==(const UserState&) const = default;
+};
+
+// Per (user, peer): what the user has received in that chat and which receipts went back.
+struct ChatState {
+  uint64_t last_in_seq = 0;  // highest sequence of a message received from the peer
+  uint64_t delivered_sent = 0;
+  uint64_t read_sent = 0;
+  bool operator==(const ChatState&) const = default;
+};
+
+// The reliable-channel payload: append `entry` to `user`'s inbox.
+struct InboxAppend {
+  std::string user;
+  InboxEntry entry;
+  bool operator==(const InboxAppend&) const = default;
+};
+
+std::string EncodeRecord(const InboxEntry& e);
+std::string EncodeRecord(const UserState& u);
+std::string EncodeRecord(const ChatState& c);
+std::string EncodeRecord(const InboxAppend& a);
+bool DecodeRecord(std::string_view in, InboxEntry& out);
+bool DecodeRecord(std::string_view in, UserState& out);
+bool DecodeRecord(std::string_view in, ChatState& out);
+bool DecodeRecord(std::string_view in, InboxAppend& out);
+
+// A small record of unsigned integers (counters, cursors).
+std::string EncodeUints(const std::vector<uint64_t>& v);
+bool DecodeUints(std::string_view in, std::vector<uint64_t>& out, size_t expect);
+
+// The push or receipt frame (type, body) a device gets for inbox entry `n`.
+std::pair<uint8_t, std::string> FrameFor(uint64_t n, const InboxEntry& e);
+
+}  // namespace meshchat::nodes

@@ -1,0 +1,49 @@
+// What the parts of a session shard share: identity, map, clock, store and channel.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/clock.h"
+#include "codec/client_messages.h"
+#include "codec/envelope.h"
+#include "nodes/channel.h"
+#include "nodes/effects.h"
+#include "store/kv_store.h"
+
+namespace meshchat::nodes {
+
+struct SessionConfig {
+  std::string node_id;
+  uint64_t epoch = 1;
+  int64_t deliver_timeout_ms = 5000;               // sender's shard waits this long for the owner
+  int64_t inbox_ttl_ms = 30LL * 24 * 3600 * 1000;  // undelivered messages expire after 30 days
+  size_t max_devices = 5;                          // connected at once, and remembered, per user
+  uint64_t push_window = 256;                      // unacked pushes in flight per connection
+  int64_t push_rto_initial_ms = 2000;              // resend unacked pushes after this, doubling...
+  int64_t push_rto_max_ms = 60000;                 // ...up to this
+};
+
+struct ShardContext {
+  using OwnerFn = std::function<const std::string&(std::string_view key)>;
+  using PeerUpFn = std::function<bool(const std::string& node)>;
+
+  SessionConfig cfg;
+  const Clock& clock;
+  store::KvStore& kv;
+  OwnerFn owner;
+  PeerUpFn peer_up;
+  ReliableChannel& channel;
+
+  // A frame (type and body) to one client connection, through its gateway.
+  void ToClient(const codec::Stamp& to, uint8_t type, std::string body, Effects& fx) const;
+  void ErrorToClient(const codec::Stamp& to, codec::ErrorCode code, const std::string& msg,
+                     std::optional<uint64_t> cid, bool fatal, Effects& fx) const;
+};
+
+// "a|b" with a <= b: one conversation, whichever side sends. '|' is not an id character.
+std::string ConversationId(const std::string& a, const std::string& b);
+
+}  // namespace meshchat::nodes

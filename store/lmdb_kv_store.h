@@ -1,0 +1,39 @@
+// KvStore on LMDB: one write transaction per batch, opened at the first operation and ended by
+// Commit() (durable: fsync) or Rollback(). Tables are LMDB named databases, opened on first use.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "store/kv_store.h"
+#include "store/lmdb_env.h"
+
+namespace meshchat::store {
+
+class LmdbKvStore final : public KvStore {
+ public:
+  static Result<std::unique_ptr<LmdbKvStore>> Open(const std::string& dir, const LmdbOptions& opts);
+  Result<std::string> Get(std::string_view table, std::string_view key) override;
+  Status Put(std::string_view table, std::string_view key, std::string_view value) override;
+  Status Del(std::string_view table, std::string_view key) override;
+  Status Scan(std::string_view table, std::string_view from, const ScanFn& fn) override;
+  Result<std::string> LastKeyWithPrefix(std::string_view table, std::string_view prefix) override;
+  Status Commit() override;
+  void Rollback() override;
+  bool dirty() const override { return dirty_; }
+  Result<size_t> UsedBytes() override { return env_->UsedBytes(); }
+
+ private:
+  explicit LmdbKvStore(std::unique_ptr<LmdbEnv> env) : env_(std::move(env)) {}
+  Result<MDB_dbi> Table(std::string_view name);
+  Status EnsureTxn();
+
+  std::unique_ptr<LmdbEnv> env_;
+  std::map<std::string, MDB_dbi, std::less<>> tables_;
+  std::optional<WriteTxn> txn_;
+  bool dirty_ = false;   // writes pending
+  bool opened_ = false;  // a table handle was opened in this batch
+};
+
+}  // namespace meshchat::store

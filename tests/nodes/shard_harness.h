@@ -1,0 +1,217 @@
+// Several SessionCores wired by hand (no sockets), each on its own in-memory store, with a
+// FakeClock. Envelopes between shards go through a queue the test can drop from; what reaches
+// gateways is kept per connection, decoded. One envelope is one batch: the harness commits
+// after each and releases effects only if the commit succeeds, as the service does.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "codec/client_messages.h"
+#include "nodes/session_core.h"
+#include "router/hash_ring.h"
+#include "store/mem_kv_store.h"
+
+namespace meshchat::test {
+
+struct ClientView {
+  std::vector<codec::Push> pushes;
+  std::vector<codec::Receipt> receipts;
+  std::vector<codec::Sent> sent;
+  std::vector<codec::Error> errors;
+  int welcomed = 0;
+  int refused = 0;
+  bool closed = false;
+};
+
+class Shards {
+ public:
+  explicit Shards(std::vector<std::string> ids = {"s1", "s2"}, nodes::SessionConfig base = {})
+      : ring_(ids) {
+    for (const auto& id : ids) {
+      auto& s = shards_[id];
+      s.kv = std::make_unique<store::MemKvStore>();
+      nodes::SessionConfig cfg = base;
+      cfg.node_id = id;
+      cfg.epoch = 1;
+      s.core = std::make_unique<nodes::SessionCore>(
+          cfg, clock, *s.kv,
+          [this](std::string_view k) -> const std::string& { return ring_.Owner(k); },
+          [this](const std::string& n) { return !down.count(n); });
+      REQUIRE(s.core->Load().ok());
+      REQUIRE(s.kv->Commit().ok());
+    }
+  }
+
+  FakeClock clock;
+  std::set<std::string> down;  // nodes considered unreachable
+  std::function<bool(const std::string& from, const std::string& to,
+                     const codec::Envelope& e)>
+      drop;  // return true to lose an envelope in transit
+
+  nodes::SessionCore& core(const std::string& id) { return *shards_.at(id).core; }
+  store::MemKvStore& kv(const std::string& id) { return *shards_.at(id).kv; }
+  const std::string& Owner(std::string_view key) const { return ring_.Owner(key); }
+  ClientView& Client(const std::string& gw, uint64_t conn) { return clients_[{gw, conn}]; }
+
+  // Sends an envelope to `to` as if from `from`, and runs the mesh until it is quiet.
+  void Post(const std::string& from, const std::string& to, codec::Envelope env) {
+    queue_.push_back({from, to, std::move(env)});
+    Run();
+  }
+  void Run() {
+    for (int guard = 0; guard < 100000 && !queue_.empty(); ++guard) {
+      auto [from, to, env] = std::move(queue_.front());
+      queue_.pop_front();
+      if (drop && drop(from, to, env)) continue;
+      auto it = shards_.find(to);
+      if (it == shards_.end()) {
+        ToGateway(to, env);
+        continue;
+      }
+      if (down.count(to)) continue;
+      if (env.epoch == 0) env.epoch = 1;
+      nodes::Effects fx;
+      it->second.core->OnEnvelope(from, std::move(env), fx);
+      Finish(to, fx);
+    }
+  }
+  // Timers of every shard, then the resulting traffic.
+  void Tick() {
+    for (auto& [id, s] : shards_) {
+      if (down.count(id)) continue;
+      nodes::Effects fx;
+      s.core->OnTick(fx);
+      Finish(id, fx);
+    }
+    Run();
+  }
+  void PeerUp(const std::string& node) {
+    for (auto& [id, s] : shards_) {
+      if (id == node || down.count(id)) continue;
+      nodes::Effects fx;
+      s.core->OnPeerUp(node, false, fx);
+      Finish(id, fx);
+    }
+    Run();
+  }
+  // Replaces a shard's core by a fresh one on the same store: a crash and restart.
+  void Restart(const std::string& id, nodes::SessionConfig cfg = {}) {
+    auto& s = shards_.at(id);
+    s.kv->Rollback();
+    cfg.node_id = id;
+    cfg.epoch = 1;
+    s.core = std::make_unique<nodes::SessionCore>(
+        cfg, clock, *s.kv,
+        [this](std::string_view k) -> const std::string& { return ring_.Owner(k); },
+        [this](const std::string& n) { return !down.count(n); });
+    REQUIRE(s.core->Load().ok());
+    REQUIRE(s.kv->Commit().ok());
+  }
+
+  // Client-side helpers: stamps as a gateway would.
+  void Connect(const std::string& user, const std::string& device, const std::string& gw,
+               uint64_t conn) {
+    codec::Envelope e;
+    e.type = codec::MeshType::kConnOpen;
+    e.key = user;
+    e.stamp = {user, device, conn, gw};
+    Post(gw, Owner(user), std::move(e));
+  }
+  void Disconnect(const std::string& user, const std::string& device, const std::string& gw,
+                  uint64_t conn) {
+    codec::Envelope e;
+    e.type = codec::MeshType::kConnClose;
+    e.key = user;
+    e.stamp = {user, device, conn, gw};
+    Post(gw, Owner(user), std::move(e));
+  }
+  void Frame(const codec::Stamp& from, codec::FrameType t, std::string body) {
+    codec::Envelope e;
+    e.type = codec::MeshType::kClientFrame;
+    e.key = from.user;
+    e.stamp = from;
+    e.ftype = static_cast<uint8_t>(t);
+    e.body = std::move(body);
+    Post(from.gateway, Owner(from.user), std::move(e));
+  }
+  void Send(const codec::Stamp& from, const std::string& to, uint64_t cid, std::string body) {
+    Frame(from, codec::FrameType::kSend, codec::Encode(codec::Send{to, cid, std::move(body)}));
+  }
+  void Ack(const codec::Stamp& from, uint64_t n) {
+    Frame(from, codec::FrameType::kAck, codec::Encode(codec::Ack{n}));
+  }
+  void Read(const codec::Stamp& from, const std::string& chat, uint64_t seq) {
+    Frame(from, codec::FrameType::kRead, codec::Encode(codec::Read{chat, seq}));
+  }
+  // Acks everything this connection was pushed so far.
+  void AckAll(const codec::Stamp& who) {
+    auto& v = Client(who.gateway, who.conn);
+    uint64_t n = 0;
+    for (auto& p : v.pushes) n = std::max(n, p.n);
+    for (auto& r : v.receipts) n = std::max(n, r.n);
+    if (n) Ack(who, n);
+  }
+
+ private:
+  struct Shard {
+    std::unique_ptr<store::MemKvStore> kv;
+    std::unique_ptr<nodes::SessionCore> core;
+  };
+  struct InFlight {
+    std::string from, to;
+    codec::Envelope env;
+  };
+  void Finish(const std::string& id, nodes::Effects& fx) {
+    if (!shards_.at(id).core->EndBatch(fx).ok()) return;  // effects were cleared
+    for (auto& m : fx.mesh) queue_.push_back({id, m.node, std::move(m.env)});
+  }
+  void ToGateway(const std::string& gw, const codec::Envelope& env) {
+    auto& c = clients_[{gw, env.stamp.conn}];
+    using codec::FrameType;
+    switch (env.type) {
+      case codec::MeshType::kConnOpened: (env.arg == 0 ? c.welcomed : c.refused)++; return;
+      case codec::MeshType::kCloseConn: c.closed = true; return;
+      case codec::MeshType::kToClient: break;
+      default: return;
+    }
+    switch (static_cast<FrameType>(env.ftype)) {
+      case FrameType::kPush: {
+        codec::Push p;
+        REQUIRE(codec::Decode(env.body, p) == codec::DecodeStatus::kOk);
+        c.pushes.push_back(p);
+        return;
+      }
+      case FrameType::kReceipt: {
+        codec::Receipt r;
+        REQUIRE(codec::Decode(env.body, r) == codec::DecodeStatus::kOk);
+        c.receipts.push_back(r);
+        return;
+      }
+      case FrameType::kSent: {
+        codec::Sent s;
+        REQUIRE(codec::Decode(env.body, s) == codec::DecodeStatus::kOk);
+        c.sent.push_back(s);
+        return;
+      }
+      case FrameType::kError: {
+        codec::Error e;
+        REQUIRE(codec::Decode(env.body, e) == codec::DecodeStatus::kOk);
+        c.errors.push_back(e);
+        return;
+      }
+      default: return;
+    }
+  }
+
+  router::HashRing ring_;
+  std::map<std::string, Shard> shards_;
+  std::deque<InFlight> queue_;
+  std::map<std::pair<std::string, uint64_t>, ClientView> clients_;
+};
+
+}  // namespace meshchat::test
