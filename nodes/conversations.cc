@@ -6,6 +6,7 @@ namespace meshchat::nodes {
 namespace {
 constexpr std::string_view kConvTable = "conv";
 constexpr std::string_view kDedupTable = "dedup";
+constexpr std::string_view kDedupExpiryTable = "dedup_exp";  // be64(expiry) + dedup key
 }  // namespace
 
 std::string ConversationId(const std::string& a, const std::string& b) {
@@ -65,6 +66,10 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
   const uint64_t ts = static_cast<uint64_t>(ctx_.clock.WallMs());
   if (Status s = ctx_.kv.Put(kConvTable, env.key, EncodeUints({seq + 1})); !s.ok()) return s;
   if (Status s = ctx_.kv.Put(kDedupTable, dedup_key, EncodeUints({seq, ts})); !s.ok()) return s;
+  const uint64_t forget_at = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
+  if (Status s = ctx_.kv.Put(kDedupExpiryTable, store::BigEndian64(forget_at) + dedup_key, "");
+      !s.ok())
+    return s;
 
   InboxEntry e;
   e.kind = InboxEntry::Kind::kMessage;
@@ -87,6 +92,22 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
       return s;
   }
   reply(seq, ts);
+  return Status::Ok();
+}
+
+Status Conversations::ExpireDedup(size_t max) {
+  const uint64_t now = static_cast<uint64_t>(ctx_.clock.WallMs());
+  std::vector<std::string> due;
+  Status s = ctx_.kv.Scan(kDedupExpiryTable, "", [&](std::string_view k, std::string_view) {
+    if (due.size() >= max || k.size() < 8 || store::ReadBigEndian64(k) > now) return false;
+    due.emplace_back(k);
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (const auto& k : due) {
+    if (Status st = ctx_.kv.Del(kDedupTable, std::string_view(k).substr(8)); !st.ok()) return st;
+    if (Status st = ctx_.kv.Del(kDedupExpiryTable, k); !st.ok()) return st;
+  }
   return Status::Ok();
 }
 

@@ -18,6 +18,9 @@ class Conversations {
   explicit Conversations(ShardContext& ctx) : ctx_(ctx) {}
   // A `deliver` from the sender's shard: body is the client's validated send body.
   Status OnDeliver(const std::string& from, const codec::Envelope& env, Effects& fx);
+  // Forgets up to `max` dedup records older than the inbox retention: a retry can only
+  // concern a message whose sender has not had its `sent` yet, never one that old.
+  Status ExpireDedup(size_t max);
 
  private:
   ShardContext& ctx_;

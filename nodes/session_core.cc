@@ -170,6 +170,7 @@ void SessionCore::OnTick(Effects& fx) {
   Fail(inboxes_.OnTick(fx));
   Fail(channel_.OnTick(fx));
   Fail(inboxes_.ExpireDue(1000, fx));
+  Fail(conversations_.ExpireDedup(1000));
 }
 
 Status SessionCore::EndBatch(Effects& fx) {

@@ -317,6 +317,9 @@ TEST_CASE("undelivered messages expire, and their sender is told", "[nodes][inbo
   CHECK(av.receipts[0].seq == 1);
   s.Connect(b, "phone", "gw2", 2);
   CHECK(s.Client("gw2", 2).pushes.empty());
+  size_t dedup = 0;
+  for (const char* id : {"s1", "s2", "s3"}) dedup += s.kv(id).Count("dedup");
+  CHECK(dedup == 0);  // the dedup record went with the retention period
 }
 
 TEST_CASE("bad client frames get bad_request and change nothing", "[nodes]") {
