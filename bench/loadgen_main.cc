@@ -1,0 +1,69 @@
+// meshchat-loadgen: the load generator. See bench/README.md.
+//   meshchat-loadgen w1 [--system meshchat|mosquitto] [--pairs N] [--rates R1,R2..] ...
+//   meshchat-loadgen w3 [--conns N] [--procs P]
+//   meshchat-loadgen w4 [--clients N] [--pending K]
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "bench/w1.h"
+#include "bench/w3_w4.h"
+
+using namespace meshchat::bench;
+
+int main(int argc, char** argv) {
+  CLI::App app{"meshchat load generator"};
+  app.require_subcommand(1);
+  const char* home = std::getenv("MESHCHAT_HOME");
+  std::string var = (home && *home ? std::string(home) : std::string(".")) + "/var";
+  app.add_option("--var", var, "meshctl state directory of the mesh under test");
+
+  W1Options w1;
+  std::string system = "meshchat", rates, mqtt_host = "127.0.0.1";
+  int mqtt_port = 1883;
+  std::vector<long> mqtt_pids;
+  auto* c1 = app.add_subcommand("w1", "one-to-one chat with receipts, open-loop rate ramp");
+  c1->add_option("--system", system, "meshchat or mosquitto")
+      ->check(CLI::IsMember({"meshchat", "mosquitto"}));
+  c1->add_option("--pairs", w1.pairs, "sender/receiver pairs");
+  c1->add_option("--rates", rates, "comma-separated offered rates (messages/s), one per step");
+  c1->add_option("--step", w1.step_s, "seconds per step");
+  c1->add_option("--drain", w1.drain_s, "seconds to wait for stragglers after a step");
+  c1->add_option("--body", w1.body_bytes, "message body bytes");
+  c1->add_option("--max-p99-ms", w1.max_p99_ms, "p99 a sustained step must stay under");
+  c1->add_option("--mqtt-host", mqtt_host, "broker address (mosquitto)");
+  c1->add_option("--mqtt-port", mqtt_port, "broker port (mosquitto)");
+  c1->add_option("--server-pid", mqtt_pids, "broker pid(s), for CPU and RSS (mosquitto)");
+
+  size_t conns = 1000;
+  int procs = 1;
+  auto* c3 = app.add_subcommand("w3", "idle authenticated connections: memory per connection");
+  c3->add_option("--conns", conns, "connections");
+  c3->add_option("--procs", procs, "processes (each can hold at most ~19,000)")
+      ->check(CLI::Range(1, 64));
+
+  size_t clients = 1000, pending = 5;
+  auto* c4 = app.add_subcommand("w4", "reconnect storm: time to reconnect and drain");
+  c4->add_option("--clients", clients, "clients");
+  c4->add_option("--pending", pending, "messages waiting for each client");
+
+  CLI11_PARSE(app, argc, argv);
+  if (c1->parsed()) {
+    if (!rates.empty()) {
+      w1.rates.clear();
+      std::stringstream ss(rates);
+      for (std::string r; std::getline(ss, r, ',');) w1.rates.push_back(std::stod(r));
+    }
+    auto driver = system == "meshchat"
+                      ? MakeMeshchatDriver(var, w1.body_bytes)
+                      : MakeMqttDriver(mqtt_host, mqtt_port, w1.body_bytes, mqtt_pids);
+    if (!driver) {
+      std::cerr << "loadgen: " << system << " driver not built (libmosquitto-dev missing)\n";
+      return 2;
+    }
+    return RunW1(*driver, w1);
+  }
+  if (c3->parsed()) return RunW3(var, conns, procs);
+  return RunW4(var, clients, pending);
+}

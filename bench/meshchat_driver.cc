@@ -1,0 +1,184 @@
+// W1 against a running meshchat mesh (found through its meshctl state directory).
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <unordered_map>
+
+#include "bench/event_loop.h"
+#include "bench/proc_stats.h"
+#include "bench/w1.h"
+#include "codec/client_messages.h"
+#include "codec/token.h"
+
+namespace meshchat::bench {
+namespace {
+
+using codec::FrameType;
+
+struct Client {
+  std::string user;
+  int pair = 0;
+  bool sender = false;
+  bool welcomed = false;
+  uint64_t max_n = 0, acked_n = 0;
+  // sender side: sent but not yet covered by a delivered receipt, in seq order
+  std::deque<std::pair<uint64_t, int64_t>> awaiting_receipt;
+  uint64_t receipted_upto = 0;
+};
+
+class MeshchatDriver final : public ChatDriver {
+ public:
+  MeshchatDriver(std::string var, size_t body) : var_(std::move(var)), body_(body) {}
+  std::string name() const override { return "meshchat"; }
+
+  bool Setup(int pairs) override {
+    std::ifstream sec(var_ + "/cluster.secret");
+    if (!(sec >> secret_)) {
+      std::cerr << "loadgen: no cluster secret in " << var_ << " (is the mesh up?)\n";
+      return false;
+    }
+    std::ifstream eps(var_ + "/client-endpoints");
+    for (std::string line; std::getline(eps, line);) {
+      const size_t colon = line.rfind(':');
+      if (colon != std::string::npos)
+        gateways_.emplace_back(line.substr(0, colon), std::stoi(line.substr(colon + 1)));
+    }
+    if (gateways_.empty()) {
+      std::cerr << "loadgen: no gateways in " << var_ << "/client-endpoints\n";
+      return false;
+    }
+    std::random_device rd;
+    const std::string run = std::to_string(rd() % 1000000);  // fresh users: empty inboxes
+    loop_.SetHandlers([this](size_t c, uint8_t t, std::string_view b) { OnFrame(c, t, b); },
+                      [this](size_t c) { closed_.push_back(c); });
+    for (int i = 0; i < 2 * pairs; ++i) {
+      Client c;
+      c.sender = i < pairs;
+      c.pair = i % pairs;
+      c.user = std::string(c.sender ? "lgs" : "lgr") + run + "-" + std::to_string(c.pair);
+      const auto& [host, port] = gateways_[static_cast<size_t>(i) % gateways_.size()];
+      if (loop_.Connect(host, static_cast<uint16_t>(port)) != i) {
+        std::cerr << "loadgen: connect to " << host << ":" << port << " failed\n";
+        return false;
+      }
+      codec::TokenClaims claims{c.user, "lg", static_cast<int64_t>(time(nullptr)) + 86400, 1};
+      loop_.Send(static_cast<size_t>(i), static_cast<uint8_t>(FrameType::kHello),
+                 codec::Encode(codec::Hello{1, codec::SignToken(claims, secret_)}));
+      clients_.push_back(std::move(c));
+    }
+    const int64_t deadline = NowNs() + 60'000'000'000LL;
+    W1Stats ignore;
+    while (welcomed_ < clients_.size() && NowNs() < deadline && closed_.empty()) Poll(10, ignore);
+    if (welcomed_ < clients_.size()) {
+      std::cerr << "loadgen: only " << welcomed_ << " of " << clients_.size()
+                << " clients authenticated (" << closed_.size() << " closed)\n";
+      return false;
+    }
+    return true;
+  }
+
+  void Send(int pair, uint64_t k, int64_t sched_ns) override {
+    std::string body(std::max<size_t>(body_, 16), 'x');
+    std::memcpy(body.data(), &sched_ns, 8);
+    std::memcpy(body.data() + 8, &k, 8);
+    const size_t sender = static_cast<size_t>(pair);
+    const uint64_t cid = k + 1;
+    sched_[cid] = sched_ns;
+    loop_.Send(sender, static_cast<uint8_t>(FrameType::kSend),
+               codec::Encode(codec::Send{clients_[sender + clients_.size() / 2].user, cid, body}));
+  }
+
+  void Poll(int timeout_ms, W1Stats& stats) override {
+    stats_ = &stats;
+    loop_.Poll(timeout_ms);
+    // One cumulative ack per connection per poll, not one per push.
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      Client& c = clients_[i];
+      if (c.max_n > c.acked_n) {
+        c.acked_n = c.max_n;
+        loop_.Send(i, static_cast<uint8_t>(FrameType::kAck), codec::Encode(codec::Ack{c.max_n}));
+      }
+    }
+  }
+
+  std::vector<long> ServerPids() const override { return MeshPids(var_); }
+
+ private:
+  void OnFrame(size_t ci, uint8_t type, std::string_view body) {
+    Client& c = clients_[ci];
+    const int64_t now = NowNs();
+    switch (static_cast<FrameType>(type)) {
+      case FrameType::kWelcome:
+        if (!c.welcomed) ++welcomed_;
+        c.welcomed = true;
+        return;
+      case FrameType::kPush: {
+        codec::Push p;
+        if (codec::Decode(body, p) != codec::DecodeStatus::kOk) break;
+        c.max_n = std::max(c.max_n, p.n);
+        if (c.sender || p.body.size() < 16 || !stats_) return;  // own copies: ack only
+        int64_t sched;
+        std::memcpy(&sched, p.body.data(), 8);
+        stats_->deliver.Record((now - sched) / 1000);
+        ++stats_->delivered;
+        return;
+      }
+      case FrameType::kSent: {
+        codec::Sent s;
+        if (codec::Decode(body, s) != codec::DecodeStatus::kOk || !stats_) break;
+        auto it = sched_.find(s.cid);
+        if (it == sched_.end()) return;
+        stats_->ack.Record((now - it->second) / 1000);
+        ++stats_->acked;
+        if (s.seq <= c.receipted_upto) {  // the receipt overtook the ack
+          stats_->receipt.Record((now - it->second) / 1000);
+          ++stats_->receipts;
+        } else {
+          c.awaiting_receipt.emplace_back(s.seq, it->second);
+        }
+        sched_.erase(it);
+        return;
+      }
+      case FrameType::kReceipt: {
+        codec::Receipt r;
+        if (codec::Decode(body, r) != codec::DecodeStatus::kOk) break;
+        c.max_n = std::max(c.max_n, r.n);
+        if (r.kind != codec::ReceiptKind::kDelivered || !stats_) return;
+        c.receipted_upto = std::max(c.receipted_upto, r.seq);
+        while (!c.awaiting_receipt.empty() && c.awaiting_receipt.front().first <= r.seq) {
+          stats_->receipt.Record((now - c.awaiting_receipt.front().second) / 1000);
+          ++stats_->receipts;
+          c.awaiting_receipt.pop_front();
+        }
+        return;
+      }
+      case FrameType::kError:
+        if (stats_) ++stats_->errors;
+        return;
+      default:
+        return;
+    }
+    if (stats_) ++stats_->errors;  // undecodable
+  }
+
+  std::string var_;
+  size_t body_;
+  std::string secret_;
+  std::vector<std::pair<std::string, int>> gateways_;
+  FrameLoop loop_;
+  std::vector<Client> clients_;
+  std::vector<size_t> closed_;
+  size_t welcomed_ = 0;
+  std::unordered_map<uint64_t, int64_t> sched_;
+  W1Stats* stats_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<ChatDriver> MakeMeshchatDriver(const std::string& var_dir, size_t body_bytes) {
+  return std::make_unique<MeshchatDriver>(var_dir, body_bytes);
+}
+
+}  // namespace meshchat::bench
