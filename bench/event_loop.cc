@@ -134,8 +134,12 @@ void FrameLoop::Poll(int timeout_ms) {
   dirty.clear();
   dirty.swap(dirty_);
   for (size_t i : dirty) Flush(i);
-  queued_ = 0;
-  for (const auto& c : conns_) queued_ += c.out.size();
+}
+
+uint64_t FrameLoop::bytes_queued() const {
+  uint64_t n = 0;
+  for (const auto& c : conns_) n += c.out.size();
+  return n;
 }
 
 }  // namespace meshchat::bench

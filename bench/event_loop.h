@@ -32,7 +32,7 @@ class FrameLoop {
   // Waits up to timeout_ms for I/O, handles it, flushes output.
   void Poll(int timeout_ms);
   size_t size() const { return conns_.size(); }
-  uint64_t bytes_queued() const { return queued_; }
+  uint64_t bytes_queued() const;  // O(connections): for reports, not per poll
 
  private:
   struct Conn {
@@ -45,7 +45,6 @@ class FrameLoop {
   int ep_ = -1;
   std::vector<Conn> conns_;
   std::vector<size_t> dirty_;
-  uint64_t queued_ = 0;
   OnFrame on_frame_;
   OnClosed on_closed_;
 };

@@ -94,18 +94,24 @@ class MeshchatDriver final : public ChatDriver {
     stats_ = &stats;
     loop_.Poll(timeout_ms);
     // One cumulative ack per connection per poll, not one per push.
-    for (size_t i = 0; i < clients_.size(); ++i) {
+    for (size_t i : ack_due_) {
       Client& c = clients_[i];
       if (c.max_n > c.acked_n) {
         c.acked_n = c.max_n;
         loop_.Send(i, static_cast<uint8_t>(FrameType::kAck), codec::Encode(codec::Ack{c.max_n}));
       }
     }
+    ack_due_.clear();
   }
 
   std::vector<long> ServerPids() const override { return MeshPids(var_); }
 
  private:
+  void NoteN(size_t ci, uint64_t n) {
+    Client& c = clients_[ci];
+    if (c.max_n == c.acked_n && n > c.max_n) ack_due_.push_back(ci);
+    c.max_n = std::max(c.max_n, n);
+  }
   void OnFrame(size_t ci, uint8_t type, std::string_view body) {
     Client& c = clients_[ci];
     const int64_t now = NowNs();
@@ -117,7 +123,7 @@ class MeshchatDriver final : public ChatDriver {
       case FrameType::kPush: {
         codec::Push p;
         if (codec::Decode(body, p) != codec::DecodeStatus::kOk) break;
-        c.max_n = std::max(c.max_n, p.n);
+        NoteN(ci, p.n);
         if (c.sender || p.body.size() < 16 || !stats_) return;  // own copies: ack only
         int64_t sched;
         std::memcpy(&sched, p.body.data(), 8);
@@ -144,7 +150,7 @@ class MeshchatDriver final : public ChatDriver {
       case FrameType::kReceipt: {
         codec::Receipt r;
         if (codec::Decode(body, r) != codec::DecodeStatus::kOk) break;
-        c.max_n = std::max(c.max_n, r.n);
+        NoteN(ci, r.n);
         if (r.kind != codec::ReceiptKind::kDelivered || !stats_) return;
         c.receipted_upto = std::max(c.receipted_upto, r.seq);
         while (!c.awaiting_receipt.empty() && c.awaiting_receipt.front().first <= r.seq) {
@@ -172,6 +178,7 @@ class MeshchatDriver final : public ChatDriver {
   std::vector<size_t> closed_;
   size_t welcomed_ = 0;
   std::unordered_map<uint64_t, int64_t> sched_;
+  std::vector<size_t> ack_due_;
   W1Stats* stats_ = nullptr;
 };
 

@@ -41,14 +41,25 @@ Status ReliableChannel::Load() {
       return false;
     }
     Out o;
-    o.next = m[0];
     o.acked = m[1];
+    o.next = std::max(m[0], o.acked + 1);
     o.sent_upto = o.acked;
     o.rto_ms = cfg_.rto_initial_ms;
+    o.saved = true;
     out_[std::string(k)] = o;
     return true;
   });
-  return s.ok() ? bad : s;
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  // The stored `next` is only written on acks: the outbox's last key says where it really is.
+  for (auto& [dest, o] : out_) {
+    auto last = kv_.LastKeyWithPrefix(kOutTable, dest + '\0');
+    if (last.ok() && last->size() == dest.size() + 9)
+      o.next = std::max(o.next, store::ReadBigEndian64(std::string_view(*last).substr(dest.size() + 1)) + 1);
+    else if (!last.ok() && last.status().code() != Code::kNotFound)
+      return last.status();
+  }
+  return Status::Ok();
 }
 
 Result<ReliableChannel::Out*> ReliableChannel::OutFor(const std::string& dest) {
@@ -90,13 +101,17 @@ void ReliableChannel::Send(const std::string& dest, uint64_t seq, std::string pa
 }
 
 Status ReliableChannel::Append(const std::string& dest, std::string payload, Effects& fx) {
+  if (local_ && dest == self_) return local_(self_, payload);
   auto o = OutFor(dest);
   if (!o.ok()) return o.status();
   Out& out = **o;
   const uint64_t seq = out.next;
   if (Status s = kv_.Put(kOutTable, OutKey(dest, seq), payload); !s.ok()) return s;
   out.next = seq + 1;
-  if (Status s = SaveOut(dest, out); !s.ok()) return s;
+  if (!out.saved) {  // so Load() finds this destination; later positions come from the keys
+    if (Status s = SaveOut(dest, out); !s.ok()) return s;
+    out.saved = true;
+  }
   if (out.sent_upto + 1 == seq && seq - out.acked <= cfg_.window && peer_up_(dest)) {
     if (out.sent_upto == out.acked) out.last_progress_ms = clock_.MonoMs();
     out.sent_upto = seq;

@@ -40,6 +40,12 @@ class ReliableChannel {
 
   ReliableChannel(ChannelConfig cfg, store::KvStore& kv, const Clock& clock, PeerUpFn peer_up);
 
+  // Entries for this node itself skip the outbox: they are applied at once, in the same store
+  // batch as the change that produced them, which is exactly-once by construction.
+  void SetSelf(std::string self, ApplyFn local) {
+    self_ = std::move(self);
+    local_ = std::move(local);
+  }
   // Reads (or creates) the channel id and the outbox positions. Call once at start-up.
   Status Load();
   uint64_t id() const { return id_; }
@@ -63,6 +69,7 @@ class ReliableChannel {
     uint64_t sent_upto = 0;
     int64_t last_progress_ms = 0;
     int64_t rto_ms = 0;
+    bool saved = false;  // an outmeta record exists for this destination
   };
   struct In {
     uint64_t channel_id = 0;
@@ -79,6 +86,8 @@ class ReliableChannel {
   const Clock& clock_;
   PeerUpFn peer_up_;
   uint64_t id_ = 0;
+  std::string self_;
+  ApplyFn local_;
   std::map<std::string, Out> out_;
   std::map<std::string, In> in_;
   std::set<std::string> ack_due_;

@@ -109,8 +109,13 @@ void ClientListener::OnEvents(uint64_t id, uint32_t events) {
       ssize_t n = read(c.fd, read_buf_.data(), read_buf_.size());
       if (n > 0) {
         budget -= std::min(budget, static_cast<size_t>(n));
-        if (c.closing) continue;  // discard input of a connection we are closing
-        if (!Consume(id, std::string_view(read_buf_.data(), static_cast<size_t>(n)))) return;
+        const bool drained = static_cast<size_t>(n) < read_buf_.size();
+        if (!c.closing &&  // input of a connection we are closing is discarded
+            !Consume(id, std::string_view(read_buf_.data(), static_cast<size_t>(n))))
+          return;
+        // A short read emptied the socket: skip the read that would only say EAGAIN
+        // (epoll is level-triggered and reports anything that arrives later).
+        if (drained && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;

@@ -1,12 +1,21 @@
 #include "nodes/conversations.h"
 
+#include <algorithm>
+
 #include "nodes/records.h"
 
 namespace meshchat::nodes {
 namespace {
 constexpr std::string_view kConvTable = "conv";
 constexpr std::string_view kDedupTable = "dedup";
-constexpr std::string_view kDedupExpiryTable = "dedup_exp";  // be64(expiry) + dedup key
+// be64(bucket end) + conversation: one mark per conversation per time bucket (1/32 of the
+// retention) rather than one index entry per message.
+constexpr std::string_view kDedupExpiryTable = "dedup_exp";
+
+uint64_t DedupBucketEnd(uint64_t forget_at, int64_t ttl_ms) {
+  const uint64_t width = static_cast<uint64_t>(std::clamp<int64_t>(ttl_ms / 32, 1000, 3600000));
+  return (forget_at / width + 1) * width;
+}
 }  // namespace
 
 std::string ConversationId(const std::string& a, const std::string& b) {
@@ -67,9 +76,12 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
   if (Status s = ctx_.kv.Put(kConvTable, env.key, EncodeUints({seq + 1})); !s.ok()) return s;
   if (Status s = ctx_.kv.Put(kDedupTable, dedup_key, EncodeUints({seq, ts})); !s.ok()) return s;
   const uint64_t forget_at = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
-  if (Status s = ctx_.kv.Put(kDedupExpiryTable, store::BigEndian64(forget_at) + dedup_key, "");
-      !s.ok())
-    return s;
+  const std::string mark =
+      store::BigEndian64(DedupBucketEnd(forget_at, ctx_.cfg.inbox_ttl_ms)) + env.key;
+  if (auto have = ctx_.kv.Get(kDedupExpiryTable, mark); !have.ok()) {
+    if (have.status().code() != Code::kNotFound) return have.status();
+    if (Status s = ctx_.kv.Put(kDedupExpiryTable, mark, ""); !s.ok()) return s;
+  }
 
   InboxEntry e;
   e.kind = InboxEntry::Kind::kMessage;
@@ -97,16 +109,27 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
 
 Status Conversations::ExpireDedup(size_t max) {
   const uint64_t now = static_cast<uint64_t>(ctx_.clock.WallMs());
-  std::vector<std::string> due;
+  const uint64_t ttl = static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
+  std::vector<std::string> marks;
   Status s = ctx_.kv.Scan(kDedupExpiryTable, "", [&](std::string_view k, std::string_view) {
-    if (due.size() >= max || k.size() < 8 || store::ReadBigEndian64(k) > now) return false;
-    due.emplace_back(k);
+    if (marks.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
+    marks.emplace_back(k);
     return true;
   });
   if (!s.ok()) return s;
-  for (const auto& k : due) {
-    if (Status st = ctx_.kv.Del(kDedupTable, std::string_view(k).substr(8)); !st.ok()) return st;
-    if (Status st = ctx_.kv.Del(kDedupExpiryTable, k); !st.ok()) return st;
+  for (const auto& mark : marks) {
+    const std::string prefix = mark.substr(8) + '\0';  // every sender in the conversation
+    std::vector<std::string> old;
+    s = ctx_.kv.Scan(kDedupTable, prefix, [&](std::string_view k, std::string_view v) {
+      if (k.substr(0, prefix.size()) != prefix) return false;
+      std::vector<uint64_t> rec;
+      if (!DecodeUints(v, rec, 2) || rec[1] + ttl <= now) old.emplace_back(k);
+      return true;
+    });
+    if (!s.ok()) return s;
+    for (const auto& k : old)
+      if (Status st = ctx_.kv.Del(kDedupTable, k); !st.ok()) return st;
+    if (Status st = ctx_.kv.Del(kDedupExpiryTable, mark); !st.ok()) return st;
   }
   return Status::Ok();
 }

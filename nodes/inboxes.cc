@@ -10,8 +10,16 @@ constexpr std::string_view kChatTable = "chat";
 constexpr std::string_view kInboxTable = "inbox";
 constexpr std::string_view kExpiryTable = "inbox_exp";
 
-std::string ExpiryKey(uint64_t expires_ms, const std::string& user, uint64_t n) {
-  return store::BigEndian64(expires_ms) + user + '\0' + store::BigEndian64(n);
+// Expiry is indexed per (time bucket, user), not per entry: one index write per user per
+// bucket instead of a write and a delete for every message. A bucket is 1/32 of the
+// retention (1 s to 1 h), so entries expire at most that much late.
+uint64_t BucketEnd(uint64_t expires_ms, int64_t ttl_ms) {
+  const uint64_t width = static_cast<uint64_t>(std::clamp<int64_t>(ttl_ms / 32, 1000, 3600000));
+  return (expires_ms / width + 1) * width;
+}
+
+std::string ExpiryKey(uint64_t bucket_end, const std::string& user) {
+  return store::BigEndian64(bucket_end) + user;
 }
 
 // Parses "user\0<be64 n>" keys; false if the key is not under `prefix` (user + '\0').
@@ -249,21 +257,17 @@ Status Inboxes::Collect(const std::string& user, UserState& us) {
   const uint64_t upto = us.MinCursor();
   if (us.devices.empty() || upto < us.kept_from) return Status::Ok();
   const std::string prefix = user + '\0';
-  std::vector<std::pair<uint64_t, uint64_t>> doomed;  // (n, expires)
+  std::vector<uint64_t> doomed;
   Status s = ctx_.kv.Scan(kInboxTable, InboxKey(user, us.kept_from),
-                          [&](std::string_view k, std::string_view v) {
+                          [&](std::string_view k, std::string_view) {
                             uint64_t n = 0;
                             if (!PositionIn(k, prefix, n) || n > upto) return false;
-                            InboxEntry e;
-                            doomed.emplace_back(n, DecodeRecord(v, e) ? e.expires_ms : 0);
+                            doomed.push_back(n);
                             return true;
                           });
   if (!s.ok()) return s;
-  for (auto [n, exp] : doomed) {
+  for (uint64_t n : doomed)
     if (Status st = ctx_.kv.Del(kInboxTable, InboxKey(user, n)); !st.ok()) return st;
-    if (exp)
-      if (Status st = ctx_.kv.Del(kExpiryTable, ExpiryKey(exp, user, n)); !st.ok()) return st;
-  }
   us.kept_from = upto + 1;
   return Status::Ok();
 }
@@ -304,12 +308,22 @@ Status Inboxes::OnRead(const codec::Stamp& s, const codec::Read& r, Effects& fx)
 Status Inboxes::Apply(const InboxAppend& a, Effects& fx) {
   auto us = LoadUser(a.user);
   if (!us.ok()) return us.status();
+  // The copy of a user's own message is for its other devices: if the sending device is the
+  // only one we know, nobody needs it.
+  if (a.entry.kind == InboxEntry::Kind::kMessage && a.entry.from == a.user &&
+      std::all_of(us->devices.begin(), us->devices.end(),
+                  [&](const DeviceState& d) { return d.id == a.entry.from_device; }))
+    return Status::Ok();
   const uint64_t n = us->next_n++;
   if (Status s = ctx_.kv.Put(kInboxTable, InboxKey(a.user, n), EncodeRecord(a.entry)); !s.ok())
     return s;
-  if (a.entry.expires_ms)
-    if (Status s = ctx_.kv.Put(kExpiryTable, ExpiryKey(a.entry.expires_ms, a.user, n), ""); !s.ok())
-      return s;
+  if (a.entry.expires_ms) {
+    const std::string key = ExpiryKey(BucketEnd(a.entry.expires_ms, ctx_.cfg.inbox_ttl_ms), a.user);
+    auto have = ctx_.kv.Get(kExpiryTable, key);
+    if (!have.ok() && have.status().code() != Code::kNotFound) return have.status();
+    if (!have.ok())
+      if (Status s = ctx_.kv.Put(kExpiryTable, key, ""); !s.ok()) return s;
+  }
   if (a.entry.kind == InboxEntry::Kind::kMessage && a.entry.from != a.user) {
     auto cs = LoadChat(a.user, a.entry.chat);
     if (!cs.ok()) return cs.status();
@@ -351,28 +365,46 @@ Status Inboxes::OnTick(Effects& fx) {
 
 Status Inboxes::ExpireDue(size_t max, Effects& fx) {
   const uint64_t now = static_cast<uint64_t>(ctx_.clock.WallMs());
-  std::vector<std::pair<std::string, std::pair<std::string, uint64_t>>> due;  // key, user, n
+  std::vector<std::string> buckets;  // keys of due (bucket, user) marks
   Status s = ctx_.kv.Scan(kExpiryTable, "", [&](std::string_view k, std::string_view) {
-    if (due.size() >= max || k.size() < 8 + 1 + 8 || store::ReadBigEndian64(k) > now) return false;
-    std::string user(k.substr(8, k.size() - 8 - 9));
-    due.push_back({std::string(k), {user, store::ReadBigEndian64(k.substr(k.size() - 8))}});
+    if (buckets.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
+    buckets.emplace_back(k);
     return true;
   });
   if (!s.ok()) return s;
-  for (const auto& [key, un] : due) {
-    const auto& [user, n] = un;
+  for (const auto& key : buckets) {
+    const std::string user = key.substr(8);
     if (Status st = ctx_.kv.Del(kExpiryTable, key); !st.ok()) return st;
-    auto v = ctx_.kv.Get(kInboxTable, InboxKey(user, n));
-    if (!v.ok()) continue;  // already collected
-    InboxEntry e;
-    const bool decoded = DecodeRecord(*v, e);
-    if (Status st = ctx_.kv.Del(kInboxTable, InboxKey(user, n)); !st.ok()) return st;
-    if (!decoded || e.kind != InboxEntry::Kind::kMessage || e.from == user) continue;
     auto us = LoadUser(user);
     if (!us.ok()) return us.status();
-    if (n > us->max_acked)  // no device of the recipient ever got it: tell the sender
-      if (Status st = SendReceipt(e.from, user, codec::ReceiptKind::kExpired, e.seq, fx); !st.ok())
-        return st;
+    // Entries expire in position order (one retention for all), so stop at the first one
+    // still alive; later ones have their own bucket marks.
+    const std::string prefix = user + '\0';
+    std::vector<std::pair<uint64_t, InboxEntry>> expired;
+    Status bad = Status::Ok();
+    s = ctx_.kv.Scan(kInboxTable, InboxKey(user, us->kept_from),
+                     [&](std::string_view k, std::string_view v) {
+                       uint64_t n = 0;
+                       if (!PositionIn(k, prefix, n)) return false;
+                       InboxEntry e;
+                       if (!DecodeRecord(v, e)) {
+                         bad = Status(Code::kInvalid, "corrupt inbox entry");
+                         return false;
+                       }
+                       if (e.expires_ms == 0 || e.expires_ms > now) return false;
+                       expired.emplace_back(n, std::move(e));
+                       return expired.size() < max;
+                     });
+    if (!s.ok()) return s;
+    if (!bad.ok()) return bad;
+    for (const auto& [n, e] : expired) {
+      if (Status st = ctx_.kv.Del(kInboxTable, InboxKey(user, n)); !st.ok()) return st;
+      // No device of the recipient ever got it: tell the sender.
+      if (e.kind == InboxEntry::Kind::kMessage && e.from != user && n > us->max_acked)
+        if (Status st = SendReceipt(e.from, user, codec::ReceiptKind::kExpired, e.seq, fx);
+            !st.ok())
+          return st;
+    }
   }
   return Status::Ok();
 }

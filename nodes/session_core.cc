@@ -14,10 +14,24 @@ SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& 
     : channel_(channel_cfg, kv, clock, peer_up),
       ctx_{std::move(cfg), clock, kv, std::move(owner), std::move(peer_up), channel_},
       conversations_(ctx_),
-      inboxes_(ctx_) {}
+      inboxes_(ctx_) {
+  channel_.SetSelf(ctx_.cfg.node_id, [this](const std::string&, std::string_view payload) {
+    return ApplyAppend(payload, *local_fx_);
+  });
+}
 
 Status SessionCore::Load() {
   return channel_.Load();
+}
+
+Status SessionCore::ApplyAppend(std::string_view payload, Effects& fx) {
+  InboxAppend a;
+  if (!DecodeRecord(payload, a)) {
+    // A payload we cannot read would block the channel forever: skip it, loudly.
+    spdlog::error("undecodable channel payload skipped");
+    return Status::Ok();
+  }
+  return inboxes_.Apply(a, fx);
 }
 
 void SessionCore::Fail(const Status& s) {
@@ -38,6 +52,7 @@ bool SessionCore::CheckOwner(const std::string& from, const codec::Envelope& env
 }
 
 void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
+  local_fx_ = &fx;  // where entries applied locally through the channel put their effects
   switch (env.type) {
     case MeshType::kConnOpen:
       if (CheckOwner(from, env, fx)) Fail(inboxes_.OnConnOpen(env.stamp, fx));
@@ -55,13 +70,7 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
       return HandleDeliverResult(env, fx);
     case MeshType::kChanMsg:
       Fail(channel_.OnMessage(from, env, [&](const std::string&, std::string_view payload) {
-        InboxAppend a;
-        if (!DecodeRecord(payload, a)) {
-          // A payload we cannot read would block the channel forever: skip it, loudly.
-          spdlog::error("undecodable channel message {} from {}: skipped", env.req, from);
-          return Status::Ok();
-        }
-        return inboxes_.Apply(a, fx);
+        return ApplyAppend(payload, fx);
       }));
       return;
     case MeshType::kChanAck: Fail(channel_.OnAck(from, env, fx)); return;
@@ -146,6 +155,7 @@ void SessionCore::HandleDeliverResult(const codec::Envelope& env, Effects& fx) {
 }
 
 void SessionCore::OnPeerUp(const std::string& node, bool restarted, Effects& fx) {
+  local_fx_ = &fx;
   // A restarted gateway's old connections died with it; it re-announces the live ones.
   if (restarted) inboxes_.ForgetGateway(node);
   Fail(channel_.OnPeerUp(node, fx));
@@ -156,6 +166,7 @@ void SessionCore::OnPeerDown(const std::string& node) {
 }
 
 void SessionCore::OnTick(Effects& fx) {
+  local_fx_ = &fx;
   const int64_t now = ctx_.clock.MonoMs();
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.deadline_ms <= now) {
@@ -171,6 +182,12 @@ void SessionCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
   Fail(inboxes_.ExpireDue(1000, fx));
   Fail(conversations_.ExpireDedup(1000));
+}
+
+void SessionCore::OnStoreLost(Effects& fx) {
+  fx.Clear();
+  channel_.OnCommitFailed();
+  inboxes_.OnCommitFailed();
 }
 
 Status SessionCore::EndBatch(Effects& fx) {

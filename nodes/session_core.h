@@ -40,6 +40,10 @@ class SessionCore {
   // been cleared and the core has reset what it had in flight.
   Status EndBatch(Effects& fx);
 
+  // Effects already committed could not be made durable and were dropped: reset what is in
+  // flight so it is resent from the store.
+  void OnStoreLost(Effects& fx);
+
   size_t connections() const { return inboxes_.connections(); }
   Inboxes& inboxes() { return inboxes_; }
   const ReliableChannel& channel() const { return channel_; }
@@ -55,6 +59,7 @@ class SessionCore {
   Status HandleSend(const codec::Envelope& env, Effects& fx);
   void HandleDeliverResult(const codec::Envelope& env, Effects& fx);
   void Fail(const Status& s);
+  Status ApplyAppend(std::string_view payload, Effects& fx);
 
   ReliableChannel channel_;
   ShardContext ctx_;
@@ -63,6 +68,7 @@ class SessionCore {
   std::map<uint64_t, PendingSend> pending_;  // by request id
   uint64_t next_req_ = 1;
   Status batch_error_;
+  Effects* local_fx_ = nullptr;  // effects of the event being handled
 };
 
 }  // namespace meshchat::nodes

@@ -45,8 +45,9 @@ void Mesh::Start() {
     p.dealer->connect(n.mesh);
     peers_.emplace(n.id, std::move(p));
   }
-  reactor_.AddZmqReader(router_, [this] { ReceiveOne(); });
+  reactor_.AddZmqReader(router_, [this] { return ReceiveOne(); });
   reactor_.OnTurnEnd([this] { DeliverLocal(); });
+  reactor_.OnTurnEndLast([this] { Flush(); });
   reactor_.Every(opts_.heartbeat_ms, [this] { Heartbeat(); });
   reactor_.Every(opts_.heartbeat_ms / 2, [this] { CheckPeers(); });
   // The first heartbeats fail while connections are still being set up (ZMQ_IMMEDIATE): try
@@ -64,15 +65,36 @@ Status Mesh::Send(const std::string& node, codec::Envelope env) {
   }
   auto it = peers_.find(node);
   if (it == peers_.end()) return {Code::kNotFound, "unknown node " + node};
-  encode_buf_.clear();
-  codec::EncodeTo(env, encode_buf_);
-  auto r = it->second.dealer->send(zmq::buffer(encode_buf_), zmq::send_flags::dontwait);
-  if (!r) {
-    ++stats_.send_failed;
-    return {Code::kUnavailable, "peer " + node + " unreachable or its queue is full"};
-  }
-  ++stats_.sent;
+  std::string encoded;
+  codec::EncodeTo(env, encoded);
+  it->second.queued.push_back(std::move(encoded));
   return Status::Ok();
+}
+
+void Mesh::Flush() {
+  constexpr size_t kMaxParts = 1024;
+  for (auto& [id, p] : peers_) {
+    if (p.queued.empty()) continue;
+    size_t i = 0;
+    while (i < p.queued.size()) {
+      const size_t end = std::min(p.queued.size(), i + kMaxParts);
+      bool ok = true;
+      for (size_t k = i; k < end && ok; ++k) {
+        const auto flags = (k + 1 < end ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                           zmq::send_flags::dontwait;
+        // Only the first part can fail with EAGAIN: ZeroMQ takes the rest of a multipart
+        // message once it has taken its first part.
+        ok = p.dealer->send(zmq::buffer(p.queued[k]), flags).has_value();
+      }
+      if (ok) {
+        stats_.sent += end - i;
+      } else {
+        stats_.send_failed += end - i;
+      }
+      i = end;
+    }
+    p.queued.clear();
+  }
 }
 
 Status Mesh::Reply(const std::string& routing_id, codec::Envelope env) {
@@ -90,26 +112,31 @@ Status Mesh::Reply(const std::string& routing_id, codec::Envelope env) {
   return Status::Ok();
 }
 
-void Mesh::ReceiveOne() {
+bool Mesh::ReceiveOne() {
   zmq::message_t id, payload;
-  if (!router_.recv(id, zmq::recv_flags::dontwait)) return;
-  while (id.more()) {
-    if (!router_.recv(payload, zmq::recv_flags::dontwait)) return;
-    if (!payload.more()) break;
+  if (!router_.recv(id, zmq::recv_flags::dontwait)) return false;
+  const std::string from = id.to_string();
+  bool more = id.more();
+  while (more) {  // one envelope per part
+    if (!router_.recv(payload, zmq::recv_flags::dontwait)) return true;
+    more = payload.more();
+    Deliver(from, payload.to_string_view());
   }
+  return true;
+}
+
+void Mesh::Deliver(const std::string& from, std::string_view payload) {
   codec::Envelope env;
-  if (codec::Decode(payload.to_string_view(), env) != codec::DecodeStatus::kOk) {
+  if (codec::Decode(payload, env) != codec::DecodeStatus::kOk) {
     ++stats_.decode_errors;
     const int64_t now = NowMs();
     if (now - last_decode_log_ms_ > 1000) {  // a broken peer must not flood the log
       last_decode_log_ms_ = now;
-      spdlog::warn("undecodable mesh envelope from '{}' ({} so far)", id.to_string_view(),
-                   stats_.decode_errors);
+      spdlog::warn("undecodable mesh envelope from '{}' ({} so far)", from, stats_.decode_errors);
     }
     return;
   }
   ++stats_.received;
-  std::string from = id.to_string();
   if (auto it = peers_.find(from); it != peers_.end()) {
     Peer& p = it->second;
     p.last_heard_ms = NowMs();

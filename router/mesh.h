@@ -8,6 +8,9 @@
 // Heartbeats every second detect dead peers; every envelope carries the sender's incarnation
 // so a restart is noticed before anything the new process sent is handled.
 // Envelopes addressed to this node itself are queued and delivered at the end of the turn.
+// Envelopes to a peer are queued during the turn and sent at its very end as one multipart
+// ZeroMQ message per peer (one envelope per part): under load, one wake-up of each side's
+// I/O thread carries many envelopes instead of one.
 #pragma once
 
 #include <zmq.hpp>
@@ -55,8 +58,10 @@ class Mesh {
   void OnPeerUp(PeerUpHandler h) { on_peer_up_ = std::move(h); }
   void OnPeerDown(PeerDownHandler h) { on_peer_down_ = std::move(h); }
 
-  // Sends to a node of the map (or to self). Stamps incarnation and epoch.
-  // kUnavailable if the peer is not connected or its queue is full.
+  // Queues for a node of the map (or self); stamps incarnation and epoch. The turn's queue is
+  // sent at the end of the turn; a peer that is unreachable then (no connection, or its queue
+  // full) loses that batch, which is counted: every protocol above resends what matters.
+  // kNotFound for a node that is not in the map.
   Status Send(const std::string& node, codec::Envelope env);
   // Sends back over the ROUTER to whoever has `routing_id` (operators' tools).
   Status Reply(const std::string& routing_id, codec::Envelope env);
@@ -72,11 +77,14 @@ class Mesh {
  private:
   struct Peer {
     std::unique_ptr<zmq::socket_t> dealer;
+    std::vector<std::string> queued;  // encoded envelopes waiting for the end of the turn
     uint64_t incarnation = 0;  // last seen; 0 = never heard
     int64_t last_heard_ms = 0;
     bool up = false;
   };
-  void ReceiveOne();
+  bool ReceiveOne();
+  void Flush();
+  void Deliver(const std::string& from, std::string_view payload);
   void Heartbeat();
   void CheckPeers();
   void DeliverLocal();
@@ -91,7 +99,6 @@ class Mesh {
   zmq::socket_t router_;
   std::unordered_map<std::string, Peer> peers_;
   std::deque<codec::Envelope> local_;
-  std::string encode_buf_;
   EnvelopeHandler on_envelope_;
   PeerUpHandler on_peer_up_;
   PeerDownHandler on_peer_down_;

@@ -34,10 +34,10 @@ class Reactor {
   Status ModFd(int fd, uint32_t events);
   void RemoveFd(int fd);
 
-  // `on_readable` is called while the socket has a message waiting; it must receive at most
-  // one message per call. At most `batch` calls per loop turn keep one busy socket from
-  // starving the others.
-  void AddZmqReader(zmq::socket_t& socket, Callback on_readable, int batch = 1024);
+  // `on_readable` receives at most one message (non-blocking) and returns whether it got one;
+  // it is called until it returns false, at most `batch` times per loop turn so one busy
+  // socket cannot starve the others.
+  void AddZmqReader(zmq::socket_t& socket, std::function<bool()> on_readable, int batch = 1024);
 
   TimerId Every(int64_t interval_ms, Callback cb);
   TimerId After(int64_t delay_ms, Callback cb);
@@ -46,6 +46,8 @@ class Reactor {
   // Runs after every loop turn, once the turn's events are handled: where handlers flush
   // batched work (group commit, coalesced writes to clients).
   void OnTurnEnd(Callback cb) { turn_end_.push_back(std::move(cb)); }
+  // Runs after every OnTurnEnd callback: where the mesh flushes what the turn queued.
+  void OnTurnEndLast(Callback cb) { turn_end_last_.push_back(std::move(cb)); }
 
   void Run();
   void Stop();  // async-signal-safe
@@ -60,7 +62,7 @@ class Reactor {
   };
   struct ZmqReader {
     zmq::socket_t* socket;
-    Callback cb;
+    std::function<bool()> cb;
     int batch;
   };
   int64_t NowMs() const;
@@ -78,6 +80,7 @@ class Reactor {
                       std::greater<>>
       due_;
   std::vector<Callback> turn_end_;
+  std::vector<Callback> turn_end_last_;
 };
 
 }  // namespace meshchat::router

@@ -25,7 +25,8 @@ namespace meshchat::store {
 struct LmdbOptions {
   size_t map_size = size_t{1} << 30;  // bytes; the file grows sparsely up to this
   unsigned max_tables = 32;
-  bool durable = true;  // false = MDB_NOSYNC (tests and benchmarks only)
+  bool durable = true;    // false = MDB_NOSYNC: the caller syncs (see BackgroundSyncer)
+  bool writemap = false;  // MDB_WRITEMAP: commits modify the map in place, no write() calls
 };
 
 Status LmdbStatus(int rc, std::string_view what);
@@ -82,6 +83,9 @@ class LmdbEnv {
   Result<MDB_dbi> OpenTable(const std::string& name);
   Result<WriteTxn> BeginWrite();
   Result<ReadTxn> BeginRead();
+  // Forces everything committed so far to disk (fdatasync). Safe from another thread while
+  // transactions run; used with durable = false for pipelined group commit.
+  Status Sync();
   // Bytes of the map actually used (last page in use * page size).
   Result<size_t> UsedBytes();
   const LmdbOptions& options() const { return opts_; }

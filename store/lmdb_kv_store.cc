@@ -29,56 +29,69 @@ Status LmdbKvStore::EnsureTxn() {
   return Status::Ok();
 }
 
-Result<MDB_dbi> LmdbKvStore::Table(std::string_view name) {
-  // Every operation runs in the batch's transaction: begin it first, table cached or not.
+// All logical tables live in LMDB's main database, each under the prefix "name\0": one B-tree
+// instead of one per table means fewer pages copied and written per commit (LMDB copies every
+// page it touches, and each named database adds its own root and catalog update).
+std::string LmdbKvStore::Prefixed(std::string_view table, std::string_view key) {
+  std::string k;
+  k.reserve(table.size() + 1 + key.size());
+  k.append(table);
+  k.push_back('\0');
+  k.append(key);
+  return k;
+}
+
+Result<MDB_dbi> LmdbKvStore::Main() {
   if (Status s = EnsureTxn(); !s.ok()) return s;
-  if (auto it = tables_.find(name); it != tables_.end()) return it->second;
+  if (main_) return *main_;
   MDB_dbi dbi = 0;
-  // Opened inside the batch's transaction: the handle becomes permanent when it commits.
-  const std::string n(name);
-  if (int rc = mdb_dbi_open(txn_->raw(), n.c_str(), MDB_CREATE, &dbi); rc != MDB_SUCCESS)
-    return LmdbStatus(rc, "open table " + n);
-  opened_ = true;  // the handle survives only if this transaction commits
-  tables_.emplace(n, dbi);
+  if (int rc = mdb_dbi_open(txn_->raw(), nullptr, 0, &dbi); rc != MDB_SUCCESS)
+    return LmdbStatus(rc, "open main database");
+  main_ = dbi;  // the main database's handle is always valid
   return dbi;
 }
 
 Result<std::string> LmdbKvStore::Get(std::string_view table, std::string_view key) {
-  auto t = Table(table);
+  auto t = Main();
   if (!t.ok()) return t.status();
-  auto v = txn_->Get(*t, key);
+  auto v = txn_->Get(*t, Prefixed(table, key));
   if (!v.ok()) return v.status();
   return std::string(*v);
 }
 
 Status LmdbKvStore::Put(std::string_view table, std::string_view key, std::string_view value) {
-  auto t = Table(table);
+  auto t = Main();
   if (!t.ok()) return t.status();
   dirty_ = true;
-  return txn_->Put(*t, key, value);
+  return txn_->Put(*t, Prefixed(table, key), value);
 }
 
 Status LmdbKvStore::Del(std::string_view table, std::string_view key) {
-  auto t = Table(table);
+  auto t = Main();
   if (!t.ok()) return t.status();
   dirty_ = true;
-  return txn_->Del(*t, key);
+  return txn_->Del(*t, Prefixed(table, key));
 }
 
 Status LmdbKvStore::Scan(std::string_view table, std::string_view from, const ScanFn& fn) {
-  auto t = Table(table);
+  auto t = Main();
   if (!t.ok()) return t.status();
-  return txn_->Scan(*t, from, fn);
+  const std::string prefix = Prefixed(table, "");
+  return txn_->Scan(*t, Prefixed(table, from), [&](std::string_view k, std::string_view v) {
+    if (k.substr(0, prefix.size()) != prefix) return false;  // past the table
+    return fn(k.substr(prefix.size()), v);
+  });
 }
 
 Result<std::string> LmdbKvStore::LastKeyWithPrefix(std::string_view table,
                                                    std::string_view prefix) {
-  auto t = Table(table);
+  auto t = Main();
   if (!t.ok()) return t.status();
+  const std::string full = Prefixed(table, prefix);
   MDB_cursor* cur = nullptr;
   if (int rc = mdb_cursor_open(txn_->raw(), *t, &cur); rc) return LmdbStatus(rc, "cursor");
   // Position after the prefix range (prefix + 0xFF...), then step back one.
-  std::string upper = std::string(prefix) + std::string(9, '\xff');
+  std::string upper = full + std::string(9, '\xff');
   MDB_val k{upper.size(), upper.data()}, v{};
   int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
   rc = rc == MDB_SUCCESS ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
@@ -87,24 +100,22 @@ Result<std::string> LmdbKvStore::LastKeyWithPrefix(std::string_view table,
   if (rc == MDB_SUCCESS) found.assign(static_cast<const char*>(k.mv_data), k.mv_size);
   mdb_cursor_close(cur);
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbStatus(rc, "cursor");
-  if (rc == MDB_NOTFOUND || found.compare(0, prefix.size(), prefix) != 0)
+  if (rc == MDB_NOTFOUND || found.compare(0, full.size(), full) != 0)
     return Status(Code::kNotFound, "no key with prefix");
-  return found;
+  return found.substr(table.size() + 1);
 }
 
 Status LmdbKvStore::Commit() {
   if (!txn_) return Status::Ok();
-  Status s = dirty_ || opened_ ? txn_->Commit() : Status::Ok();
-  txn_.reset();                  // a clean read-only batch is simply ended
-  if (!s.ok()) tables_.clear();  // handles opened in a failed transaction are void
-  dirty_ = opened_ = false;
+  Status s = dirty_ ? txn_->Commit() : Status::Ok();
+  txn_.reset();  // a clean read-only batch is simply ended
+  dirty_ = false;
   return s;
 }
 
 void LmdbKvStore::Rollback() {
-  if (txn_ && opened_) tables_.clear();  // handles opened in this batch are gone
   txn_.reset();
-  dirty_ = opened_ = false;
+  dirty_ = false;
 }
 
 }  // namespace meshchat::store

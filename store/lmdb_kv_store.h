@@ -1,5 +1,6 @@
 // KvStore on LMDB: one write transaction per batch, opened at the first operation and ended by
-// Commit() (durable: fsync) or Rollback(). Tables are LMDB named databases, opened on first use.
+// Commit() (durable unless opened without sync) or Rollback(). Logical tables are key prefixes
+// in LMDB's main database.
 #pragma once
 
 #include <map>
@@ -23,17 +24,18 @@ class LmdbKvStore final : public KvStore {
   void Rollback() override;
   bool dirty() const override { return dirty_; }
   Result<size_t> UsedBytes() override { return env_->UsedBytes(); }
+  LmdbEnv& env() { return *env_; }
 
  private:
   explicit LmdbKvStore(std::unique_ptr<LmdbEnv> env) : env_(std::move(env)) {}
-  Result<MDB_dbi> Table(std::string_view name);
+  static std::string Prefixed(std::string_view table, std::string_view key);
+  Result<MDB_dbi> Main();
   Status EnsureTxn();
 
   std::unique_ptr<LmdbEnv> env_;
-  std::map<std::string, MDB_dbi, std::less<>> tables_;
+  std::optional<MDB_dbi> main_;
   std::optional<WriteTxn> txn_;
-  bool dirty_ = false;   // writes pending
-  bool opened_ = false;  // a table handle was opened in this batch
+  bool dirty_ = false;  // writes pending
 };
 
 }  // namespace meshchat::store
