@@ -38,7 +38,14 @@ int main(int argc, char** argv) {
 
   size_t conns = 1000;
   int procs = 1;
+  std::string system3 = "meshchat";
+  long broker_pid = 0;
   auto* c3 = app.add_subcommand("w3", "idle authenticated connections: memory per connection");
+  c3->add_option("--system", system3, "meshchat or mosquitto")
+      ->check(CLI::IsMember({"meshchat", "mosquitto"}));
+  c3->add_option("--mqtt-host", mqtt_host, "broker address (mosquitto)");
+  c3->add_option("--mqtt-port", mqtt_port, "broker port (mosquitto)");
+  c3->add_option("--server-pid", broker_pid, "broker pid (mosquitto)");
   c3->add_option("--conns", conns, "connections");
   c3->add_option("--procs", procs, "processes (each can hold at most ~19,000)")
       ->check(CLI::Range(1, 64));
@@ -64,6 +71,8 @@ int main(int argc, char** argv) {
     }
     return RunW1(*driver, w1);
   }
-  if (c3->parsed()) return RunW3(var, conns, procs);
+  if (c3->parsed())
+    return system3 == "meshchat" ? RunW3(var, conns, procs)
+                                 : RunW3Mqtt(mqtt_host, mqtt_port, conns, broker_pid);
   return RunW4(var, clients, pending);
 }

@@ -12,7 +12,9 @@
 #include <unordered_map>
 
 #include "bench/event_loop.h"
+#include "bench/proc_stats.h"
 #include "bench/w1.h"
+#include "bench/w3_w4.h"
 
 namespace meshchat::bench {
 namespace {
@@ -92,7 +94,8 @@ class MqttDriver final : public ChatDriver {
     std::memcpy(payload.data() + 9, &k, 8);
     const int32_t p = pair;
     std::memcpy(payload.data() + 17, &p, 4);
-    const std::string topic = "u/" + clients_[static_cast<size_t>(pair) + clients_.size() / 2]->user;
+    const std::string topic =
+        "u/" + clients_[static_cast<size_t>(pair) + clients_.size() / 2]->user;
     int mid = 0;
     if (mosquitto_publish(c.m, &mid, topic.c_str(), static_cast<int>(payload.size()),
                           payload.data(), 1, false) == MOSQ_ERR_SUCCESS)
@@ -202,6 +205,54 @@ class MqttDriver final : public ChatDriver {
 std::unique_ptr<ChatDriver> MakeMqttDriver(const std::string& host, int port, size_t body_bytes,
                                            std::vector<long> server_pids) {
   return std::make_unique<MqttDriver>(host, port, body_bytes, std::move(server_pids));
+}
+
+int RunW3Mqtt(const std::string& host, int port, size_t conns, long broker_pid) {
+  mosquitto_lib_init();
+  std::vector<mosquitto*> clients;
+  std::random_device rd;
+  const std::string run = std::to_string(rd() % 1000000);
+  size_t ok = 0;
+  auto open = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      const std::string id = "idle" + run + "-" + std::to_string(i);
+      mosquitto* m = mosquitto_new(id.c_str(), false, nullptr);
+      if (!m) return;
+      clients.push_back(m);
+      if (mosquitto_connect(m, host.c_str(), port, 600) != MOSQ_ERR_SUCCESS) continue;
+      const std::string topic = "u/" + id;
+      mosquitto_subscribe(m, nullptr, topic.c_str(), 1);
+      mosquitto_loop_write(m, 1);
+      ++ok;
+    }
+    for (int round = 0; round < 20; ++round) {  // let the broker take every CONNECT, SUBSCRIBE
+      for (auto* m : clients) mosquitto_loop_read(m, 1);
+      usleep(25'000);
+    }
+  };
+  const ProcUsage before = ReadProc(broker_pid);
+  open(0, conns / 2);
+  const size_t half = ok;
+  const ProcUsage mid = ReadProc(broker_pid);
+  open(conns / 2, conns);
+  const ProcUsage after = ReadProc(broker_pid);
+  const size_t second = ok - half;
+  const double marginal = second ? (after.rss_kb - mid.rss_kb) * 1024.0 / second : 0;
+  const double overall = ok ? (after.rss_kb - before.rss_kb) * 1024.0 / ok : 0;
+  std::cout << "result workload=w3 system=mosquitto connections=" << ok << " requested=" << conns
+            << " broker_rss_before_kb=" << before.rss_kb << " broker_rss_after_kb=" << after.rss_kb
+            << " gateway_bytes_per_conn=" << static_cast<long>(marginal)
+            << " gateway_bytes_per_conn_overall=" << static_cast<long>(overall) << std::endl;
+  std::printf(
+      "\nW3 idle connections (mosquitto): %zu; broker RSS %ld KB -> %ld KB -> %ld KB: "
+      "%.0f bytes per connection (second half; %.0f overall)\n",
+      ok, before.rss_kb, mid.rss_kb, after.rss_kb, marginal, overall);
+  for (auto* m : clients) {
+    mosquitto_disconnect(m);
+    mosquitto_destroy(m);
+  }
+  mosquitto_lib_cleanup();
+  return ok == conns ? 0 : 1;
 }
 
 }  // namespace meshchat::bench

@@ -216,7 +216,7 @@ void ClientListener::Flush(uint64_t id, Conn& c) {
     Destroy(id);  // peer reset
     return;
   }
-  if (c.out.empty() && c.out.capacity() > kReadChunk) c.out = std::string();
+  if (c.out.empty() && c.out.capacity() > 0) c.out = std::string();  // idle: hold nothing
   if (c.closing && c.out.empty()) {
     Destroy(id);
     return;

@@ -3,11 +3,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <system_error>
 
 namespace meshchat::store {
 
-BackgroundSyncer::BackgroundSyncer(std::function<Status()> sync) : sync_(std::move(sync)) {
+BackgroundSyncer::BackgroundSyncer(std::function<Status()> sync, int64_t min_interval_us)
+    : sync_(std::move(sync)), min_interval_us_(min_interval_us) {
   efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   thread_ = std::thread([this] { Run(); });
@@ -44,9 +46,15 @@ uint64_t BackgroundSyncer::Durable(Status& err) {
 
 void BackgroundSyncer::Run() {
   std::unique_lock<std::mutex> l(mu_);
+  auto last_start = std::chrono::steady_clock::now() - std::chrono::hours(1);
   while (true) {
     cv_.wait(l, [&] { return stop_ || requested_ > durable_; });
     if (requested_ <= durable_ && stop_) return;
+    const auto earliest = last_start + std::chrono::microseconds(min_interval_us_);
+    if (!stop_ && std::chrono::steady_clock::now() < earliest) {
+      cv_.wait_until(l, earliest, [&] { return stop_; });  // let the batch grow a little
+    }
+    last_start = std::chrono::steady_clock::now();
     // Everything requested so far was committed before this point: one sync covers it all,
     // and requests arriving meanwhile are batched into the next one.
     const uint64_t target = requested_;

@@ -23,7 +23,9 @@ namespace meshchat::store {
 
 class BackgroundSyncer {
  public:
-  explicit BackgroundSyncer(std::function<Status()> sync);
+  // At most one sync per `min_interval_us`: under moderate load this trades a little latency
+  // for bigger batches (each fsync costs the same CPU however much it writes).
+  explicit BackgroundSyncer(std::function<Status()> sync, int64_t min_interval_us = 0);
   ~BackgroundSyncer();
   BackgroundSyncer(const BackgroundSyncer&) = delete;
   BackgroundSyncer& operator=(const BackgroundSyncer&) = delete;
@@ -39,6 +41,7 @@ class BackgroundSyncer {
  private:
   void Run();
   std::function<Status()> sync_;
+  int64_t min_interval_us_;
   int efd_ = -1;
   std::mutex mu_;
   std::condition_variable cv_;

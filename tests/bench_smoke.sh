@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Smoke run of every benchmark workload (seconds, small numbers) so the tools never rot.
+# The full runs are in bench/README.md; figures here mean nothing.
+set -euo pipefail
+bin=$1
+src=$2
+home=$(mktemp -d /tmp/meshchat-bench-smoke.XXXXXX)
+trap 'MESHCHAT_HOME=$home "$bin/meshctl" down >/dev/null 2>&1 || true; rm -rf "$home"' EXIT
+export MESHCHAT_HOME=$home
+"$bin/meshctl" up >/dev/null
+check() {  # check WORKLOAD OUTPUT
+  grep -q "^result workload=$1 " <<<"$2" || { echo "no result line for $1:"; echo "$2"; exit 1; }
+}
+out=$("$bin/meshchat-loadgen" w1 --pairs 20 --rates 100,200 --step 1 --max-p99-ms 2000)
+check w1 "$out"
+grep -q "delivered=100 " <<<"$out" || { echo "w1 did not deliver every message:"; echo "$out"; exit 1; }
+out=$("$bin/meshchat-loadgen" w3 --conns 60 --procs 2)
+check w3 "$out"
+out=$("$bin/meshchat-loadgen" w4 --clients 20 --pending 3)
+check w4 "$out"
+"$bin/meshctl" down >/dev/null
+if command -v mosquitto >/dev/null; then
+  out=$("$src/bench/compare" --quick --bin "$bin")
+  check compare "$out"
+fi
+echo "bench smoke: 1 passed, 0 failed"
