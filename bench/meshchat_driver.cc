@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "bench/event_loop.h"
+#include "bench/mesh_info.h"
 #include "bench/proc_stats.h"
 #include "bench/w1.h"
 #include "codec/client_messages.h"
@@ -34,21 +35,10 @@ class MeshchatDriver final : public ChatDriver {
   std::string name() const override { return "meshchat"; }
 
   bool Setup(int pairs) override {
-    std::ifstream sec(var_ + "/cluster.secret");
-    if (!(sec >> secret_)) {
-      std::cerr << "loadgen: no cluster secret in " << var_ << " (is the mesh up?)\n";
-      return false;
-    }
-    std::ifstream eps(var_ + "/client-endpoints");
-    for (std::string line; std::getline(eps, line);) {
-      const size_t colon = line.rfind(':');
-      if (colon != std::string::npos)
-        gateways_.emplace_back(line.substr(0, colon), std::stoi(line.substr(colon + 1)));
-    }
-    if (gateways_.empty()) {
-      std::cerr << "loadgen: no gateways in " << var_ << "/client-endpoints\n";
-      return false;
-    }
+    MeshInfo mesh;
+    if (!LoadMesh(var_, mesh)) return false;
+    secret_ = mesh.secret;
+    gateways_ = mesh.gateways;
     std::random_device rd;
     const std::string run = std::to_string(rd() % 1000000);  // fresh users: empty inboxes
     loop_.SetHandlers([this](size_t c, uint8_t t, std::string_view b) { OnFrame(c, t, b); },
@@ -163,8 +153,7 @@ class MeshchatDriver final : public ChatDriver {
       case FrameType::kError:
         if (stats_) ++stats_->errors;
         return;
-      default:
-        return;
+      default: return;
     }
     if (stats_) ++stats_->errors;  // undecodable
   }

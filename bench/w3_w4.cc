@@ -13,6 +13,7 @@
 
 #include "bench/event_loop.h"
 #include "bench/histogram.h"
+#include "bench/mesh_info.h"
 #include "bench/proc_stats.h"
 #include "codec/client_messages.h"
 #include "codec/token.h"
@@ -21,26 +22,6 @@ namespace meshchat::bench {
 namespace {
 
 using codec::FrameType;
-
-struct MeshInfo {
-  std::string secret;
-  std::vector<std::pair<std::string, int>> gateways;
-};
-
-bool LoadMesh(const std::string& var, MeshInfo& m) {
-  std::ifstream sec(var + "/cluster.secret");
-  if (!(sec >> m.secret)) {
-    std::cerr << "loadgen: no cluster secret in " << var << " (is the mesh up?)\n";
-    return false;
-  }
-  std::ifstream eps(var + "/client-endpoints");
-  for (std::string line; std::getline(eps, line);) {
-    const size_t colon = line.rfind(':');
-    if (colon != std::string::npos)
-      m.gateways.emplace_back(line.substr(0, colon), std::stoi(line.substr(colon + 1)));
-  }
-  return !m.gateways.empty();
-}
 
 std::string HelloBody(const MeshInfo& m, const std::string& user) {
   codec::TokenClaims c{user, "lg", static_cast<int64_t>(time(nullptr)) + 86400, 1};

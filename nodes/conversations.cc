@@ -12,11 +12,12 @@ constexpr std::string_view kDedupTable = "dedup";
 // retention) rather than one index entry per message.
 constexpr std::string_view kDedupExpiryTable = "dedup_exp";
 
-uint64_t DedupBucketEnd(uint64_t forget_at, int64_t ttl_ms) {
-  const uint64_t width = static_cast<uint64_t>(std::clamp<int64_t>(ttl_ms / 32, 1000, 3600000));
-  return (forget_at / width + 1) * width;
-}
 }  // namespace
+
+uint64_t ExpiryBucketEnd(uint64_t when_ms, int64_t ttl_ms) {
+  const uint64_t width = static_cast<uint64_t>(std::clamp<int64_t>(ttl_ms / 32, 1000, 3600000));
+  return (when_ms / width + 1) * width;
+}
 
 std::string ConversationId(const std::string& a, const std::string& b) {
   return a <= b ? a + "|" + b : b + "|" + a;
@@ -77,7 +78,7 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
   if (Status s = ctx_.kv.Put(kDedupTable, dedup_key, EncodeUints({seq, ts})); !s.ok()) return s;
   const uint64_t forget_at = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
   const std::string mark =
-      store::BigEndian64(DedupBucketEnd(forget_at, ctx_.cfg.inbox_ttl_ms)) + env.key;
+      store::BigEndian64(ExpiryBucketEnd(forget_at, ctx_.cfg.inbox_ttl_ms)) + env.key;
   if (auto have = ctx_.kv.Get(kDedupExpiryTable, mark); !have.ok()) {
     if (have.status().code() != Code::kNotFound) return have.status();
     if (Status s = ctx_.kv.Put(kDedupExpiryTable, mark, ""); !s.ok()) return s;

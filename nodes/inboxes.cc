@@ -11,13 +11,7 @@ constexpr std::string_view kInboxTable = "inbox";
 constexpr std::string_view kExpiryTable = "inbox_exp";
 
 // Expiry is indexed per (time bucket, user), not per entry: one index write per user per
-// bucket instead of a write and a delete for every message. A bucket is 1/32 of the
-// retention (1 s to 1 h), so entries expire at most that much late.
-uint64_t BucketEnd(uint64_t expires_ms, int64_t ttl_ms) {
-  const uint64_t width = static_cast<uint64_t>(std::clamp<int64_t>(ttl_ms / 32, 1000, 3600000));
-  return (expires_ms / width + 1) * width;
-}
-
+// bucket instead of a write and a delete for every message.
 std::string ExpiryKey(uint64_t bucket_end, const std::string& user) {
   return store::BigEndian64(bucket_end) + user;
 }
@@ -318,7 +312,8 @@ Status Inboxes::Apply(const InboxAppend& a, Effects& fx) {
   if (Status s = ctx_.kv.Put(kInboxTable, InboxKey(a.user, n), EncodeRecord(a.entry)); !s.ok())
     return s;
   if (a.entry.expires_ms) {
-    const std::string key = ExpiryKey(BucketEnd(a.entry.expires_ms, ctx_.cfg.inbox_ttl_ms), a.user);
+    const std::string key =
+        ExpiryKey(ExpiryBucketEnd(a.entry.expires_ms, ctx_.cfg.inbox_ttl_ms), a.user);
     auto have = ctx_.kv.Get(kExpiryTable, key);
     if (!have.ok() && have.status().code() != Code::kNotFound) return have.status();
     if (!have.ok())

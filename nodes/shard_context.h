@@ -46,4 +46,8 @@ struct ShardContext {
 // "a|b" with a <= b: one conversation, whichever side sends. '|' is not an id character.
 std::string ConversationId(const std::string& a, const std::string& b);
 
+// Expiry is indexed per time bucket, not per record: the end of the bucket holding `when`.
+// A bucket is 1/32 of the retention (1 s to 1 h), so records expire at most that much late.
+uint64_t ExpiryBucketEnd(uint64_t when_ms, int64_t ttl_ms);
+
 }  // namespace meshchat::nodes
