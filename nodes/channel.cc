@@ -55,7 +55,8 @@ Status ReliableChannel::Load() {
   for (auto& [dest, o] : out_) {
     auto last = kv_.LastKeyWithPrefix(kOutTable, dest + '\0');
     if (last.ok() && last->size() == dest.size() + 9)
-      o.next = std::max(o.next, store::ReadBigEndian64(std::string_view(*last).substr(dest.size() + 1)) + 1);
+      o.next = std::max(
+          o.next, store::ReadBigEndian64(std::string_view(*last).substr(dest.size() + 1)) + 1);
     else if (!last.ok() && last.status().code() != Code::kNotFound)
       return last.status();
   }

@@ -45,6 +45,7 @@ class SessionCore {
   void OnStoreLost(Effects& fx);
 
   size_t connections() const { return inboxes_.connections(); }
+  uint64_t Connections() const { return inboxes_.connections(); }
   Inboxes& inboxes() { return inboxes_; }
   const ReliableChannel& channel() const { return channel_; }
 
