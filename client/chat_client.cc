@@ -94,6 +94,35 @@ Status ChatClient::Read(const std::string& chat, uint64_t seq) {
                          codec::Encode(codec::Read{chat, seq}));
 }
 
+Result<uint64_t> ChatClient::Group(codec::GroupRequest req) {
+  req.rid = next_rid_++;
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kGroup), codec::Encode(req));
+      !s.ok())
+    return s;
+  return req.rid;
+}
+
+Result<uint64_t> ChatClient::SendToGroup(const std::string& group, std::string_view body) {
+  return SendToGroup(group, body, next_cid_++);
+}
+
+Result<uint64_t> ChatClient::SendToGroup(const std::string& group, std::string_view body,
+                                         uint64_t cid) {
+  if (body.size() > codec::kMaxBodyBytes)
+    return Status(Code::kTooLarge,
+                  "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
+  codec::GroupSend m{group, cid, std::string(body)};
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kGroupSend), codec::Encode(m));
+      !s.ok())
+    return s;
+  return cid;
+}
+
+Status ChatClient::ReadGroup(const std::string& group, uint64_t seq) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kRead),
+                         codec::Encode(codec::Read{group, seq, true}));
+}
+
 Status ChatClient::Ping(uint64_t t) {
   return conn_.SendFrame(static_cast<uint8_t>(FrameType::kPing), codec::Encode(codec::Ping{t}));
 }
@@ -130,7 +159,7 @@ Result<Event> ChatClient::Next(int timeout_ms) {
     bool skip = false;
     if (auto* p = std::get_if<codec::Push>(&*ev)) {
       n = p->n;
-      skip = p->from == welcome_.user && p->from_device == welcome_.device;
+      skip = !p->system && p->from == welcome_.user && p->from_device == welcome_.device;
     } else if (auto* r = std::get_if<codec::Receipt>(&*ev)) {
       n = r->n;
     }
@@ -158,6 +187,8 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
     }
     case FrameType::kPush: return DecodeAs<codec::Push>(*f);
     case FrameType::kReceipt: return DecodeAs<codec::Receipt>(*f);
+    case FrameType::kGroupResult: return DecodeAs<codec::GroupResult>(*f);
+    case FrameType::kGroupHint: return DecodeAs<codec::GroupHint>(*f);
     default:
       return Status(Code::kInvalid,
                     std::string("unexpected frame from server: ") + codec::FrameTypeName(f->type));

@@ -10,6 +10,7 @@
 #include "base/status.h"
 #include "client/connection.h"
 #include "codec/client_messages.h"
+#include "codec/group_messages.h"
 
 namespace meshchat::client {
 
@@ -17,8 +18,8 @@ struct Pong {
   uint64_t t = 0;
 };
 // Something the server told us.
-using Event =
-    std::variant<codec::Sent, codec::Push, codec::Receipt, codec::Error, codec::Bye, Pong>;
+using Event = std::variant<codec::Sent, codec::Push, codec::Receipt, codec::Error, codec::Bye, Pong,
+                           codec::GroupResult, codec::GroupHint>;
 
 struct Endpoint {
   std::string host;
@@ -49,6 +50,12 @@ class ChatClient {
   Status Ack(uint64_t n);
   // Tells the sender(s) in `chat` that this user has read up to `seq` (blue ticks).
   Status Read(const std::string& chat, uint64_t seq);
+  // A group operation; returns the request id its GroupResult will carry (rid is filled in).
+  Result<uint64_t> Group(codec::GroupRequest req);
+  // A message to a group; returns its cid (answered by `sent` with to = the group).
+  Result<uint64_t> SendToGroup(const std::string& group, std::string_view body);
+  Result<uint64_t> SendToGroup(const std::string& group, std::string_view body, uint64_t cid);
+  Status ReadGroup(const std::string& group, uint64_t seq);
   Status Ping(uint64_t t);
   Status Bye();
   // The next event, or kTimeout / kUnavailable (connection closed).
@@ -68,6 +75,7 @@ class ChatClient {
   codec::Welcome welcome_;
   uint64_t next_cid_ = 0;
   uint64_t last_n_ = 0;
+  uint64_t next_rid_ = 1;
   bool auto_ack_ = true;
 };
 

@@ -32,6 +32,10 @@ const char* ErrorCodeName(ErrorCode c) {
     case ErrorCode::kSlowConsumer: return "slow_consumer";
     case ErrorCode::kReplaced: return "replaced";
     case ErrorCode::kTooManyDevices: return "too_many_devices";
+    case ErrorCode::kNotMember: return "not_member";
+    case ErrorCode::kNotAdmin: return "not_admin";
+    case ErrorCode::kGroupExists: return "group_exists";
+    case ErrorCode::kGroupFull: return "group_full";
   }
   return "unknown_error";
 }
@@ -85,8 +89,9 @@ std::string Encode(const Sent& m) {
 
 std::string Encode(const Push& m) {
   std::string s;
-  Writer(s)
-      .Map(8)
+  Writer w(s);
+  const uint32_t extra = (m.group.empty() ? 0 : 1) + (m.system ? 1 : 0);
+  w.Map(8 + extra)
       .Key("n")
       .Uint(m.n)
       .Key("chat")
@@ -103,6 +108,8 @@ std::string Encode(const Push& m) {
       .Uint(m.ts)
       .Key("body")
       .Bin(m.body);
+  if (!m.group.empty()) w.Key("group").Str(m.group);
+  if (m.system) w.Key("sys").Bool(true);
   return s;
 }
 
@@ -129,7 +136,9 @@ std::string Encode(const Receipt& m) {
 
 std::string Encode(const Read& m) {
   std::string s;
-  Writer(s).Map(2).Key("chat").Str(m.chat).Key("seq").Uint(m.seq);
+  Writer w(s);
+  w.Map(m.group ? 3 : 2).Key("chat").Str(m.chat).Key("seq").Uint(m.seq);
+  if (m.group) w.Key("group").Bool(true);
   return s;
 }
 
@@ -209,6 +218,10 @@ DecodeStatus Decode(std::string_view body, Push& out) {
     MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
     MC_DECODE_TRY(ReadUint(m.Find("ts"), out.ts));
     MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
+    out.group.clear();
+    out.system = false;
+    if (m.Find("group")) MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
+    if (m.Find("sys")) MC_DECODE_TRY(ReadBool(m.Find("sys"), out.system));
     return DecodeStatus::kOk;
   });
 }
@@ -240,6 +253,8 @@ DecodeStatus Decode(std::string_view body, Read& out) {
   return DecodeMap(body, [&](const MapView& m) {
     MC_DECODE_TRY(ReadStr(m.Find("chat"), out.chat, kMaxIdBytes));
     MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
+    out.group = false;
+    if (m.Find("group")) MC_DECODE_TRY(ReadBool(m.Find("group"), out.group));
     return DecodeStatus::kOk;
   });
 }

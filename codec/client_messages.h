@@ -38,6 +38,10 @@ enum class ErrorCode : uint16_t {
   kSlowConsumer = 14,
   kReplaced = 15,        // the same device connected again; this connection is closed
   kTooManyDevices = 16,  // the user already has the maximum number of devices connected
+  kNotMember = 17,       // not a member of that group (or no such group: not revealed)
+  kNotAdmin = 18,        // the operation needs a group admin
+  kGroupExists = 19,     // create: the id is taken
+  kGroupFull = 20,       // the member cap would be exceeded
 };
 const char* ErrorCodeName(ErrorCode c);
 
@@ -84,6 +88,8 @@ struct Push {
   uint64_t cid = 0;
   uint64_t ts = 0;
   std::string body;
+  std::string group;    // set for a group message (`chat` is then the group too)
+  bool system = false;  // a group system message (membership, name): body is its text
   bool operator==(const Push&) const = default;
 };
 
@@ -107,10 +113,11 @@ struct Receipt {
   bool operator==(const Receipt&) const = default;
 };
 
-// The user has read `chat` up to sequence `seq`.
+// The user has read `chat` up to sequence `seq` (`group`: chat is a group id).
 struct Read {
   std::string chat;
   uint64_t seq = 0;
+  bool group = false;
   bool operator==(const Read&) const = default;
 };
 

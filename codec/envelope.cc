@@ -21,6 +21,9 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kConnOpened: return "conn_opened";
     case MeshType::kChanMsg: return "chan_msg";
     case MeshType::kChanAck: return "chan_ack";
+    case MeshType::kGroupOp: return "group_op";
+    case MeshType::kGroupSend: return "group_send";
+    case MeshType::kGroupHint: return "group_hint";
   }
   return "unknown";
 }
@@ -73,7 +76,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kChanAck))
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kGroupHint))
     return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));

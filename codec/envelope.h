@@ -31,6 +31,9 @@ enum class MeshType : uint8_t {
   kConnOpened = 12,    // session -> gateway: stamp registered (arg = 0) or refused (ErrorCode)
   kChanMsg = 13,       // shard -> shard reliable channel: req = sequence, arg = channel id
   kChanAck = 14,       // reply: req = highest sequence applied, arg = channel id
+  kGroupOp = 15,       // session -> group owner: key = group, body = GroupRequest, stamp = who
+  kGroupSend = 16,     // session -> group owner: key = group, body = GroupSend, stamp = who
+  kGroupHint = 17,     // group owner -> session: body = GroupHint, stamp.user = a member
 };
 const char* MeshTypeName(uint8_t t);
 

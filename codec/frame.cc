@@ -9,7 +9,9 @@ bool IsClientToServer(uint8_t type) {
     case FrameType::kAck:
     case FrameType::kPing:
     case FrameType::kBye:
-    case FrameType::kRead: return true;
+    case FrameType::kRead:
+    case FrameType::kGroup:
+    case FrameType::kGroupSend: return true;
     default: return false;
   }
 }
@@ -27,6 +29,10 @@ const char* FrameTypeName(uint8_t type) {
     case FrameType::kBye: return "bye";
     case FrameType::kReceipt: return "receipt";
     case FrameType::kRead: return "read";
+    case FrameType::kGroup: return "group";
+    case FrameType::kGroupResult: return "group_result";
+    case FrameType::kGroupSend: return "group_send";
+    case FrameType::kGroupHint: return "group_hint";
     case FrameType::kError: return "error";
   }
   return "unknown";

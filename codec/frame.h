@@ -20,18 +20,22 @@ inline constexpr size_t kHeaderSize = 5;
 inline constexpr uint32_t kMaxFrameLength = 1u << 20;  // 1 MiB
 
 enum class FrameType : uint8_t {
-  kHello = 0x01,    // C->S
-  kWelcome = 0x02,  // S->C
-  kSend = 0x03,     // C->S
-  kSent = 0x04,     // S->C  server ack of a send
-  kPush = 0x05,     // S->C  a message for this device
-  kAck = 0x06,      // C->S  client ack of a pushed message
-  kPing = 0x07,     // C->S (server answers pong)
-  kPong = 0x08,     // S->C
-  kBye = 0x09,      // either direction
-  kReceipt = 0x0A,  // S->C  delivered / read / expired, for messages this user sent
-  kRead = 0x0B,     // C->S  the user has read a chat up to a sequence
-  kError = 0x0F,    // S->C
+  kHello = 0x01,        // C->S
+  kWelcome = 0x02,      // S->C
+  kSend = 0x03,         // C->S
+  kSent = 0x04,         // S->C  server ack of a send
+  kPush = 0x05,         // S->C  a message for this device
+  kAck = 0x06,          // C->S  client ack of a pushed message
+  kPing = 0x07,         // C->S (server answers pong)
+  kPong = 0x08,         // S->C
+  kBye = 0x09,          // either direction
+  kReceipt = 0x0A,      // S->C  delivered / read / expired, for messages this user sent
+  kRead = 0x0B,         // C->S  the user has read a chat up to a sequence
+  kGroup = 0x0C,        // C->S  a group operation (create, add, remove, info, ...)
+  kGroupResult = 0x0D,  // S->C  its result
+  kGroupSend = 0x0E,    // C->S  a message to a group
+  kGroupHint = 0x10,    // S->C  a large group has messages up to a sequence: pull them
+  kError = 0x0F,        // S->C
 };
 
 // True for the types a client may send to the server.

@@ -94,12 +94,12 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
   e.expires_ms = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
   e.body = std::move(send.body);
   // The recipient's copy, then the sender's own (its other devices see what it sent).
-  InboxAppend to_recipient{send.to, e};
+  InboxAppend to_recipient{{send.to}, e};
   to_recipient.entry.chat = sender;
   if (Status s = ctx_.channel.Append(ctx_.owner(send.to), EncodeRecord(to_recipient), fx); !s.ok())
     return s;
   if (send.to != sender) {
-    InboxAppend own{sender, std::move(e)};
+    InboxAppend own{{sender}, std::move(e)};
     own.entry.chat = send.to;
     if (Status s = ctx_.channel.Append(ctx_.owner(sender), EncodeRecord(own), fx); !s.ok())
       return s;

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <map>
 
+#include "codec/group_messages.h"
+
 namespace meshchat::nodes {
 namespace {
 constexpr std::string_view kUserTable = "user";
 constexpr std::string_view kChatTable = "chat";
 constexpr std::string_view kInboxTable = "inbox";
 constexpr std::string_view kExpiryTable = "inbox_exp";
+constexpr std::string_view kUserGroupsTable = "ugroups";  // user \0 group -> ""
 
 // Expiry is indexed per (time bucket, user), not per entry: one index write per user per
 // bucket instead of a write and a delete for every message.
@@ -205,7 +208,7 @@ Status Inboxes::Pump(const std::string& user, Conn& c, UserState& us, bool& dirt
 Status Inboxes::SendReceipt(const std::string& to_user, const std::string& chat,
                             codec::ReceiptKind kind, uint64_t seq, Effects& fx) {
   InboxAppend a;
-  a.user = to_user;
+  a.users = {to_user};
   a.entry.kind = InboxEntry::Kind::kReceipt;
   a.entry.chat = chat;
   a.entry.receipt = kind;
@@ -217,7 +220,8 @@ Status Inboxes::SendReceipt(const std::string& to_user, const std::string& chat,
 
 Status Inboxes::EmitDelivered(const std::string& user, uint64_t from_n, uint64_t to_n,
                               Effects& fx) {
-  std::map<std::string, uint64_t> upto;  // peer -> highest sequence now delivered
+  std::map<std::string, uint64_t> upto;    // peer -> highest sequence now delivered
+  std::map<std::string, uint64_t> groups;  // group -> highest sequence now delivered
   const std::string prefix = user + '\0';
   Status bad = Status::Ok();
   Status s = ctx_.kv.Scan(kInboxTable, InboxKey(user, from_n),
@@ -229,8 +233,12 @@ Status Inboxes::EmitDelivered(const std::string& user, uint64_t from_n, uint64_t
                               bad = Status(Code::kInvalid, "corrupt inbox entry");
                               return false;
                             }
-                            if (e.kind == InboxEntry::Kind::kMessage && e.from != user)
+                            if (e.kind != InboxEntry::Kind::kMessage || e.from == user) return true;
+                            if (!e.group.empty()) {
+                              if (!e.system) groups[e.group] = std::max(groups[e.group], e.seq);
+                            } else {
                               upto[e.from] = std::max(upto[e.from], e.seq);
+                            }
                             return true;
                           });
   if (!s.ok()) return s;
@@ -244,6 +252,12 @@ Status Inboxes::EmitDelivered(const std::string& user, uint64_t from_n, uint64_t
     if (Status st = SendReceipt(peer, user, codec::ReceiptKind::kDelivered, seq, fx); !st.ok())
       return st;
   }
+  // Group receipts are cursors kept by the group's owner.
+  for (const auto& [group, seq] : groups)
+    if (Status st = ctx_.channel.Append(ctx_.group_owner(group),
+                                        EncodeRecord(GroupCursor{group, user, seq, 0}), fx);
+        !st.ok())
+      return st;
   return Status::Ok();
 }
 
@@ -288,7 +302,28 @@ Status Inboxes::OnAck(const codec::Stamp& s, uint64_t n, Effects& fx) {
   return SaveUser(s.user, *us);
 }
 
+void Inboxes::Notify(const std::string& user, uint8_t type, const std::string& body, Effects& fx) {
+  auto it = conns_.find(user);
+  if (it == conns_.end()) return;
+  for (const auto& c : it->second)
+    ctx_.ToClient(codec::Stamp{user, c.dc.device, c.dc.conn, c.dc.gateway}, type, body, fx);
+}
+
+std::vector<std::string> Inboxes::GroupsOf(const std::string& user) {
+  std::vector<std::string> out;
+  const std::string prefix = user + '\0';
+  (void)ctx_.kv.Scan(kUserGroupsTable, prefix, [&](std::string_view k, std::string_view) {
+    if (k.substr(0, prefix.size()) != prefix) return false;
+    out.emplace_back(k.substr(prefix.size()));
+    return out.size() < codec::kMaxGroupList;
+  });
+  return out;
+}
+
 Status Inboxes::OnRead(const codec::Stamp& s, const codec::Read& r, Effects& fx) {
+  if (r.group)  // a group's read cursor lives with the group's owner
+    return ctx_.channel.Append(ctx_.group_owner(r.chat),
+                               EncodeRecord(GroupCursor{r.chat, s.user, 0, r.seq}), fx);
   auto cs = LoadChat(s.user, r.chat);
   if (!cs.ok()) return cs.status();
   const uint64_t seq = std::min(r.seq, cs->last_in_seq);  // only what the user has received
@@ -300,38 +335,54 @@ Status Inboxes::OnRead(const codec::Stamp& s, const codec::Read& r, Effects& fx)
 }
 
 Status Inboxes::Apply(const InboxAppend& a, Effects& fx) {
-  auto us = LoadUser(a.user);
+  for (const auto& user : a.users)
+    if (Status s = ApplyOne(user, a.entry, fx); !s.ok()) return s;
+  return Status::Ok();
+}
+
+Status Inboxes::ApplyOne(const std::string& user, const InboxEntry& entry, Effects& fx) {
+  // Keep the index of the user's groups (for `group list`) in step with membership messages.
+  // ("*": everyone it is addressed to, as when a group is created with its first members.)
+  if (entry.system && !entry.group.empty() && (entry.member == user || entry.member == "*")) {
+    const std::string key = user + '\0' + entry.group;
+    if (Status s = entry.joined ? ctx_.kv.Put(kUserGroupsTable, key, "")
+                                : ctx_.kv.Del(kUserGroupsTable, key);
+        !s.ok())
+      return s;
+  }
+  const InboxAppend a{{user}, entry};
+  auto us = LoadUser(user);
   if (!us.ok()) return us.status();
   // The copy of a user's own message is for its other devices: if the sending device is the
   // only one we know, nobody needs it.
-  if (a.entry.kind == InboxEntry::Kind::kMessage && a.entry.from == a.user &&
+  if (a.entry.kind == InboxEntry::Kind::kMessage && !a.entry.system && a.entry.from == user &&
       std::all_of(us->devices.begin(), us->devices.end(),
                   [&](const DeviceState& d) { return d.id == a.entry.from_device; }))
     return Status::Ok();
   const uint64_t n = us->next_n++;
-  if (Status s = ctx_.kv.Put(kInboxTable, InboxKey(a.user, n), EncodeRecord(a.entry)); !s.ok())
+  if (Status s = ctx_.kv.Put(kInboxTable, InboxKey(user, n), EncodeRecord(a.entry)); !s.ok())
     return s;
   if (a.entry.expires_ms) {
     const std::string key =
-        ExpiryKey(ExpiryBucketEnd(a.entry.expires_ms, ctx_.cfg.inbox_ttl_ms), a.user);
+        ExpiryKey(ExpiryBucketEnd(a.entry.expires_ms, ctx_.cfg.inbox_ttl_ms), user);
     auto have = ctx_.kv.Get(kExpiryTable, key);
     if (!have.ok() && have.status().code() != Code::kNotFound) return have.status();
     if (!have.ok())
       if (Status s = ctx_.kv.Put(kExpiryTable, key, ""); !s.ok()) return s;
   }
-  if (a.entry.kind == InboxEntry::Kind::kMessage && a.entry.from != a.user) {
-    auto cs = LoadChat(a.user, a.entry.chat);
+  if (a.entry.kind == InboxEntry::Kind::kMessage && a.entry.from != user) {
+    auto cs = LoadChat(user, a.entry.chat);
     if (!cs.ok()) return cs.status();
     if (a.entry.seq > cs->last_in_seq) {
       cs->last_in_seq = a.entry.seq;
-      if (Status s = SaveChat(a.user, a.entry.chat, *cs); !s.ok()) return s;
+      if (Status s = SaveChat(user, a.entry.chat, *cs); !s.ok()) return s;
     }
   }
   bool dirty = true;
-  if (auto it = conns_.find(a.user); it != conns_.end())
+  if (auto it = conns_.find(user); it != conns_.end())
     for (auto& c : it->second)
-      if (Status s = Pump(a.user, c, *us, dirty, fx); !s.ok()) return s;
-  return SaveUser(a.user, *us);
+      if (Status s = Pump(user, c, *us, dirty, fx); !s.ok()) return s;
+  return SaveUser(user, *us);
 }
 
 Status Inboxes::OnTick(Effects& fx) {

@@ -42,8 +42,12 @@ class Inboxes {
 
   Status OnAck(const codec::Stamp& s, uint64_t n, Effects& fx);
   Status OnRead(const codec::Stamp& s, const codec::Read& r, Effects& fx);
-  // An entry arriving over the reliable channel.
+  // An entry arriving over the reliable channel, for each of its users.
   Status Apply(const InboxAppend& a, Effects& fx);
+  // Sends a frame to every connected device of `user` (not stored: hints).
+  void Notify(const std::string& user, uint8_t type, const std::string& body, Effects& fx);
+  // The groups the user is a member of (kept from membership messages).
+  std::vector<std::string> GroupsOf(const std::string& user);
   // Resends timed-out pushes.
   Status OnTick(Effects& fx);
   // Deletes up to `max` expired entries; tells senders of undelivered ones.
@@ -63,6 +67,7 @@ class Inboxes {
     int64_t rto_ms = 0;
     bool needs_pump = false;
   };
+  Status ApplyOne(const std::string& user, const InboxEntry& entry, Effects& fx);
   Status SaveUser(const std::string& user, const UserState& us);
   Result<ChatState> LoadChat(const std::string& user, const std::string& peer);
   Status SaveChat(const std::string& user, const std::string& peer, const ChatState& cs);

@@ -138,8 +138,9 @@ std::vector<std::pair<std::string, long>> LocalMesh::RunningNodes() const {
 }
 
 Status LocalMesh::Up(const UpOptions& o, std::string& log) {
-  if (o.gateways < 1 || o.sessions < 1 || o.gateways > 64 || o.sessions > 64)
-    return {Code::kInvalid, "need 1..64 gateways and 1..64 session nodes"};
+  if (o.gateways < 1 || o.sessions < 1 || o.gateways > 64 || o.sessions > 64 || o.groups < 0 ||
+      o.groups > 64)
+    return {Code::kInvalid, "need 1..64 gateways, 1..64 session nodes and 0..64 group nodes"};
   if (auto running = RunningNodes(); !running.empty())
     return {Code::kExists, "a mesh is already running under " + var_ + " (" +
                                std::to_string(running.size()) +
@@ -150,7 +151,7 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
 
   router::ClusterMap map;
   map.epoch = 1;
-  auto ports = FreePorts(static_cast<size_t>(o.gateways * 2 + o.sessions));
+  auto ports = FreePorts(static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups));
   size_t p = 0;
   std::string endpoints;
   for (int i = 1; i <= o.gateways; ++i) {
@@ -163,6 +164,10 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   }
   for (int i = 1; i <= o.sessions; ++i) {
     map.nodes.push_back({"s" + std::to_string(i), router::Role::kSession,
+                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), ""});
+  }
+  for (int i = 1; i <= o.groups; ++i) {
+    map.nodes.push_back({"g" + std::to_string(i), router::Role::kGroup,
                          "tcp://" + o.host + ":" + std::to_string(ports[p++]), ""});
   }
   std::ofstream(map_path()) << map.Serialize();
@@ -208,7 +213,8 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   log += "started " + std::to_string(map.nodes.size()) + " nodes (" + std::to_string(o.gateways) +
-         " gateways, " + std::to_string(o.sessions) + " session nodes) under " + var_ + "\n";
+         " gateways, " + std::to_string(o.sessions) + " session nodes, " +
+         std::to_string(o.groups) + " group nodes) under " + var_ + "\n";
   return Status::Ok();
 }
 

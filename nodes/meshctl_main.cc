@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   auto* cup = app.add_subcommand("up", "start a local mesh on loopback");
   cup->add_option("--gateways", up.gateways, "number of gateways")->check(CLI::Range(1, 64));
   cup->add_option("--sessions", up.sessions, "number of session nodes")->check(CLI::Range(1, 64));
+  cup->add_option("--groups", up.groups, "number of group nodes")->check(CLI::Range(0, 64));
 
   cup->add_option("--opt", up.node_opts, "KEY=VALUE setting passed to every node (repeatable)");
 

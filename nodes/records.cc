@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "codec/group_messages.h"
 #include "codec/msgpack_view.h"
 
 namespace meshchat::nodes {
@@ -26,7 +27,7 @@ namespace {
 constexpr size_t kMaxDevicesStored = 16;
 
 void Put(Writer& w, const InboxEntry& e) {
-  w.Array(10)
+  w.Array(14)
       .Uint(static_cast<uint64_t>(e.kind))
       .Str(e.chat)
       .Str(e.from)
@@ -36,11 +37,15 @@ void Put(Writer& w, const InboxEntry& e) {
       .Uint(e.ts)
       .Uint(e.expires_ms)
       .Uint(static_cast<uint64_t>(e.receipt))
-      .Bin(e.body);
+      .Bin(e.body)
+      .Str(e.group)
+      .Bool(e.system)
+      .Str(e.member)
+      .Bool(e.joined);
 }
 
 bool Get(const msgpack::object& o, InboxEntry& e) {
-  if (o.type != msgpack::type::ARRAY || o.via.array.size != 10) return false;
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 14) return false;
   const msgpack::object* f = o.via.array.ptr;
   uint64_t kind = 0, receipt = 0;
   bool ok = codec::ReadUint(&f[0], kind) == DecodeStatus::kOk &&
@@ -52,7 +57,11 @@ bool Get(const msgpack::object& o, InboxEntry& e) {
             codec::ReadUint(&f[6], e.ts) == DecodeStatus::kOk &&
             codec::ReadUint(&f[7], e.expires_ms) == DecodeStatus::kOk &&
             codec::ReadUint(&f[8], receipt) == DecodeStatus::kOk &&
-            codec::ReadBytes(&f[9], e.body, codec::kMaxBodyBytes) == DecodeStatus::kOk;
+            codec::ReadBytes(&f[9], e.body, codec::kMaxBodyBytes) == DecodeStatus::kOk &&
+            codec::ReadStr(&f[10], e.group, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+            codec::ReadBool(&f[11], e.system) == DecodeStatus::kOk &&
+            codec::ReadStr(&f[12], e.member, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+            codec::ReadBool(&f[13], e.joined) == DecodeStatus::kOk;
   if (!ok || kind < 1 || kind > 2 || receipt < 1 || receipt > 3) return false;
   e.kind = static_cast<InboxEntry::Kind>(kind);
   e.receipt = static_cast<codec::ReceiptKind>(receipt);
@@ -64,7 +73,7 @@ bool Unpack(std::string_view in, Fill&& fill) {
   msgpack::zone zone;
   msgpack::object o;
   codec::UnpackLimits limits;
-  limits.array = 16;
+  limits.array = codec::kMaxGroupList;
   limits.map = 0;
   if (codec::BoundedUnpack(in, zone, o, limits) != DecodeStatus::kOk) return false;
   return fill(o);
@@ -83,20 +92,60 @@ bool DecodeRecord(std::string_view in, InboxEntry& out) {
   return Unpack(in, [&](const msgpack::object& o) { return Get(o, out); });
 }
 
+// Channel payloads are [kind, ...]: 1 = [1, [users], entry], 2 = [2, group, user, d, r].
 std::string EncodeRecord(const InboxAppend& a) {
   std::string s;
   Writer w(s);
-  w.Array(2).Str(a.user);
+  w.Array(3).Uint(1).Array(static_cast<uint32_t>(a.users.size()));
+  for (const auto& u : a.users) w.Str(u);
   Put(w, a.entry);
   return s;
 }
 
 bool DecodeRecord(std::string_view in, InboxAppend& out) {
   return Unpack(in, [&](const msgpack::object& o) {
-    return o.type == msgpack::type::ARRAY && o.via.array.size == 2 &&
-           codec::ReadStr(&o.via.array.ptr[0], out.user, codec::kMaxIdBytes) == DecodeStatus::kOk &&
-           Get(o.via.array.ptr[1], out.entry);
+    uint64_t kind = 0;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3 ||
+        codec::ReadUint(&o.via.array.ptr[0], kind) != DecodeStatus::kOk || kind != 1)
+      return false;
+    const msgpack::object& users = o.via.array.ptr[1];
+    if (users.type != msgpack::type::ARRAY || users.via.array.size == 0) return false;
+    out.users.clear();
+    for (uint32_t i = 0; i < users.via.array.size; ++i) {
+      std::string u;
+      if (codec::ReadStr(&users.via.array.ptr[i], u, codec::kMaxIdBytes) != DecodeStatus::kOk)
+        return false;
+      out.users.push_back(std::move(u));
+    }
+    return Get(o.via.array.ptr[2], out.entry);
   });
+}
+
+std::string EncodeRecord(const GroupCursor& c) {
+  std::string s;
+  Writer(s).Array(5).Uint(2).Str(c.group).Str(c.user).Uint(c.delivered).Uint(c.read);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, GroupCursor& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    uint64_t kind = 0;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 5) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    return codec::ReadUint(&f[0], kind) == DecodeStatus::kOk && kind == 2 &&
+           codec::ReadStr(&f[1], out.group, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+           codec::ReadStr(&f[2], out.user, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+           codec::ReadUint(&f[3], out.delivered) == DecodeStatus::kOk &&
+           codec::ReadUint(&f[4], out.read) == DecodeStatus::kOk;
+  });
+}
+
+PayloadKind KindOf(std::string_view payload) {
+  // [kind, ...]: a fixarray header byte, then the kind as a positive fixint.
+  if (payload.size() < 2) return PayloadKind::kUnknown;
+  if (payload[1] == 1) return PayloadKind::kInboxAppend;
+  if (payload[1] == 2) return PayloadKind::kGroupCursor;
+  return PayloadKind::kUnknown;
 }
 
 std::string EncodeRecord(const UserState& u) {
@@ -169,7 +218,8 @@ std::pair<uint8_t, std::string> FrameFor(uint64_t n, const InboxEntry& e) {
     return {static_cast<uint8_t>(codec::FrameType::kReceipt),
             codec::Encode(codec::Receipt{n, e.chat, e.receipt, e.seq})};
   return {static_cast<uint8_t>(codec::FrameType::kPush),
-          codec::Encode(codec::Push{n, e.chat, e.from, e.from_device, e.seq, e.cid, e.ts, e.body})};
+          codec::Encode(codec::Push{n, e.chat, e.from, e.from_device, e.seq, e.cid, e.ts, e.body,
+                                    e.group, e.system})};
 }
 
 }  // namespace meshchat::nodes

@@ -25,6 +25,10 @@ struct InboxEntry {
   uint64_t expires_ms = 0;  // wall clock; 0 = never
   codec::ReceiptKind receipt = codec::ReceiptKind::kDelivered;
   std::string body;
+  std::string group;    // a group message (chat == group); empty for one-to-one
+  bool system = false;  // group system message: body is its text
+  std::string member;   // system message about membership: who joined or left...
+  bool joined = false;  // ...and which
   bool operator==(const InboxEntry&) const = default;
 };
 
@@ -53,11 +57,21 @@ struct ChatState {
   bool operator==(const ChatState&) const = default;
 };
 
-// The reliable-channel payload: append `entry` to `user`'s inbox.
+// Reliable-channel payloads. Append `entry` to the inbox of each of `users` (all on the
+// receiving shard: a group's fan-out sends one per shard, not one per member).
 struct InboxAppend {
-  std::string user;
+  std::vector<std::string> users;
   InboxEntry entry;
   bool operator==(const InboxAppend&) const = default;
+};
+
+// Session -> group owner: a member's delivered/read position in a group moved.
+struct GroupCursor {
+  std::string group;
+  std::string user;
+  uint64_t delivered = 0;
+  uint64_t read = 0;
+  bool operator==(const GroupCursor&) const = default;
 };
 
 std::string EncodeRecord(const InboxEntry& e);
@@ -68,6 +82,11 @@ bool DecodeRecord(std::string_view in, InboxEntry& out);
 bool DecodeRecord(std::string_view in, UserState& out);
 bool DecodeRecord(std::string_view in, ChatState& out);
 bool DecodeRecord(std::string_view in, InboxAppend& out);
+std::string EncodeRecord(const GroupCursor& c);
+bool DecodeRecord(std::string_view in, GroupCursor& out);
+// Which payload a channel message holds.
+enum class PayloadKind { kUnknown, kInboxAppend, kGroupCursor };
+PayloadKind KindOf(std::string_view payload);
 
 // A small record of unsigned integers (counters, cursors).
 std::string EncodeUints(const std::vector<uint64_t>& v);

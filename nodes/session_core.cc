@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "codec/group_messages.h"
+
 namespace meshchat::nodes {
 
 using codec::ErrorCode;
@@ -10,9 +12,18 @@ using codec::MeshType;
 
 SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& kv,
                          ShardContext::OwnerFn owner, ShardContext::PeerUpFn peer_up,
-                         ChannelConfig channel_cfg)
+                         ShardContext::OwnerFn group_owner, ChannelConfig channel_cfg)
     : channel_(channel_cfg, kv, clock, peer_up),
-      ctx_{std::move(cfg), clock, kv, std::move(owner), std::move(peer_up), channel_},
+      ctx_{std::move(cfg),
+           clock,
+           kv,
+           std::move(owner),
+           std::move(peer_up),
+           group_owner ? std::move(group_owner) : [](std::string_view) -> const std::string& {
+             static const std::string kNone;
+             return kNone;
+           },
+           channel_},
       conversations_(ctx_),
       inboxes_(ctx_) {
   channel_.SetSelf(ctx_.cfg.node_id, [this](const std::string&, std::string_view payload) {
@@ -74,6 +85,9 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
       }));
       return;
     case MeshType::kChanAck: Fail(channel_.OnAck(from, env, fx)); return;
+    case MeshType::kGroupHint:  // a large group has new messages: ring the member's devices
+      inboxes_.Notify(env.stamp.user, static_cast<uint8_t>(FrameType::kGroupHint), env.body, fx);
+      return;
     default: return;  // not for a session node
   }
 }
@@ -90,6 +104,8 @@ Status SessionCore::HandleClientFrame(const codec::Envelope& env, Effects& fx) {
       }
       return inboxes_.OnAck(env.stamp, ack.n, fx);
     }
+    case FrameType::kGroup:
+    case FrameType::kGroupSend: return HandleGroupFrame(env, fx);
     case FrameType::kRead: {
       codec::Read read;
       if (codec::Decode(env.body, read) != codec::DecodeStatus::kOk ||
@@ -106,6 +122,55 @@ Status SessionCore::HandleClientFrame(const codec::Envelope& env, Effects& fx) {
                          std::nullopt, false, fx);
       return Status::Ok();
   }
+}
+
+Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
+  std::string group;
+  codec::GroupRequest req;
+  if (env.ftype == static_cast<uint8_t>(FrameType::kGroup)) {
+    if (codec::Decode(env.body, req) != codec::DecodeStatus::kOk) {
+      ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "malformed group request", std::nullopt,
+                         false, fx);
+      return Status::Ok();
+    }
+    if (req.op == "list") {  // answered here: the user's shard keeps its list of groups
+      codec::GroupResult r;
+      r.rid = req.rid;
+      r.groups = inboxes_.GroupsOf(env.stamp.user);
+      ctx_.ToClient(env.stamp, static_cast<uint8_t>(FrameType::kGroupResult), codec::Encode(r), fx);
+      return Status::Ok();
+    }
+    group = req.group;
+  } else {
+    codec::GroupSend gs;
+    if (codec::Decode(env.body, gs) != codec::DecodeStatus::kOk) {
+      ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest,
+                         "group_send body must be {group, "
+                         "cid, body}",
+                         std::nullopt, false, fx);
+      return Status::Ok();
+    }
+    group = gs.group;
+  }
+  if (!codec::IsValidId(group)) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "invalid group id", std::nullopt, false,
+                       fx);
+    return Status::Ok();
+  }
+  const std::string& owner = ctx_.group_owner(group);
+  if (owner.empty() || !ctx_.peer_up(owner)) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kServiceUnavailable,
+                       "the group's node is unreachable; retry", std::nullopt, false, fx);
+    return Status::Ok();
+  }
+  codec::Envelope f;
+  f.type = env.ftype == static_cast<uint8_t>(FrameType::kGroup) ? MeshType::kGroupOp
+                                                                : MeshType::kGroupSend;
+  f.key = group;
+  f.stamp = env.stamp;
+  f.body = env.body;  // the owner decodes it again rather than trusting a copy
+  fx.mesh.push_back({owner, std::move(f), 0});
+  return Status::Ok();
 }
 
 Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {

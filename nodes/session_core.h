@@ -24,9 +24,10 @@ namespace meshchat::nodes {
 
 class SessionCore {
  public:
+  // `group_owner` maps a group id to its group node ("" when there are none).
   SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& kv,
               ShardContext::OwnerFn owner, ShardContext::PeerUpFn peer_up,
-              ChannelConfig channel_cfg = {});
+              ShardContext::OwnerFn group_owner = nullptr, ChannelConfig channel_cfg = {});
 
   // Start-up: loads channel state. Commit the store afterwards.
   Status Load();
@@ -58,6 +59,7 @@ class SessionCore {
   bool CheckOwner(const std::string& from, const codec::Envelope& env, Effects& fx);
   Status HandleClientFrame(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);
+  Status HandleGroupFrame(const codec::Envelope& env, Effects& fx);
   void HandleDeliverResult(const codec::Envelope& env, Effects& fx);
   void Fail(const Status& s);
   Status ApplyAppend(std::string_view payload, Effects& fx);

@@ -12,7 +12,11 @@ SessionService::SessionService(NodeContext& ctx)
         return std::make_unique<SessionCore>(
             cfg, ctx.clock, kv,
             [this](std::string_view key) -> const std::string& { return sessions.Owner(key); },
-            [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); });
+            [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); },
+            [this](std::string_view key) -> const std::string& {
+              static const std::string kNone;  // no group nodes in the map
+              return groups.empty() ? kNone : groups.Owner(key);
+            });
       }) {}
 
 }  // namespace meshchat::nodes

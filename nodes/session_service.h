@@ -10,8 +10,10 @@ namespace meshchat::nodes {
 // The rings are built before the service (base-from-member): the core's routing refers to them.
 struct SessionRings {
   explicit SessionRings(const router::ClusterMap& map)
-      : sessions(map.IdsWithRole(router::Role::kSession)) {}
+      : sessions(map.IdsWithRole(router::Role::kSession)),
+        groups(map.IdsWithRole(router::Role::kGroup)) {}
   router::HashRing sessions;
+  router::HashRing groups;
 };
 
 class SessionService final : private SessionRings, public DurableService<SessionCore> {

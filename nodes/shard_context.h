@@ -35,6 +35,7 @@ struct ShardContext {
   store::KvStore& kv;
   OwnerFn owner;
   PeerUpFn peer_up;
+  OwnerFn group_owner;  // the group node owning a group id
   ReliableChannel& channel;
 
   // A frame (type and body) to one client connection, through its gateway.

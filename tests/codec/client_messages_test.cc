@@ -19,7 +19,7 @@ TEST_CASE("every client message round-trips", "[codec]") {
   RoundTrip(Welcome{"alice", "phone", 42, "gw1", 1700000000000});
   RoundTrip(Send{"bob", 7, std::string("bin\0ary", 7)});
   RoundTrip(Sent{7, "bob", 99, 1700000000000});
-  RoundTrip(Push{12, "alice", "alice", "phone", 99, 7, 1700000000000, "hi"});
+  RoundTrip(Push{12, "alice", "alice", "phone", 99, 7, 1700000000000, "hi", "", false});
   RoundTrip(Ack{12});
   RoundTrip(Receipt{13, "bob", ReceiptKind::kRead, 99});
   RoundTrip(Receipt{14, "bob", ReceiptKind::kExpired, 3});

@@ -71,7 +71,7 @@ TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][prot
   Check(v, "welcome", Welcome{"alice", "phone", 1, "gw1", 1700000000000}, 0x02);
   Check(v, "send", Send{"bob", 1, "hi"}, 0x03);
   Check(v, "sent", Sent{1, "bob", 1, 1700000000000}, 0x04);
-  Check(v, "push", Push{3, "alice", "alice", "phone", 1, 1, 1700000000000, "hi"}, 0x05);
+  Check(v, "push", Push{3, "alice", "alice", "phone", 1, 1, 1700000000000, "hi", "", false}, 0x05);
   Check(v, "ack", Ack{3}, 0x06);
   Check(v, "receipt", Receipt{4, "bob", ReceiptKind::kDelivered, 1}, 0x0A);
   Check(v, "read", Read{"alice", 1}, 0x0B);

@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   Write(frames, "welcome", EncodeMessageFrame(Welcome{"alice", "phone", 1, "gw1", 1700000000000}));
   Write(frames, "send", EncodeMessageFrame(Send{"bob", 1, "hi"}));
   Write(frames, "sent", EncodeMessageFrame(Sent{1, "bob", 2, 3}));
-  Write(frames, "push", EncodeMessageFrame(Push{4, "alice", "alice", "phone", 2, 1, 3, "hi"}));
+  Write(frames, "push",
+        EncodeMessageFrame(Push{4, "alice", "alice", "phone", 2, 1, 3, "hi", "", false}));
   Write(frames, "receipt", EncodeMessageFrame(Receipt{5, "bob", ReceiptKind::kRead, 2}));
   Write(frames, "read", EncodeMessageFrame(Read{"alice", 2}));
   Write(frames, "ack", EncodeMessageFrame(Ack{2}));

@@ -13,7 +13,9 @@
 
 namespace meshchat::test {
 
-std::string Bin(const std::string& name) { return std::string(MESHCHAT_BIN_DIR) + "/" + name; }
+std::string Bin(const std::string& name) {
+  return std::string(MESHCHAT_BIN_DIR) + "/" + name;
+}
 
 int RunCommand(const std::string& cmd, std::string* output) {
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
@@ -27,10 +29,11 @@ int RunCommand(const std::string& cmd, std::string* output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-TestMesh::TestMesh(int gateways, int sessions) : var_(dir_.path() + "/var") {
+TestMesh::TestMesh(int gateways, int sessions, const std::string& extra)
+    : var_(dir_.path() + "/var") {
   std::string out;
   const int rc = Meshctl("up --gateways " + std::to_string(gateways) + " --sessions " +
-                             std::to_string(sessions),
+                             std::to_string(sessions) + " " + extra,
                          &out);
   INFO(out);
   REQUIRE(rc == 0);
@@ -41,7 +44,9 @@ TestMesh::TestMesh(int gateways, int sessions) : var_(dir_.path() + "/var") {
   REQUIRE(in >> secret_);
 }
 
-TestMesh::~TestMesh() { Meshctl("down"); }
+TestMesh::~TestMesh() {
+  Meshctl("down");
+}
 
 int TestMesh::Meshctl(const std::string& args, std::string* output) const {
   return RunCommand(Bin("meshctl") + " --var " + var_ + " " + args, output);

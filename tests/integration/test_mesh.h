@@ -17,7 +17,8 @@ std::string Bin(const std::string& name);  // path of a built executable
 
 class TestMesh {
  public:
-  TestMesh(int gateways = 2, int sessions = 2);
+  // `extra` is appended to `meshctl up` (e.g. "--opt large_group=3").
+  TestMesh(int gateways = 2, int sessions = 2, const std::string& extra = "");
   ~TestMesh();
   TestMesh(const TestMesh&) = delete;
   TestMesh& operator=(const TestMesh&) = delete;

@@ -1,0 +1,187 @@
+#include "codec/group_messages.h"
+
+#include "codec/msgpack_view.h"
+
+namespace meshchat::codec {
+namespace {
+
+UnpackLimits GroupLimits() {
+  UnpackLimits l;
+  l.array = kMaxGroupList;
+  l.map = 32;
+  l.depth = 4;
+  return l;
+}
+
+DecodeStatus ReadStrList(const msgpack::object* o, std::vector<std::string>& out) {
+  out.clear();
+  if (!o || o->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
+  for (uint32_t i = 0; i < o->via.array.size; ++i) {
+    std::string s;
+    MC_DECODE_TRY(ReadStr(&o->via.array.ptr[i], s, kMaxIdBytes));
+    out.push_back(std::move(s));
+  }
+  return DecodeStatus::kOk;
+}
+
+}  // namespace
+
+std::string Encode(const GroupRequest& m) {
+  std::string s;
+  Writer w(s);
+  w.Map(8).Key("op").Str(m.op).Key("rid").Uint(m.rid).Key("group").Str(m.group);
+  w.Key("users").Array(static_cast<uint32_t>(m.users.size()));
+  for (const auto& u : m.users) w.Str(u);
+  w.Key("name").Str(m.name).Key("seq").Uint(m.seq).Key("limit").Uint(m.limit);
+  w.Key("v").Uint(1);
+  return s;
+}
+
+DecodeStatus Decode(std::string_view body, GroupRequest& out) {
+  return DecodeMap(
+      body,
+      [&](const MapView& m) {
+        MC_DECODE_TRY(ReadStr(m.Find("op"), out.op, 16));
+        MC_DECODE_TRY(ReadUint(m.Find("rid"), out.rid));
+        out.group.clear();
+        out.users.clear();
+        out.name.clear();
+        out.seq = out.limit = 0;
+        if (m.Find("group")) MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
+        if (m.Find("users")) MC_DECODE_TRY(ReadStrList(m.Find("users"), out.users));
+        if (m.Find("name")) MC_DECODE_TRY(ReadStr(m.Find("name"), out.name, kMaxErrorTextBytes));
+        if (m.Find("seq")) MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
+        if (m.Find("limit")) MC_DECODE_TRY(ReadUint(m.Find("limit"), out.limit));
+        return DecodeStatus::kOk;
+      },
+      GroupLimits());
+}
+
+std::string Encode(const GroupResult& m) {
+  std::string s;
+  Writer w(s);
+  w.Map(13)
+      .Key("rid")
+      .Uint(m.rid)
+      .Key("ok")
+      .Bool(m.ok)
+      .Key("code")
+      .Uint(m.ok ? 0 : static_cast<uint64_t>(m.code))
+      .Key("msg")
+      .Str(m.msg)
+      .Key("group")
+      .Str(m.group)
+      .Key("name")
+      .Str(m.name)
+      .Key("seq")
+      .Uint(m.seq)
+      .Key("total")
+      .Uint(m.total)
+      .Key("delivered")
+      .Uint(m.delivered)
+      .Key("read")
+      .Uint(m.read);
+  w.Key("members").Array(static_cast<uint32_t>(m.members.size()));
+  for (const auto& mem : m.members)
+    w.Array(4).Str(mem.user).Bool(mem.admin).Uint(mem.delivered).Uint(mem.read);
+  w.Key("groups").Array(static_cast<uint32_t>(m.groups.size()));
+  for (const auto& g : m.groups) w.Str(g);
+  w.Key("messages").Array(static_cast<uint32_t>(m.messages.size()));
+  for (const auto& p : m.messages)
+    w.Array(8)
+        .Str(p.from)
+        .Str(p.from_device)
+        .Uint(p.seq)
+        .Uint(p.cid)
+        .Uint(p.ts)
+        .Bin(p.body)
+        .Bool(p.system)
+        .Str(p.group);
+  return s;
+}
+
+DecodeStatus Decode(std::string_view body, GroupResult& out) {
+  return DecodeMap(
+      body,
+      [&](const MapView& m) {
+        out = GroupResult{};
+        uint64_t code = 0;
+        MC_DECODE_TRY(ReadUint(m.Find("rid"), out.rid));
+        MC_DECODE_TRY(ReadBool(m.Find("ok"), out.ok));
+        MC_DECODE_TRY(ReadUint(m.Find("code"), code));
+        if (code > 0xFFFF) return DecodeStatus::kMalformed;
+        if (!out.ok) out.code = static_cast<ErrorCode>(code);
+        MC_DECODE_TRY(ReadStr(m.Find("msg"), out.msg, kMaxErrorTextBytes));
+        MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
+        MC_DECODE_TRY(ReadStr(m.Find("name"), out.name, kMaxErrorTextBytes));
+        MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
+        MC_DECODE_TRY(ReadUint(m.Find("total"), out.total));
+        MC_DECODE_TRY(ReadUint(m.Find("delivered"), out.delivered));
+        MC_DECODE_TRY(ReadUint(m.Find("read"), out.read));
+        const msgpack::object* mem = m.Find("members");
+        if (!mem || mem->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
+        for (uint32_t i = 0; i < mem->via.array.size; ++i) {
+          const msgpack::object& e = mem->via.array.ptr[i];
+          if (e.type != msgpack::type::ARRAY || e.via.array.size != 4)
+            return DecodeStatus::kMalformed;
+          GroupMember gm;
+          MC_DECODE_TRY(ReadStr(&e.via.array.ptr[0], gm.user, kMaxIdBytes));
+          MC_DECODE_TRY(ReadBool(&e.via.array.ptr[1], gm.admin));
+          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[2], gm.delivered));
+          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[3], gm.read));
+          out.members.push_back(std::move(gm));
+        }
+        MC_DECODE_TRY(ReadStrList(m.Find("groups"), out.groups));
+        const msgpack::object* msgs = m.Find("messages");
+        if (!msgs || msgs->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
+        for (uint32_t i = 0; i < msgs->via.array.size; ++i) {
+          const msgpack::object& e = msgs->via.array.ptr[i];
+          if (e.type != msgpack::type::ARRAY || e.via.array.size != 8)
+            return DecodeStatus::kMalformed;
+          Push p;
+          MC_DECODE_TRY(ReadStr(&e.via.array.ptr[0], p.from, kMaxIdBytes));
+          MC_DECODE_TRY(ReadStr(&e.via.array.ptr[1], p.from_device, kMaxIdBytes));
+          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[2], p.seq));
+          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[3], p.cid));
+          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[4], p.ts));
+          MC_DECODE_TRY(ReadBytes(&e.via.array.ptr[5], p.body, kMaxBodyBytes));
+          MC_DECODE_TRY(ReadBool(&e.via.array.ptr[6], p.system));
+          MC_DECODE_TRY(ReadStr(&e.via.array.ptr[7], p.group, kMaxIdBytes));
+          p.chat = p.group;
+          out.messages.push_back(std::move(p));
+        }
+        return DecodeStatus::kOk;
+      },
+      GroupLimits());
+}
+
+std::string Encode(const GroupSend& m) {
+  std::string s;
+  Writer(s).Map(3).Key("group").Str(m.group).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
+  return s;
+}
+
+DecodeStatus Decode(std::string_view body, GroupSend& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
+    MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
+    return DecodeStatus::kOk;
+  });
+}
+
+std::string Encode(const GroupHint& m) {
+  std::string s;
+  Writer(s).Map(2).Key("group").Str(m.group).Key("seq").Uint(m.seq);
+  return s;
+}
+
+DecodeStatus Decode(std::string_view body, GroupHint& out) {
+  return DecodeMap(body, [&](const MapView& m) {
+    MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
+    MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
+    return DecodeStatus::kOk;
+  });
+}
+
+}  // namespace meshchat::codec

@@ -1,0 +1,87 @@
+// The group owner: the group node a group id hashes to (on the group ring). It keeps the
+// group's members and admins, its name, one sequence for everything said in it (messages and
+// system messages about membership), the log of that sequence, dedup records, and each
+// member's delivered/read cursor. A message is checked (members only), deduplicated on
+// (sender, cid), sequenced and logged in one store batch; `sent` goes back once that batch is
+// durable. Fan-out is one reliable-channel entry per session shard holding members (listing
+// them), not one per member; the shards append it to each listed member's inbox. Above
+// `large_group` members the owner only sends a hint ("messages up to seq S") and devices
+// pull ranges from the log.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "codec/group_messages.h"
+#include "nodes/channel.h"
+#include "nodes/records.h"
+#include "nodes/shard_context.h"
+
+namespace meshchat::nodes {
+
+struct GroupConfig {
+  std::string node_id;
+  uint64_t epoch = 1;
+  size_t member_cap = 1024;
+  size_t large_group = 256;  // above this many members: hints and pull, not push
+  int64_t ttl_ms = 30LL * 24 * 3600 * 1000;
+};
+
+class GroupCore {
+ public:
+  using OwnerFn = ShardContext::OwnerFn;
+  using PeerUpFn = ShardContext::PeerUpFn;
+
+  GroupCore(GroupConfig cfg, const Clock& clock, store::KvStore& kv, OwnerFn session_owner,
+            OwnerFn group_owner, PeerUpFn peer_up, ChannelConfig channel_cfg = {});
+
+  Status Load();
+  void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
+  void OnPeerUp(const std::string& node, bool restarted, Effects& fx);
+  void OnPeerDown(const std::string&) {}
+  void OnTick(Effects& fx);
+  Status EndBatch(Effects& fx);
+  void OnStoreLost(Effects& fx);
+  uint64_t Connections() const { return members_.size(); }  // groups in memory
+
+ private:
+  struct Member {
+    bool admin = false;
+    uint64_t joined_seq = 0;  // members see the group's history from here
+  };
+  using Members = std::map<std::string, Member>;
+  struct Meta {
+    std::string name;
+    uint64_t next_seq = 1;
+  };
+
+  Status HandleRequest(const codec::Envelope& env, Effects& fx);
+  Status HandleSend(const codec::Envelope& env, Effects& fx);
+  Status HandleCursor(std::string_view payload);
+  Result<Members*> MembersOf(const std::string& group);
+  Result<Meta> LoadMeta(const std::string& group);
+  Status SaveMeta(const std::string& group, const Meta& m);
+  Status SaveMember(const std::string& group, const std::string& user, const Member& m);
+  // Sequences, logs and fans out one entry (message or system message) to `audience`.
+  Status Publish(const std::string& group, Meta& meta, InboxEntry e,
+                 const std::vector<std::string>& audience, Effects& fx);
+  Status System(const std::string& group, Meta& meta, const codec::Stamp& actor,
+                const std::string& text, const std::string& member, bool joined,
+                const std::vector<std::string>& audience, Effects& fx);
+  void Reply(const codec::Stamp& to, codec::GroupResult r, Effects& fx);
+  void Fail(const Status& s);
+
+  GroupConfig cfg_;
+  const Clock& clock_;
+  store::KvStore& kv_;
+  OwnerFn session_owner_;
+  OwnerFn group_owner_;
+  PeerUpFn peer_up_;
+  ReliableChannel channel_;
+  std::unordered_map<std::string, Members> members_;  // cache of the gmem table
+  Status batch_error_;
+};
+
+}  // namespace meshchat::nodes

@@ -1,0 +1,23 @@
+// Group role: GroupCore on an LMDB store with pipelined group commit (DurableService).
+#pragma once
+
+#include "nodes/durable_service.h"
+#include "nodes/group_core.h"
+#include "router/hash_ring.h"
+
+namespace meshchat::nodes {
+
+struct GroupRings {
+  explicit GroupRings(const router::ClusterMap& map)
+      : sessions(map.IdsWithRole(router::Role::kSession)),
+        groups(map.IdsWithRole(router::Role::kGroup)) {}
+  router::HashRing sessions;
+  router::HashRing groups;
+};
+
+class GroupService final : private GroupRings, public DurableService<GroupCore> {
+ public:
+  explicit GroupService(NodeContext& ctx);
+};
+
+}  // namespace meshchat::nodes
