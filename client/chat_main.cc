@@ -3,6 +3,8 @@
 //   chat send --to bob "hi" [--wait sent|delivered|read]
 //   chat listen [--count N] [--timeout S] [--read]   print each received body on its own line
 //   chat history [--with USER]               what this device has received
+//   chat group ACTION GROUP [ARGS..]          create, add, remove, leave, rename, info, list,
+//                                            receipts, send
 // Exit codes: 0 ok, 1 the server refused (error frame), 2 usage, 3 cannot connect or
 // authenticate, 4 timed out.
 #include <poll.h>
@@ -15,6 +17,7 @@
 #include <iostream>
 
 #include "client/chat_client.h"
+#include "client/group_commands.h"
 #include "client/local_history.h"
 #include "codec/token.h"
 
@@ -135,7 +138,15 @@ int CmdListen(ChatClient& c, client::LocalHistory& h, int count, double timeout_
 }
 
 void Show(ChatClient& c, client::LocalHistory& h, const client::Event& ev) {
-  if (auto* p = std::get_if<codec::Push>(&ev)) {
+  if (auto* p = std::get_if<codec::Push>(&ev); p && !p->group.empty()) {
+    h.Append(*p);
+    h.SaveLastN(c.last_n());
+    if (p->system)
+      std::cout << "[" << p->group << "] * " << p->body << "\n";
+    else
+      std::cout << "[" << p->group << "/" << p->from << "] " << p->body << "\n";
+    if (!p->system) (void)c.ReadGroup(p->group, p->seq);
+  } else if (auto* p = std::get_if<codec::Push>(&ev)) {
     h.Append(*p);
     h.SaveLastN(c.last_n());
     if (p->from == c.welcome().user) {
@@ -163,8 +174,8 @@ void Show(ChatClient& c, client::LocalHistory& h, const client::Event& ev) {
 int Interactive(ChatClient& c, client::LocalHistory& h) {
   std::string to;
   std::cout << "connected as " << c.welcome().user << " (" << c.welcome().device << ") via "
-            << c.welcome().node << ". Type '@user text' to send, '/to user' to pick a recipient, "
-            << "'/quit' to leave." << std::endl;
+            << c.welcome().node << ". Type '@user text' to send, '#group text' to a group, "
+            << "'/to user' to pick a recipient, '/quit' to leave." << std::endl;
   std::string line;
   while (true) {
     pollfd fds[2] = {{0, POLLIN, 0}, {c.fd(), POLLIN, 0}};
@@ -193,6 +204,13 @@ int Interactive(ChatClient& c, client::LocalHistory& h) {
         const size_t sp = line.find(' ');
         target = line.substr(1, sp == std::string::npos ? std::string::npos : sp - 1);
         text = sp == std::string::npos ? "" : line.substr(sp + 1);
+      }
+      if (!line.empty() && line[0] == '#') {  // #group text: to a group
+        const size_t sp = line.find(' ');
+        if (sp != std::string::npos)
+          if (auto r = c.SendToGroup(line.substr(1, sp - 1), line.substr(sp + 1)); !r.ok())
+            std::cout << "* " << r.status().message() << std::endl;
+        continue;
       }
       if (target.empty()) {
         std::cout << "* no recipient: use '@user text' or '/to user'" << std::endl;
@@ -248,6 +266,16 @@ int main(int argc, char** argv) {
   clisten->add_option("--timeout", timeout, "give up after S seconds (0 = never)");
   clisten->add_flag("--read", read, "mark each printed message read (blue ticks)");
 
+  client::GroupCommand gcmd;
+  std::vector<std::string> gwords;
+  auto* cgroup = app.add_subcommand(
+      "group",
+      "group commands: create G [USERS..] | add G USERS.. | remove G USERS.. | leave G | "
+      "rename G NAME | info G | list | receipts G SEQ | send G TEXT");
+  cgroup->add_option("action", gcmd.action, "what to do")->required();
+  cgroup->add_option("words", gwords, "group id, then the action's arguments");
+  cgroup->add_option("--timeout", gcmd.timeout_s, "seconds to wait for the answer");
+
   std::string with;
   auto* chistory = app.add_subcommand("history", "show what this device has received");
   chistory->add_option("--with", with, "only the chat with this user");
@@ -263,6 +291,17 @@ int main(int argc, char** argv) {
   client::LocalHistory h(c->welcome().user, c->welcome().device);
   c->set_last_n(h.LastN());
   if (csend->parsed()) return CmdSend(*c, to, text, wait, send_timeout);
+  if (cgroup->parsed()) {
+    if (gcmd.action != "list") {
+      if (gwords.empty()) {
+        std::cerr << "chat: group " << gcmd.action << " needs a group id\n";
+        return kExitUsage;
+      }
+      gcmd.group = gwords[0];
+      gcmd.args.assign(gwords.begin() + 1, gwords.end());
+    }
+    return client::RunGroupCommand(*c, gcmd);
+  }
   if (clisten->parsed()) return CmdListen(*c, h, count, timeout, read);
   return Interactive(*c, h);
 }

@@ -150,3 +150,34 @@ TEST_CASE("meshctl kill and start one node", "[cli]") {
   }
   CHECK(all_up);
 }
+
+TEST_CASE("chat group commands: create, send, info, receipts, list, leave", "[cli][groups]") {
+  TestMesh mesh;
+  const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
+  const std::string alice = home + Bin("chat") + " --token " + mesh.Token("alice") + " ";
+  const std::string bob = home + Bin("chat") + " --token " + mesh.Token("bob") + " ";
+  std::string out;
+  REQUIRE(RunCommand(alice + "group create crew bob", &out) == 0);
+  CHECK_THAT(out, Catch::StartsWith("ok crew seq=1"));
+  CHECK(RunCommand(alice + "group create crew bob", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("group_exists"));
+  REQUIRE(RunCommand(alice + "group send crew hello crew", &out) == 0);
+  CHECK(out == "sent seq=2\n");
+  REQUIRE(RunCommand(bob + "listen --count 2 --timeout 10", &out) == 0);
+  CHECK(out == "alice created the group\nhello crew\n");
+  REQUIRE(RunCommand(bob + "group info crew", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("members: alice* bob"));
+  std::string receipts;
+  for (int i = 0; i < 50; ++i) {  // bob's ack travels to the group's node as a cursor
+    REQUIRE(RunCommand(alice + "group receipts crew 2", &receipts) == 0);
+    if (receipts.find("delivered to 1 of 1") != std::string::npos) break;
+  }
+  CHECK_THAT(receipts, Catch::Contains("delivered to 1 of 1"));
+  REQUIRE(RunCommand(bob + "group list", &out) == 0);
+  CHECK(out == "crew\n");
+  REQUIRE(RunCommand(bob + "group leave crew", &out) == 0);
+  CHECK(RunCommand(bob + "group send crew still here", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("not_member"));
+  CHECK(RunCommand(bob + "group frobnicate crew", &out) == 2);
+  CHECK(RunCommand(bob + "group info", &out) == 2);
+}

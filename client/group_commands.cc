@@ -1,0 +1,112 @@
+#include "client/group_commands.h"
+
+#include <chrono>
+#include <iostream>
+
+namespace meshchat::client {
+namespace {
+
+constexpr int kExitRefused = 1, kExitUsage = 2, kExitConnect = 3, kExitTimeout = 4;
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  return s;
+}
+
+// Waits for the event `want` accepts; prints errors. `send` mode does not consume the inbox.
+template <typename Pred>
+int WaitFor(ChatClient& c, int timeout_s, Pred want) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      std::cerr << "chat: no answer within " << timeout_s << " s\n";
+      return kExitTimeout;
+    }
+    auto ev = c.Next(static_cast<int>(left.count()));
+    if (!ev.ok()) {
+      if (ev.status().code() == Code::kTimeout) continue;
+      std::cerr << "chat: " << ev.status().message() << "\n";
+      return kExitConnect;
+    }
+    if (auto* e = std::get_if<codec::Error>(&*ev)) {
+      std::cerr << "chat: " << Describe(*e) << "\n";
+      return kExitRefused;
+    }
+    if (int rc = want(*ev); rc >= 0) return rc;
+  }
+}
+
+}  // namespace
+
+int RunGroupCommand(ChatClient& c, const GroupCommand& cmd) {
+  c.set_auto_ack(false);  // a command does not consume the inbox
+  if (cmd.action == "send") {
+    if (cmd.args.empty()) {
+      std::cerr << "chat: group send GROUP TEXT\n";
+      return kExitUsage;
+    }
+    auto cid = c.SendToGroup(cmd.group, Join(cmd.args));
+    if (!cid.ok()) {
+      std::cerr << "chat: " << cid.status().message() << "\n";
+      return kExitConnect;
+    }
+    return WaitFor(c, cmd.timeout_s, [&](const Event& ev) {
+      if (auto* s = std::get_if<codec::Sent>(&ev); s && s->cid == *cid) {
+        std::cout << "sent seq=" << s->seq << std::endl;
+        return 0;
+      }
+      return -1;
+    });
+  }
+  codec::GroupRequest req;
+  req.op = cmd.action;
+  req.group = cmd.group;
+  if (cmd.action == "create" || cmd.action == "add" || cmd.action == "remove") {
+    req.users = cmd.args;
+  } else if (cmd.action == "rename") {
+    req.name = Join(cmd.args);
+  } else if (cmd.action == "receipts") {
+    if (cmd.args.empty()) {
+      std::cerr << "chat: group receipts GROUP SEQ\n";
+      return kExitUsage;
+    }
+    req.seq = std::strtoull(cmd.args[0].c_str(), nullptr, 10);
+  } else if (cmd.action != "leave" && cmd.action != "info" && cmd.action != "list") {
+    std::cerr << "chat: unknown group action '" << cmd.action << "'\n";
+    return kExitUsage;
+  }
+  auto rid = c.Group(req);
+  if (!rid.ok()) {
+    std::cerr << "chat: " << rid.status().message() << "\n";
+    return kExitConnect;
+  }
+  return WaitFor(c, cmd.timeout_s, [&](const Event& ev) {
+    auto* r = std::get_if<codec::GroupResult>(&ev);
+    if (!r || r->rid != *rid) return -1;
+    if (!r->ok) {
+      std::cerr << "chat: " << codec::ErrorCodeName(r->code) << ": " << r->msg << "\n";
+      return kExitRefused;
+    }
+    if (cmd.action == "list") {
+      for (const auto& g : r->groups) std::cout << g << "\n";
+    } else if (cmd.action == "info") {
+      std::cout << r->group << " \"" << r->name << "\" seq=" << r->seq << " members:";
+      for (const auto& m : r->members) std::cout << " " << m.user << (m.admin ? "*" : "");
+      std::cout << "\n";
+    } else if (cmd.action == "receipts") {
+      std::cout << "seq " << r->seq << ": delivered to " << r->delivered << " of " << r->total
+                << ", read by " << r->read << " of " << r->total << "\n";
+      for (const auto& m : r->members)
+        std::cout << "  " << m.user << " delivered=" << m.delivered << " read=" << m.read << "\n";
+    } else {
+      std::cout << "ok " << r->group << " seq=" << r->seq << "\n";
+    }
+    std::cout.flush();
+    return 0;
+  });
+}
+
+}  // namespace meshchat::client
