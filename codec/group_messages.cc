@@ -29,11 +29,10 @@ DecodeStatus ReadStrList(const msgpack::object* o, std::vector<std::string>& out
 std::string Encode(const GroupRequest& m) {
   std::string s;
   Writer w(s);
-  w.Map(8).Key("op").Str(m.op).Key("rid").Uint(m.rid).Key("group").Str(m.group);
+  w.Map(7).Key("op").Str(m.op).Key("rid").Uint(m.rid).Key("group").Str(m.group);
   w.Key("users").Array(static_cast<uint32_t>(m.users.size()));
   for (const auto& u : m.users) w.Str(u);
   w.Key("name").Str(m.name).Key("seq").Uint(m.seq).Key("limit").Uint(m.limit);
-  w.Key("v").Uint(1);
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "codec/client_messages.h"
+#include "codec/group_messages.h"
 
 using namespace meshchat::codec;
 
@@ -66,7 +67,7 @@ void Check(const std::map<std::string, std::string>& vectors, const std::string&
 
 TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][protocol]") {
   const auto v = VectorsFromDoc();
-  REQUIRE(v.size() >= 13);
+  REQUIRE(v.size() >= 17);
   Check(v, "hello", Hello{1, "mc1.eyJ1IjoiYWxpY2UifQ.c2ln"}, 0x01);
   Check(v, "welcome", Welcome{"alice", "phone", 1, "gw1", 1700000000000}, 0x02);
   Check(v, "send", Send{"bob", 1, "hi"}, 0x03);
@@ -79,6 +80,11 @@ TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][prot
   Check(v, "pong", Ping{7}, 0x08);
   Check(v, "bye", Bye{"shutting_down"}, 0x09);
   Check(v, "error_fatal", Error{ErrorCode::kBadToken, "invalid token", std::nullopt, true}, 0x0F);
+  Check(v, "group_create", GroupRequest{"create", 1, "crew", {"bob"}, "Crew", 0, 0}, 0x0C);
+  Check(v, "group_send", GroupSend{"crew", 1, "hi"}, 0x0E);
+  Check(v, "group_hint", GroupHint{"crew", 9}, 0x10);
+  Check(v, "group_push",
+        Push{5, "crew", "alice", "phone", 2, 1, 1700000000000, "hi", "crew", false}, 0x05);
   Check(v, "error_send", Error{ErrorCode::kServiceUnavailable, "could not store; retry", 1, false},
         0x0F);
 }
