@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "bench/w1.h"
+#include "bench/w2.h"
 #include "bench/w3_w4.h"
 
 using namespace meshchat::bench;
@@ -35,6 +36,21 @@ int main(int argc, char** argv) {
   c1->add_option("--mqtt-host", mqtt_host, "broker address (mosquitto)");
   c1->add_option("--mqtt-port", mqtt_port, "broker port (mosquitto)");
   c1->add_option("--server-pid", mqtt_pids, "broker pid(s), for CPU and RSS (mosquitto)");
+
+  W2Options w2;
+  std::string system2 = "meshchat", rates2;
+  auto* c2 = app.add_subcommand("w2", "group fan-out, open-loop rate ramp");
+  c2->add_option("--system", system2, "meshchat or mosquitto")
+      ->check(CLI::IsMember({"meshchat", "mosquitto"}));
+  c2->add_option("--groups", w2.groups, "groups");
+  c2->add_option("--size", w2.size, "members per group")->check(CLI::Range(2, 1024));
+  c2->add_option("--rates", rates2, "comma-separated group messages/s, one per step");
+  c2->add_option("--step", w2.step_s, "seconds per step");
+  c2->add_option("--drain", w2.drain_s, "seconds to wait for stragglers after a step");
+  c2->add_option("--max-p99-ms", w2.max_p99_ms, "p99 a sustained step must stay under");
+  c2->add_option("--mqtt-host", mqtt_host, "broker address (mosquitto)");
+  c2->add_option("--mqtt-port", mqtt_port, "broker port (mosquitto)");
+  c2->add_option("--server-pid", mqtt_pids, "broker pid(s) (mosquitto)");
 
   size_t conns = 1000;
   int procs = 1;
@@ -70,6 +86,21 @@ int main(int argc, char** argv) {
       return 2;
     }
     return RunW1(*driver, w1);
+  }
+  if (c2->parsed()) {
+    if (!rates2.empty()) {
+      w2.rates.clear();
+      std::stringstream ss(rates2);
+      for (std::string r; std::getline(ss, r, ',');) w2.rates.push_back(std::stod(r));
+    }
+    auto driver = system2 == "meshchat"
+                      ? MakeMeshchatGroupDriver(var, w2.body_bytes)
+                      : MakeMqttGroupDriver(mqtt_host, mqtt_port, w2.body_bytes, mqtt_pids);
+    if (!driver) {
+      std::cerr << "loadgen: " << system2 << " driver not built (libmosquitto-dev missing)\n";
+      return 2;
+    }
+    return RunW2(*driver, w2);
   }
   if (c3->parsed())
     return system3 == "meshchat" ? RunW3(var, conns, procs)

@@ -14,6 +14,9 @@ check() {  # check WORKLOAD OUTPUT
 out=$("$bin/meshchat-loadgen" w1 --pairs 20 --rates 100,200 --step 1 --max-p99-ms 2000)
 check w1 "$out"
 grep -q "delivered=100 " <<<"$out" || { echo "w1 did not deliver every message:"; echo "$out"; exit 1; }
+out=$("$bin/meshchat-loadgen" w2 --groups 2 --size 5 --rates 20 --step 1 --max-p99-ms 2000)
+check w2 "$out"
+grep -q "deliveries=80 " <<<"$out" || { echo "w2 did not deliver every message:"; echo "$out"; exit 1; }
 out=$("$bin/meshchat-loadgen" w3 --conns 60 --procs 2)
 check w3 "$out"
 out=$("$bin/meshchat-loadgen" w4 --clients 20 --pending 3)
