@@ -4,6 +4,7 @@
 #include <string>
 
 #include "codec/client_messages.h"
+#include "codec/group_messages.h"
 #include "tests/fuzz/fuzz_check.h"
 
 using namespace meshchat::codec;
@@ -38,6 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case FrameType::kBye: RoundTrip<Bye>(f.body); break;
       case FrameType::kReceipt: RoundTrip<Receipt>(f.body); break;
       case FrameType::kRead: RoundTrip<Read>(f.body); break;
+      case FrameType::kGroup: RoundTrip<GroupRequest>(f.body); break;
+      case FrameType::kGroupResult: RoundTrip<GroupResult>(f.body); break;
+      case FrameType::kGroupSend: RoundTrip<GroupSend>(f.body); break;
+      case FrameType::kGroupHint: RoundTrip<GroupHint>(f.body); break;
       case FrameType::kError: RoundTrip<Error>(f.body); break;
       default: RoundTrip<Send>(f.body); break;
     }

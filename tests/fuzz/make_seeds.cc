@@ -6,6 +6,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/envelope.h"
+#include "codec/group_messages.h"
 #include "codec/token.h"
 
 using namespace meshchat::codec;
@@ -34,6 +35,18 @@ int main(int argc, char** argv) {
   Write(frames, "ping", EncodeFrame(0x07, Encode(Ping{7})));
   Write(frames, "bye", EncodeMessageFrame(Bye{"done"}));
   Write(frames, "error", EncodeMessageFrame(Error{ErrorCode::kBadToken, "no", 5, true}));
+  Write(frames, "group_create",
+        EncodeMessageFrame(GroupRequest{"create", 1, "crew", {"bob", "carol"}, "Crew", 0, 0}));
+  {
+    GroupResult r;
+    r.rid = 1;
+    r.group = "crew";
+    r.members = {{"alice", true, 3, 2}};
+    r.messages = {Push{0, "crew", "alice", "phone", 3, 1, 5, "hi", "crew", false}};
+    Write(frames, "group_result", EncodeMessageFrame(r));
+  }
+  Write(frames, "group_send", EncodeMessageFrame(GroupSend{"crew", 1, "hi"}));
+  Write(frames, "group_hint", EncodeMessageFrame(GroupHint{"crew", 9}));
   Write(frames, "pipelined",
         EncodeMessageFrame(Send{"bob", 1, "a"}) + EncodeMessageFrame(Ack{1}) +
             EncodeFrame(0x07, Encode(Ping{1})));

@@ -1,0 +1,164 @@
+// GroupCore without sockets, on an in-memory store and a fake clock.
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "nodes/group_core.h"
+#include "router/hash_ring.h"
+#include "store/mem_kv_store.h"
+
+using namespace meshchat;
+using namespace meshchat::codec;
+using namespace meshchat::nodes;
+
+namespace {
+
+struct Owner {
+  FakeClock clock;
+  store::MemKvStore kv;
+  router::HashRing sessions{{"s1", "s2"}};
+  const std::string self = "g1";
+  std::unique_ptr<GroupCore> core;
+  Effects fx;
+
+  explicit Owner(size_t large = 256) {
+    GroupConfig cfg;
+    cfg.node_id = self;
+    cfg.large_group = large;
+    cfg.member_cap = 5;
+    core = std::make_unique<GroupCore>(
+        cfg, clock, kv,
+        [this](std::string_view k) -> const std::string& { return sessions.Owner(k); },
+        [this](std::string_view) -> const std::string& { return self; },
+        [](const std::string&) { return true; });
+    REQUIRE(core->Load().ok());
+    REQUIRE(kv.Commit().ok());
+  }
+  // Sends an envelope and ends the batch, as the service would.
+  void Post(MeshType type, const Stamp& who, const std::string& group, std::string body) {
+    fx.Clear();
+    Envelope e;
+    e.type = type;
+    e.epoch = 1;
+    e.key = group;
+    e.stamp = who;
+    e.body = std::move(body);
+    core->OnEnvelope("s1", std::move(e), fx);
+    REQUIRE(core->EndBatch(fx).ok());
+  }
+  GroupResult Result() {
+    for (auto& m : fx.mesh)
+      if (m.env.type == MeshType::kToClient &&
+          m.env.ftype == static_cast<uint8_t>(FrameType::kGroupResult)) {
+        GroupResult r;
+        REQUIRE(Decode(m.env.body, r) == DecodeStatus::kOk);
+        return r;
+      }
+    FAIL("no group result");
+    return {};
+  }
+  std::vector<InboxAppend> FanOut() {
+    std::vector<InboxAppend> out;
+    for (auto& m : fx.mesh)
+      if (m.env.type == MeshType::kChanMsg) {
+        InboxAppend a;
+        REQUIRE(DecodeRecord(m.env.body, a));
+        out.push_back(a);
+      }
+    return out;
+  }
+};
+
+const Stamp kAlice{"alice", "phone", 1, "gw1"};
+
+GroupRequest Req(const std::string& op, std::vector<std::string> users = {}) {
+  return GroupRequest{op, 1, "crew", std::move(users), "", 0, 0};
+}
+
+}  // namespace
+
+TEST_CASE("fan-out is one channel entry per session shard, listing its members",
+          "[nodes][groups]") {
+  Owner o;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob", "carol", "dave"})));
+  REQUIRE(o.Result().ok);
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 7, "hi"}));
+  auto entries = o.FanOut();
+  std::set<std::string> shards;
+  size_t users = 0;
+  for (auto& m : o.fx.mesh)
+    if (m.env.type == MeshType::kChanMsg) shards.insert(m.node);
+  for (auto& a : entries) {
+    users += a.users.size();
+    CHECK(a.entry.group == "crew");
+    CHECK(a.entry.seq == 2);  // after the creation notice
+    CHECK(a.entry.body == "hi");
+  }
+  CHECK(users == 4);
+  CHECK(entries.size() == shards.size());  // not one per member
+}
+
+TEST_CASE("non-members, non-admins, duplicates and the member cap", "[nodes][groups]") {
+  Owner o;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
+  const Stamp bob{"bob", "pc", 2, "gw2"}, eve{"eve", "pc", 3, "gw2"};
+  o.Post(MeshType::kGroupOp, eve, "crew", Encode(Req("info")));
+  CHECK(o.Result().code == ErrorCode::kNotMember);
+  o.Post(MeshType::kGroupOp, eve, "nope", Encode(GroupRequest{"info", 1, "nope", {}, "", 0, 0}));
+  CHECK(o.Result().code == ErrorCode::kNotMember);  // same answer: existence not revealed
+  o.Post(MeshType::kGroupOp, bob, "crew", Encode(Req("add", {"eve"})));
+  CHECK(o.Result().code == ErrorCode::kNotAdmin);
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("add", {"c", "d", "e", "f"})));
+  CHECK(o.Result().code == ErrorCode::kGroupFull);  // cap 5
+  o.Post(MeshType::kGroupSend, eve, "crew", Encode(GroupSend{"crew", 1, "x"}));
+  CHECK(o.FanOut().empty());
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 9, "once"}));
+  CHECK(o.FanOut().size() >= 1);
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 9, "once"}));
+  CHECK(o.FanOut().empty());  // a retry: acked again, not sent again
+}
+
+TEST_CASE("large groups get hints, and pull serves the log from the join point",
+          "[nodes][groups]") {
+  Owner o(/*large=*/2);
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob", "carol"})));
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 1, "m1"}));
+  CHECK(o.FanOut().empty());
+  size_t hints = 0;
+  for (auto& m : o.fx.mesh) hints += m.env.type == MeshType::kGroupHint;
+  CHECK(hints == 3);
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("add", {"dave"})));
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 2, "m2"}));
+  const Stamp dave{"dave", "d", 4, "gw1"};
+  o.Post(MeshType::kGroupOp, dave, "crew", Encode(Req("pull")));
+  auto r = o.Result();
+  REQUIRE(r.ok);
+  std::vector<std::string> bodies;
+  for (auto& p : r.messages) bodies.push_back(p.body);
+  CHECK(bodies == std::vector<std::string>{"alice added dave", "m2"});  // not m1: before he joined
+}
+
+TEST_CASE("receipt cursors only move forward; read implies delivered", "[nodes][groups]") {
+  Owner o;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob", "carol"})));
+  auto cursor = [&](const std::string& user, uint64_t d, uint64_t r, uint64_t seq) {
+    o.fx.Clear();
+    Envelope e;
+    e.type = MeshType::kChanMsg;
+    e.req = seq;
+    e.arg = 42;
+    e.body = EncodeRecord(GroupCursor{"crew", user, d, r});
+    o.core->OnEnvelope("s1", std::move(e), o.fx);
+    REQUIRE(o.core->EndBatch(o.fx).ok());
+  };
+  cursor("bob", 5, 0, 1);
+  cursor("bob", 3, 0, 2);    // older: ignored
+  cursor("carol", 0, 4, 3);  // read 4 implies delivered 4
+  auto req = Req("receipts");
+  req.seq = 4;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(req));
+  auto r = o.Result();
+  CHECK(r.total == 2);
+  CHECK(r.delivered == 2);
+  CHECK(r.read == 1);
+}
