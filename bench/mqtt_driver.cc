@@ -3,7 +3,6 @@
 // recipient publishes an application-level receipt QoS 1 back to the sender's topic.
 // Clients run on our epoll loop through libmosquitto's external-loop API.
 #include <mosquitto.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,6 +11,7 @@
 #include <unordered_map>
 
 #include "bench/event_loop.h"
+#include "bench/mqtt_loop.h"
 #include "bench/proc_stats.h"
 #include "bench/w1.h"
 #include "bench/w3_w4.h"
@@ -29,7 +29,6 @@ struct MqttClient {
   int pair = 0;
   bool sender = false;
   bool ready = false;
-  bool want_write = false;
   std::unordered_map<int, int64_t> inflight;  // mid -> scheduled time (senders)
 };
 
@@ -38,7 +37,6 @@ class MqttDriver final : public ChatDriver {
   MqttDriver(std::string host, int port, size_t body, std::vector<long> pids)
       : host_(std::move(host)), port_(port), body_(body), pids_(std::move(pids)) {
     mosquitto_lib_init();
-    ep_ = epoll_create1(EPOLL_CLOEXEC);
   }
   ~MqttDriver() override {
     for (auto& c : clients_) {
@@ -47,7 +45,6 @@ class MqttDriver final : public ChatDriver {
         mosquitto_destroy(c->m);
       }
     }
-    close(ep_);
     mosquitto_lib_cleanup();
   }
   std::string name() const override { return "mosquitto"; }
@@ -73,10 +70,7 @@ class MqttDriver final : public ChatDriver {
       mosquitto_publish_callback_set(c->m, &MqttDriver::OnPublish);
       if (mosquitto_connect(c->m, host_.c_str(), port_, 60) != MOSQ_ERR_SUCCESS)
         return Fail("connect to " + host_ + ":" + std::to_string(port_));
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = c->index;
-      epoll_ctl(ep_, EPOLL_CTL_ADD, mosquitto_socket(c->m), &ev);
+      loop_.Add(c->m);
       clients_.push_back(std::move(c));
     }
     const int64_t deadline = NowNs() + 60'000'000'000LL;
@@ -106,21 +100,7 @@ class MqttDriver final : public ChatDriver {
 
   void Poll(int timeout_ms, W1Stats& stats) override {
     stats_ = &stats;
-    FlushAll();
-    epoll_event evs[512];
-    int n = epoll_wait(ep_, evs, 512, timeout_ms);
-    for (int i = 0; i < n; ++i) {
-      MqttClient& c = *clients_[evs[i].data.u64];
-      if (evs[i].events & EPOLLOUT) mosquitto_loop_write(c.m, 1);
-      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        if (mosquitto_loop_read(c.m, 64) != MOSQ_ERR_SUCCESS) ++stats.errors;
-    }
-    FlushAll();
-    const int64_t now = NowNs();
-    if (now - last_misc_ > 1'000'000'000) {  // keep-alives and retries
-      last_misc_ = now;
-      for (auto& c : clients_) mosquitto_loop_misc(c->m);
-    }
+    stats.errors += static_cast<uint64_t>(loop_.Poll(timeout_ms));
   }
 
   std::vector<long> ServerPids() const override { return pids_; }
@@ -130,20 +110,7 @@ class MqttDriver final : public ChatDriver {
     std::cerr << "loadgen (mqtt): " << what << " failed\n";
     return false;
   }
-  void FlushAll() {
-    for (auto& c : clients_) {
-      const bool want = mosquitto_want_write(c->m);
-      if (want) mosquitto_loop_write(c->m, 64);
-      const bool still = mosquitto_want_write(c->m);
-      if (still != c->want_write) {
-        c->want_write = still;
-        epoll_event ev{};
-        ev.events = EPOLLIN | (still ? EPOLLOUT : 0u);
-        ev.data.u64 = c->index;
-        epoll_ctl(ep_, EPOLL_CTL_MOD, mosquitto_socket(c->m), &ev);
-      }
-    }
-  }
+
   static void OnConnect(mosquitto* m, void* obj, int rc) {
     auto* c = static_cast<MqttClient*>(obj);
     if (rc != 0) return;
@@ -193,10 +160,9 @@ class MqttDriver final : public ChatDriver {
   int port_;
   size_t body_;
   std::vector<long> pids_;
-  int ep_ = -1;
+  MqttLoop loop_;
   std::vector<std::unique_ptr<MqttClient>> clients_;
   size_t ready_ = 0;
-  int64_t last_misc_ = 0;
   W1Stats* stats_ = nullptr;
 };
 

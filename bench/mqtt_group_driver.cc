@@ -2,7 +2,6 @@
 // message published QoS 1 to the group's topic (the broker fans it out). Members ignore the
 // copy of their own messages (MQTT 3.1.1 has no "no local").
 #include <mosquitto.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -10,6 +9,7 @@
 #include <random>
 
 #include "bench/event_loop.h"
+#include "bench/mqtt_loop.h"
 #include "bench/w2.h"
 
 namespace meshchat::bench {
@@ -23,7 +23,6 @@ struct Member {
   int group = 0;
   mosquitto* m = nullptr;
   bool ready = false;
-  bool want_write = false;
 };
 
 class MqttGroupDriver final : public GroupDriver {
@@ -31,14 +30,12 @@ class MqttGroupDriver final : public GroupDriver {
   MqttGroupDriver(std::string host, int port, size_t body, std::vector<long> pids)
       : host_(std::move(host)), port_(port), body_(body), pids_(std::move(pids)) {
     mosquitto_lib_init();
-    ep_ = epoll_create1(EPOLL_CLOEXEC);
   }
   ~MqttGroupDriver() override {
     for (auto& c : members_) {
       mosquitto_disconnect(c->m);
       mosquitto_destroy(c->m);
     }
-    close(ep_);
     mosquitto_lib_cleanup();
   }
   std::string name() const override { return "mosquitto"; }
@@ -75,10 +72,7 @@ class MqttGroupDriver final : public GroupDriver {
         std::cerr << "loadgen (mqtt w2): connect failed\n";
         return false;
       }
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = c->index;
-      epoll_ctl(ep_, EPOLL_CTL_ADD, mosquitto_socket(c->m), &ev);
+      loop_.Add(c->m);
       members_.push_back(std::move(c));
     }
     W2Stats ignore;
@@ -101,40 +95,13 @@ class MqttGroupDriver final : public GroupDriver {
 
   void Poll(int timeout_ms, W2Stats& stats) override {
     stats_ = &stats;
-    Flush();
-    epoll_event evs[512];
-    int n = epoll_wait(ep_, evs, 512, timeout_ms);
-    for (int i = 0; i < n; ++i) {
-      Member& c = *members_[evs[i].data.u64];
-      if (evs[i].events & EPOLLOUT) mosquitto_loop_write(c.m, 64);
-      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        if (mosquitto_loop_read(c.m, 64) != MOSQ_ERR_SUCCESS) ++stats.errors;
-    }
-    Flush();
-    const int64_t now = NowNs();
-    if (now - last_misc_ > 1'000'000'000) {
-      last_misc_ = now;
-      for (auto& c : members_) mosquitto_loop_misc(c->m);
-    }
+    stats.errors += static_cast<uint64_t>(loop_.Poll(timeout_ms));
   }
 
   std::vector<long> ServerPids() const override { return pids_; }
   std::string Topic(int g) const { return "g/" + run_ + "/" + std::to_string(g); }
 
  private:
-  void Flush() {
-    for (auto& c : members_) {
-      if (mosquitto_want_write(c->m)) mosquitto_loop_write(c->m, 64);
-      const bool still = mosquitto_want_write(c->m);
-      if (still != c->want_write) {
-        c->want_write = still;
-        epoll_event ev{};
-        ev.events = EPOLLIN | (still ? EPOLLOUT : 0u);
-        ev.data.u64 = c->index;
-        epoll_ctl(ep_, EPOLL_CTL_MOD, mosquitto_socket(c->m), &ev);
-      }
-    }
-  }
   static void OnMessage(mosquitto*, void* obj, const mosquitto_message* msg) {
     auto* c = static_cast<Member*>(obj);
     if (msg->payloadlen < 25 || !c->d->stats_) return;
@@ -154,10 +121,9 @@ class MqttGroupDriver final : public GroupDriver {
   std::vector<long> pids_;
   int size_ = 0;
   std::string run_;
-  int ep_ = -1;
+  MqttLoop loop_;
   std::vector<std::unique_ptr<Member>> members_;
   size_t ready_ = 0;
-  int64_t last_misc_ = 0;
   W2Stats* stats_ = nullptr;
 };
 

@@ -1,18 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include "tests/codec/round_trip.h"
+
 #include "codec/group_messages.h"
 #include "codec/msgpack_view.h"
 
 using namespace meshchat::codec;
 
-namespace {
-template <typename M>
-void RoundTrip(const M& m) {
-  M out;
-  REQUIRE(Decode(Encode(m), out) == DecodeStatus::kOk);
-  CHECK(out == m);
-}
-}  // namespace
+using meshchat::test::RoundTrip;
 
 TEST_CASE("group frames round-trip", "[codec][groups]") {
   RoundTrip(GroupRequest{"create", 7, "team", {"bob", "carol"}, "The team", 0, 0});
