@@ -75,11 +75,12 @@ Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body) 
   return Send(to, body, next_cid_++);
 }
 
-Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body, uint64_t cid) {
+Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body, uint64_t cid,
+                                  bool app) {
   if (body.size() > codec::kMaxBodyBytes)
     return Status(Code::kTooLarge,
                   "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
-  codec::Send m{to, cid, std::string(body)};
+  codec::Send m{to, cid, std::string(body), app};
   if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kSend), codec::Encode(m)); !s.ok())
     return s;
   return cid;
@@ -121,6 +122,26 @@ Result<uint64_t> ChatClient::SendToGroup(const std::string& group, std::string_v
 Status ChatClient::ReadGroup(const std::string& group, uint64_t seq) {
   return conn_.SendFrame(static_cast<uint8_t>(FrameType::kRead),
                          codec::Encode(codec::Read{group, seq, true}));
+}
+
+Status ChatClient::QueryPresence(const std::vector<std::string>& users) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kPresenceQuery),
+                         codec::Encode(codec::PresenceUsers{users}));
+}
+
+Status ChatClient::WatchPresence(const std::vector<std::string>& users) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kPresenceWatch),
+                         codec::Encode(codec::PresenceUsers{users}));
+}
+
+Status ChatClient::Typing(const std::string& to, bool on, bool group) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kTyping),
+                         codec::Encode(codec::Typing{to, group, on}));
+}
+
+Status ChatClient::SetPrivacy(codec::PrivacyMode mode) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kPrivacy),
+                         codec::Encode(codec::Privacy{mode}));
 }
 
 Status ChatClient::Ping(uint64_t t) {
@@ -189,6 +210,8 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
     case FrameType::kReceipt: return DecodeAs<codec::Receipt>(*f);
     case FrameType::kGroupResult: return DecodeAs<codec::GroupResult>(*f);
     case FrameType::kGroupHint: return DecodeAs<codec::GroupHint>(*f);
+    case FrameType::kPresence: return DecodeAs<codec::Presence>(*f);
+    case FrameType::kTypingNotice: return DecodeAs<codec::TypingNotice>(*f);
     default:
       return Status(Code::kInvalid,
                     std::string("unexpected frame from server: ") + codec::FrameTypeName(f->type));

@@ -11,6 +11,7 @@
 #include "client/connection.h"
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/presence_messages.h"
 
 namespace meshchat::client {
 
@@ -18,8 +19,9 @@ struct Pong {
   uint64_t t = 0;
 };
 // Something the server told us.
-using Event = std::variant<codec::Sent, codec::Push, codec::Receipt, codec::Error, codec::Bye, Pong,
-                           codec::GroupResult, codec::GroupHint>;
+using Event =
+    std::variant<codec::Sent, codec::Push, codec::Receipt, codec::Error, codec::Bye, Pong,
+                 codec::GroupResult, codec::GroupHint, codec::Presence, codec::TypingNotice>;
 
 struct Endpoint {
   std::string host;
@@ -44,7 +46,9 @@ class ChatClient {
   // To retry a send whose ack never came, send again with the same cid: the server stores
   // and delivers it once.
   Result<uint64_t> Send(const std::string& to, std::string_view body);
-  Result<uint64_t> Send(const std::string& to, std::string_view body, uint64_t cid);
+  // `app`: the app resends on its own (not the user acting): does not refresh last seen.
+  Result<uint64_t> Send(const std::string& to, std::string_view body, uint64_t cid,
+                        bool app = false);
   // Acknowledges every push and receipt up to inbox position n. Next() does this by itself
   // for each one it returns, unless auto_ack is off.
   Status Ack(uint64_t n);
@@ -56,6 +60,12 @@ class ChatClient {
   Result<uint64_t> SendToGroup(const std::string& group, std::string_view body);
   Result<uint64_t> SendToGroup(const std::string& group, std::string_view body, uint64_t cid);
   Status ReadGroup(const std::string& group, uint64_t seq);
+  // Presence: one `presence` event per user; a watch list replaces the previous one and
+  // brings `presence` events when those users change.
+  Status QueryPresence(const std::vector<std::string>& users);
+  Status WatchPresence(const std::vector<std::string>& users);
+  Status Typing(const std::string& to, bool on = true, bool group = false);
+  Status SetPrivacy(codec::PrivacyMode mode);
   Status Ping(uint64_t t);
   Status Bye();
   // The next event, or kTimeout / kUnavailable (connection closed).

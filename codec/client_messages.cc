@@ -67,7 +67,9 @@ std::string Encode(const Welcome& m) {
 
 std::string Encode(const Send& m) {
   std::string s;
-  Writer(s).Map(3).Key("to").Str(m.to).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
+  Writer w(s);
+  w.Map(m.app ? 4 : 3).Key("to").Str(m.to).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
+  if (m.app) w.Key("app").Bool(true);
   return s;
 }
 
@@ -137,8 +139,9 @@ std::string Encode(const Receipt& m) {
 std::string Encode(const Read& m) {
   std::string s;
   Writer w(s);
-  w.Map(m.group ? 3 : 2).Key("chat").Str(m.chat).Key("seq").Uint(m.seq);
+  w.Map(2 + (m.group ? 1 : 0) + (m.app ? 1 : 0)).Key("chat").Str(m.chat).Key("seq").Uint(m.seq);
   if (m.group) w.Key("group").Bool(true);
+  if (m.app) w.Key("app").Bool(true);
   return s;
 }
 
@@ -194,6 +197,8 @@ DecodeStatus Decode(std::string_view body, Send& out) {
     MC_DECODE_TRY(ReadStr(m.Find("to"), out.to, kMaxIdBytes));
     MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
     MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
+    out.app = false;
+    if (m.Find("app")) MC_DECODE_TRY(ReadBool(m.Find("app"), out.app));
     return DecodeStatus::kOk;
   });
 }
@@ -253,8 +258,9 @@ DecodeStatus Decode(std::string_view body, Read& out) {
   return DecodeMap(body, [&](const MapView& m) {
     MC_DECODE_TRY(ReadStr(m.Find("chat"), out.chat, kMaxIdBytes));
     MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
-    out.group = false;
+    out.group = out.app = false;
     if (m.Find("group")) MC_DECODE_TRY(ReadBool(m.Find("group"), out.group));
+    if (m.Find("app")) MC_DECODE_TRY(ReadBool(m.Find("app"), out.app));
     return DecodeStatus::kOk;
   });
 }

@@ -64,6 +64,7 @@ struct Send {
   std::string to;
   uint64_t cid = 0;  // client message id, chosen by the sender, > 0
   std::string body;
+  bool app = false;  // sent by the app on its own (a retry), not by the user: not activity
   bool operator==(const Send&) const = default;
 };
 
@@ -118,6 +119,7 @@ struct Read {
   std::string chat;
   uint64_t seq = 0;
   bool group = false;
+  bool app = false;  // not the user opening the chat (e.g. a sync): not activity
   bool operator==(const Read&) const = default;
 };
 

@@ -24,6 +24,14 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kGroupOp: return "group_op";
     case MeshType::kGroupSend: return "group_send";
     case MeshType::kGroupHint: return "group_hint";
+    case MeshType::kActivity: return "activity";
+    case MeshType::kPresenceQuery: return "presence_query";
+    case MeshType::kPresenceWatch: return "presence_watch";
+    case MeshType::kWatchOk: return "watch_ok";
+    case MeshType::kPrivacy: return "privacy";
+    case MeshType::kContact: return "contact";
+    case MeshType::kTyping: return "typing";
+    case MeshType::kWatchReset: return "watch_reset";
   }
   return "unknown";
 }
@@ -76,7 +84,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kGroupHint))
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kWatchReset))
     return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));

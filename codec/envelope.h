@@ -17,23 +17,32 @@ inline constexpr uint64_t kEnvelopeVersion = 1;
 inline constexpr size_t kMaxEnvelopeBody = kMaxFrameLength + 4096;
 
 enum class MeshType : uint8_t {
-  kHeartbeat = 1,      // every peer, every second
-  kConnOpen = 2,       // gateway -> session: stamp authenticated on this gateway
-  kConnClose = 3,      // gateway -> session: stamp's connection is gone
-  kClientFrame = 4,    // gateway -> session: ftype/body from the stamped connection
-  kToClient = 5,       // session -> gateway: write frame ftype/body to stamp.conn
-  kCloseConn = 6,      // session -> gateway: close stamp.conn (after queued frames)
-  kDeliver = 7,        // session -> session: key = recipient, body = push body, stamp = sender
-  kDeliverResult = 8,  // session -> session: req echoed, arg = 0 or an ErrorCode
-  kStatusReq = 9,      // operator -> any node
-  kStatusResp = 10,    // body = NodeStatus
-  kWrongOwner = 11,    // req echoed: the receiver does not own `key` under its map (epoch)
-  kConnOpened = 12,    // session -> gateway: stamp registered (arg = 0) or refused (ErrorCode)
-  kChanMsg = 13,       // shard -> shard reliable channel: req = sequence, arg = channel id
-  kChanAck = 14,       // reply: req = highest sequence applied, arg = channel id
-  kGroupOp = 15,       // session -> group owner: key = group, body = GroupRequest, stamp = who
-  kGroupSend = 16,     // session -> group owner: key = group, body = GroupSend, stamp = who
-  kGroupHint = 17,     // group owner -> session: body = GroupHint, stamp.user = a member
+  kHeartbeat = 1,       // every peer, every second
+  kConnOpen = 2,        // gateway -> session: stamp authenticated on this gateway
+  kConnClose = 3,       // gateway -> session: stamp's connection is gone
+  kClientFrame = 4,     // gateway -> session: ftype/body from the stamped connection
+  kToClient = 5,        // session -> gateway: write frame ftype/body to stamp.conn
+  kCloseConn = 6,       // session -> gateway: close stamp.conn (after queued frames)
+  kDeliver = 7,         // session -> session: key = recipient, body = push body, stamp = sender
+  kDeliverResult = 8,   // session -> session: req echoed, arg = 0 or an ErrorCode
+  kStatusReq = 9,       // operator -> any node
+  kStatusResp = 10,     // body = NodeStatus
+  kWrongOwner = 11,     // req echoed: the receiver does not own `key` under its map (epoch)
+  kConnOpened = 12,     // session -> gateway: stamp registered (arg = 0) or refused (ErrorCode)
+  kChanMsg = 13,        // shard -> shard reliable channel: req = sequence, arg = channel id
+  kChanAck = 14,        // reply: req = highest sequence applied, arg = channel id
+  kGroupOp = 15,        // session -> group owner: key = group, body = GroupRequest, stamp = who
+  kGroupSend = 16,      // session -> group owner: key = group, body = GroupSend, stamp = who
+  kGroupHint = 17,      // group owner -> session: body = GroupHint, stamp.user = a member
+  kActivity = 18,       // session -> presence: key = user, arg = user activity ms (0: none),
+                        //   body = [connected devices]
+  kPresenceQuery = 19,  // session -> presence: key = target, stamp = asker, arg = asker hides
+  kPresenceWatch = 20,  // same, and watch it: req = the asker's watch generation
+  kWatchOk = 21,        // presence -> gateway: stamp.conn may watch key; req = generation
+  kPrivacy = 22,        // session -> presence: key = user, arg = PrivacyMode
+  kContact = 23,        // conversation owner -> presence: key = user, body = the other user
+  kTyping = 24,         // -> session of key: stamp = who types, body = TypingNotice
+  kWatchReset = 25,     // session -> gateway: stamp.conn's watch list restarts at arg
 };
 const char* MeshTypeName(uint8_t t);
 

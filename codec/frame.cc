@@ -11,7 +11,11 @@ bool IsClientToServer(uint8_t type) {
     case FrameType::kBye:
     case FrameType::kRead:
     case FrameType::kGroup:
-    case FrameType::kGroupSend: return true;
+    case FrameType::kGroupSend:
+    case FrameType::kPresenceQuery:
+    case FrameType::kPresenceWatch:
+    case FrameType::kTyping:
+    case FrameType::kPrivacy: return true;
     default: return false;
   }
 }
@@ -33,6 +37,12 @@ const char* FrameTypeName(uint8_t type) {
     case FrameType::kGroupResult: return "group_result";
     case FrameType::kGroupSend: return "group_send";
     case FrameType::kGroupHint: return "group_hint";
+    case FrameType::kPresenceQuery: return "presence_query";
+    case FrameType::kPresence: return "presence";
+    case FrameType::kPresenceWatch: return "presence_watch";
+    case FrameType::kTyping: return "typing";
+    case FrameType::kTypingNotice: return "typing_notice";
+    case FrameType::kPrivacy: return "privacy";
     case FrameType::kError: return "error";
   }
   return "unknown";

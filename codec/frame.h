@@ -20,22 +20,28 @@ inline constexpr size_t kHeaderSize = 5;
 inline constexpr uint32_t kMaxFrameLength = 1u << 20;  // 1 MiB
 
 enum class FrameType : uint8_t {
-  kHello = 0x01,        // C->S
-  kWelcome = 0x02,      // S->C
-  kSend = 0x03,         // C->S
-  kSent = 0x04,         // S->C  server ack of a send
-  kPush = 0x05,         // S->C  a message for this device
-  kAck = 0x06,          // C->S  client ack of a pushed message
-  kPing = 0x07,         // C->S (server answers pong)
-  kPong = 0x08,         // S->C
-  kBye = 0x09,          // either direction
-  kReceipt = 0x0A,      // S->C  delivered / read / expired, for messages this user sent
-  kRead = 0x0B,         // C->S  the user has read a chat up to a sequence
-  kGroup = 0x0C,        // C->S  a group operation (create, add, remove, info, ...)
-  kGroupResult = 0x0D,  // S->C  its result
-  kGroupSend = 0x0E,    // C->S  a message to a group
-  kGroupHint = 0x10,    // S->C  a large group has messages up to a sequence: pull them
-  kError = 0x0F,        // S->C
+  kHello = 0x01,          // C->S
+  kWelcome = 0x02,        // S->C
+  kSend = 0x03,           // C->S
+  kSent = 0x04,           // S->C  server ack of a send
+  kPush = 0x05,           // S->C  a message for this device
+  kAck = 0x06,            // C->S  client ack of a pushed message
+  kPing = 0x07,           // C->S (server answers pong)
+  kPong = 0x08,           // S->C
+  kBye = 0x09,            // either direction
+  kReceipt = 0x0A,        // S->C  delivered / read / expired, for messages this user sent
+  kRead = 0x0B,           // C->S  the user has read a chat up to a sequence
+  kGroup = 0x0C,          // C->S  a group operation (create, add, remove, info, ...)
+  kGroupResult = 0x0D,    // S->C  its result
+  kGroupSend = 0x0E,      // C->S  a message to a group
+  kGroupHint = 0x10,      // S->C  a large group has messages up to a sequence: pull them
+  kPresenceQuery = 0x11,  // C->S  presence of some users, now
+  kPresence = 0x12,       // S->C  one user's presence (answer, or a change of a watched user)
+  kPresenceWatch = 0x13,  // C->S  the users whose changes to push (the chats open on screen)
+  kTyping = 0x14,         // C->S  the user is typing in a chat (or stopped)
+  kTypingNotice = 0x15,   // S->C  someone is typing to you
+  kPrivacy = 0x16,        // C->S  who may see this user's online / last seen
+  kError = 0x0F,          // S->C
 };
 
 // True for the types a client may send to the server.

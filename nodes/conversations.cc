@@ -75,6 +75,16 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
   }
   const uint64_t ts = static_cast<uint64_t>(ctx_.clock.WallMs());
   if (Status s = ctx_.kv.Put(kConvTable, env.key, EncodeUints({seq + 1})); !s.ok()) return s;
+  if (seq == 1)  // a new chat: each is now the other's contact (presence privacy)
+    for (const auto& [user, peer] : {std::pair{sender, send.to}, std::pair{send.to, sender}}) {
+      const std::string& node = ctx_.presence_owner(user);
+      if (node.empty()) continue;
+      codec::Envelope c;
+      c.type = codec::MeshType::kContact;
+      c.key = user;
+      c.body = peer;
+      fx.mesh.push_back({node, std::move(c), 0});
+    }
   if (Status s = ctx_.kv.Put(kDedupTable, dedup_key, EncodeUints({seq, ts})); !s.ok()) return s;
   const uint64_t forget_at = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
   const std::string mark =

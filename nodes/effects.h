@@ -22,12 +22,15 @@ struct Effects {
   };
   std::vector<MeshSend> mesh;
   std::vector<Write> writes;
-  std::vector<uint64_t> closes;  // close after the queued writes are flushed
+  std::vector<uint64_t> closes;                     // close after the queued writes are flushed
+  std::vector<std::string> subscribe, unsubscribe;  // gateway: presence topics (user ids)
 
   void Clear() {
     mesh.clear();
     writes.clear();
     closes.clear();
+    subscribe.clear();
+    unsubscribe.clear();
   }
 };
 

@@ -2,6 +2,8 @@
 
 #include "codec/token.h"
 
+#include <algorithm>
+
 namespace meshchat::nodes {
 
 using codec::ErrorCode;
@@ -118,9 +120,31 @@ void GatewayCore::OnBadFrame(uint64_t conn, codec::DecodeStatus why, Effects& fx
   Fatal(conn, ErrorCode::kMalformedFrame, "malformed frame header", fx);
 }
 
+void GatewayCore::Unwatch(uint64_t conn, Conn& c, Effects& fx) {
+  for (const auto& user : c.watching) {
+    auto w = watchers_.find(user);
+    if (w == watchers_.end()) continue;
+    std::erase(w->second, conn);
+    if (w->second.empty()) {  // no local watcher left: stop receiving its changes
+      watchers_.erase(w);
+      fx.unsubscribe.push_back(user);
+    }
+  }
+  c.watching.clear();
+}
+
+void GatewayCore::OnPublished(const std::string& user, std::string_view body, Effects& fx) {
+  auto w = watchers_.find(user);
+  if (w == watchers_.end()) return;
+  const std::string frame =
+      codec::EncodeFrame(static_cast<uint8_t>(codec::FrameType::kPresence), body);
+  for (uint64_t conn : w->second) fx.writes.push_back({conn, frame});
+}
+
 void GatewayCore::OnClosed(uint64_t conn, Effects& fx) {
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
+  Unwatch(conn, it->second, fx);
   if (it->second.authed) {
     --authenticated_;
     Announce(conn, it->second, codec::MeshType::kConnClose, fx);
@@ -156,6 +180,25 @@ void GatewayCore::OnMesh(const std::string& /*from*/, codec::Envelope&& env, Eff
       fx.writes.push_back({env.stamp.conn, codec::EncodeFrame(env.ftype, env.body)});
       break;
     case codec::MeshType::kCloseConn: fx.closes.push_back(env.stamp.conn); break;
+    case codec::MeshType::kWatchReset:  // a new watch list replaces the old one
+      if (env.arg > c.watch_gen) {
+        Unwatch(env.stamp.conn, c, fx);
+        c.watch_gen = env.arg;
+      }
+      break;
+    case codec::MeshType::kWatchOk:                         // the presence owner allows this watch
+      if (env.req < c.watch_gen || env.key.empty()) break;  // for an older list
+      if (env.req > c.watch_gen) {  // overtook its reset: apply the reset first
+        Unwatch(env.stamp.conn, c, fx);
+        c.watch_gen = env.req;
+      }
+      if (std::find(c.watching.begin(), c.watching.end(), env.key) == c.watching.end()) {
+        c.watching.push_back(env.key);
+        auto& w = watchers_[env.key];
+        if (w.empty()) fx.subscribe.push_back(env.key);
+        w.push_back(env.stamp.conn);
+      }
+      break;
     case codec::MeshType::kWrongOwner:
       Error(env.stamp.conn, ErrorCode::kServiceUnavailable, "cluster map changing; retry", fx);
       break;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "base/clock.h"
 #include "codec/client_messages.h"
@@ -47,6 +48,8 @@ class GatewayCore {
   void OnPeerUp(const std::string& node, Effects& fx);
   // Closes connections that did not authenticate (or get registered) in time.
   void OnTick(Effects& fx);
+  // A presence change published for `user`: to each local connection watching it.
+  void OnPublished(const std::string& user, std::string_view body, Effects& fx);
   // Graceful stop: every client gets bye{shutting_down} and is closed.
   void Shutdown(Effects& fx);
 
@@ -59,6 +62,8 @@ class GatewayCore {
     bool authed = false;
     bool welcomed = false;    // the session shard confirmed registration; welcome sent
     bool registered = false;  // the shard (in its current incarnation) confirmed this conn
+    uint64_t watch_gen = 0;   // generation of the connection's presence watch list
+    std::vector<std::string> watching;
     std::string user;
     std::string device;
   };
@@ -73,7 +78,10 @@ class GatewayCore {
   const Clock& clock_;
   const router::HashRing& sessions_;
   PeerUpFn peer_up_;
+  void Unwatch(uint64_t conn, Conn& c, Effects& fx);
+
   std::unordered_map<uint64_t, Conn> conns_;
+  std::unordered_map<std::string, std::vector<uint64_t>> watchers_;  // user -> connections
   size_t authenticated_ = 0;
 };
 

@@ -32,12 +32,18 @@ GatewayService::GatewayService(NodeContext& ctx)
                                           [this](uint64_t c) {
                                             core_.OnClosed(c, fx_);
                                             Apply();
-                                          }}) {
+                                          }}),
+      sub_(ctx.mesh.context(), zmq::socket_type::sub) {
   if (ctx.secret.empty()) throw std::runtime_error("a gateway needs --secret-file");
 }
 
 void GatewayService::Start() {
   listener_.Start();
+  sub_.set(zmq::sockopt::linger, 0);
+  sub_.set(zmq::sockopt::rcvhwm, 100000);
+  for (const auto& n : ctx_.map.nodes)
+    if (n.role == router::Role::kPresence) sub_.connect(n.pub);
+  ctx_.reactor.AddZmqReader(sub_, [this] { return ReceivePublished(); });
   ctx_.reactor.Every(1000, [this] {
     core_.OnTick(fx_);
     Apply();
@@ -61,9 +67,22 @@ void GatewayService::OnPeerUp(const std::string& node, bool /*restarted*/) {
   Apply();
 }
 
+bool GatewayService::ReceivePublished() {
+  zmq::message_t topic, body;
+  if (!sub_.recv(topic, zmq::recv_flags::dontwait)) return false;
+  if (!topic.more() || !sub_.recv(body, zmq::recv_flags::dontwait)) return true;  // malformed
+  while (body.more()) (void)sub_.recv(body, zmq::recv_flags::dontwait);
+  std::string user = topic.to_string();
+  if (!user.empty() && user.back() == '\0') user.pop_back();
+  core_.OnPublished(user, body.to_string_view(), fx_);
+  Apply();
+  return true;
+}
+
 void GatewayService::Apply() {
   // Effects may be produced re-entrantly (a close triggers OnClosed); take them out first.
-  while (!fx_.mesh.empty() || !fx_.writes.empty() || !fx_.closes.empty()) {
+  while (!fx_.mesh.empty() || !fx_.writes.empty() || !fx_.closes.empty() ||
+         !fx_.subscribe.empty() || !fx_.unsubscribe.empty()) {
     Effects fx = std::move(fx_);
     fx_.Clear();
     for (auto& w : fx.writes) listener_.Write(w.conn, w.bytes);
@@ -75,6 +94,10 @@ void GatewayService::Apply() {
       }
     }
     for (uint64_t c : fx.closes) listener_.CloseAfterFlush(c);
+    // Topics are "user\0": a subscription must not match users whose id merely starts with it.
+    for (const auto& u : fx.subscribe) sub_.set(zmq::sockopt::subscribe, u + std::string(1, '\0'));
+    for (const auto& u : fx.unsubscribe)
+      sub_.set(zmq::sockopt::unsubscribe, u + std::string(1, '\0'));
   }
 }
 

@@ -19,11 +19,13 @@ class GatewayService final : public Service {
 
  private:
   void Apply();
+  bool ReceivePublished();
 
   NodeContext& ctx_;
   router::HashRing sessions_;
   GatewayCore core_;
   ClientListener listener_;
+  zmq::socket_t sub_;  // presence changes of the users local clients watch
   Effects fx_;
 };
 

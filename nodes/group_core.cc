@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "codec/presence_messages.h"
+
 namespace meshchat::nodes {
 
 using codec::ErrorCode;
@@ -161,6 +163,25 @@ void GroupCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effec
       return Fail(channel_.OnMessage(
           from, env, [&](const std::string&, std::string_view p) { return HandleCursor(p); }));
     case MeshType::kChanAck: return Fail(channel_.OnAck(from, env, fx));
+    case MeshType::kTyping: {  // ring the other members' devices; nothing is stored
+      codec::Typing t;
+      auto members = MembersOf(env.key);
+      if (!members.ok() || !(*members)->count(env.stamp.user) ||
+          codec::Decode(env.body, t) != codec::DecodeStatus::kOk)
+        return;
+      const std::string notice =
+          codec::Encode(codec::TypingNotice{env.stamp.user, env.key, t.on, 5000});
+      for (const auto& [user, m] : **members) {
+        if (user == env.stamp.user) continue;
+        codec::Envelope e;
+        e.type = MeshType::kTyping;
+        e.key = user;
+        e.stamp = env.stamp;
+        e.body = notice;
+        fx.mesh.push_back({session_owner_(user), std::move(e), 0});
+      }
+      return;
+    }
     default: return;
   }
 }

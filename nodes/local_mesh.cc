@@ -139,7 +139,7 @@ std::vector<std::pair<std::string, long>> LocalMesh::RunningNodes() const {
 
 Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   if (o.gateways < 1 || o.sessions < 1 || o.gateways > 64 || o.sessions > 64 || o.groups < 0 ||
-      o.groups > 64)
+      o.groups > 64 || o.presence < 0 || o.presence > 64)
     return {Code::kInvalid, "need 1..64 gateways, 1..64 session nodes and 0..64 group nodes"};
   if (auto running = RunningNodes(); !running.empty())
     return {Code::kExists, "a mesh is already running under " + var_ + " (" +
@@ -151,24 +151,32 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
 
   router::ClusterMap map;
   map.epoch = 1;
-  auto ports = FreePorts(static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups));
+  auto ports =
+      FreePorts(static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups + o.presence * 2));
   size_t p = 0;
   std::string endpoints;
   for (int i = 1; i <= o.gateways; ++i) {
     router::NodeInfo n{"gw" + std::to_string(i), router::Role::kGateway,
                        "tcp://" + o.host + ":" + std::to_string(ports[p]),
-                       o.host + ":" + std::to_string(ports[p + 1])};
+                       o.host + ":" + std::to_string(ports[p + 1]), ""};
     p += 2;
     endpoints += n.client + "\n";
     map.nodes.push_back(n);
   }
   for (int i = 1; i <= o.sessions; ++i) {
     map.nodes.push_back({"s" + std::to_string(i), router::Role::kSession,
-                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), ""});
+                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", ""});
+  }
+  for (int i = 1; i <= o.presence; ++i) {
+    router::NodeInfo n{"p" + std::to_string(i), router::Role::kPresence,
+                       "tcp://" + o.host + ":" + std::to_string(ports[p]), "", ""};
+    n.pub = "tcp://" + o.host + ":" + std::to_string(ports[p + 1]);
+    p += 2;
+    map.nodes.push_back(n);
   }
   for (int i = 1; i <= o.groups; ++i) {
     map.nodes.push_back({"g" + std::to_string(i), router::Role::kGroup,
-                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), ""});
+                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", ""});
   }
   std::ofstream(map_path()) << map.Serialize();
   std::ofstream(var_ + "/client-endpoints") << endpoints;
@@ -214,7 +222,8 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   }
   log += "started " + std::to_string(map.nodes.size()) + " nodes (" + std::to_string(o.gateways) +
          " gateways, " + std::to_string(o.sessions) + " session nodes, " +
-         std::to_string(o.groups) + " group nodes) under " + var_ + "\n";
+         std::to_string(o.groups) + " group nodes, " + std::to_string(o.presence) +
+         " presence nodes) under " + var_ + "\n";
   return Status::Ok();
 }
 

@@ -24,6 +24,7 @@ struct UpOptions {
   int gateways = 2;
   int sessions = 2;
   int groups = 2;
+  int presence = 1;
   std::string host = "127.0.0.1";
   int ready_timeout_ms = 15000;
   std::vector<std::string> node_opts;  // KEY=VALUE passed to every node as --opt

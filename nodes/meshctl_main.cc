@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
   cup->add_option("--gateways", up.gateways, "number of gateways")->check(CLI::Range(1, 64));
   cup->add_option("--sessions", up.sessions, "number of session nodes")->check(CLI::Range(1, 64));
   cup->add_option("--groups", up.groups, "number of group nodes")->check(CLI::Range(0, 64));
+  cup->add_option("--presence", up.presence, "number of presence nodes")->check(CLI::Range(0, 64));
 
   cup->add_option("--opt", up.node_opts, "KEY=VALUE setting passed to every node (repeatable)");
 

@@ -3,26 +3,36 @@
 #include <spdlog/spdlog.h>
 
 #include "codec/group_messages.h"
+#include "codec/presence_messages.h"
 
 namespace meshchat::nodes {
 
 using codec::ErrorCode;
+
+namespace {
+ShardContext::OwnerFn NoOwner() {
+  return [](std::string_view) -> const std::string& {
+    static const std::string kNone;
+    return kNone;
+  };
+}
+constexpr std::string_view kPrivacyTable = "privacy";  // user -> [mode], for the asker's side
+}  // namespace
 using codec::FrameType;
 using codec::MeshType;
 
 SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& kv,
                          ShardContext::OwnerFn owner, ShardContext::PeerUpFn peer_up,
-                         ShardContext::OwnerFn group_owner, ChannelConfig channel_cfg)
+                         ShardContext::OwnerFn group_owner, ShardContext::OwnerFn presence_owner,
+                         ChannelConfig channel_cfg)
     : channel_(channel_cfg, kv, clock, peer_up),
       ctx_{std::move(cfg),
            clock,
            kv,
            std::move(owner),
            std::move(peer_up),
-           group_owner ? std::move(group_owner) : [](std::string_view) -> const std::string& {
-             static const std::string kNone;
-             return kNone;
-           },
+           group_owner ? std::move(group_owner) : NoOwner(),
+           presence_owner ? std::move(presence_owner) : NoOwner(),
            channel_},
       conversations_(ctx_),
       inboxes_(ctx_) {
@@ -66,9 +76,18 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
   local_fx_ = &fx;  // where entries applied locally through the channel put their effects
   switch (env.type) {
     case MeshType::kConnOpen:
-      if (CheckOwner(from, env, fx)) Fail(inboxes_.OnConnOpen(env.stamp, fx));
+      if (!CheckOwner(from, env, fx)) return;
+      Fail(inboxes_.OnConnOpen(env.stamp, fx));
+      Activity(env.stamp.user, false, fx);
       return;
-    case MeshType::kConnClose: inboxes_.OnConnClose(env.stamp); return;
+    case MeshType::kConnClose:
+      inboxes_.OnConnClose(env.stamp);
+      watch_gen_.erase(env.stamp.conn);
+      Activity(env.stamp.user, false, fx);
+      return;
+    case MeshType::kTyping:  // someone types to one of our users: ring its devices, store nothing
+      inboxes_.Notify(env.key, static_cast<uint8_t>(FrameType::kTypingNotice), env.body, fx);
+      return;
     case MeshType::kClientFrame:
       if (CheckOwner(from, env, fx)) Fail(HandleClientFrame(env, fx));
       return;
@@ -104,8 +123,14 @@ Status SessionCore::HandleClientFrame(const codec::Envelope& env, Effects& fx) {
       }
       return inboxes_.OnAck(env.stamp, ack.n, fx);
     }
-    case FrameType::kGroup:
-    case FrameType::kGroupSend: return HandleGroupFrame(env, fx);
+    case FrameType::kGroup: return HandleGroupFrame(env, fx);
+    case FrameType::kGroupSend:
+      Activity(env.stamp.user, true, fx);
+      return HandleGroupFrame(env, fx);
+    case FrameType::kPresenceQuery:
+    case FrameType::kPresenceWatch:
+    case FrameType::kTyping:
+    case FrameType::kPrivacy: return HandlePresenceFrame(env, fx);
     case FrameType::kRead: {
       codec::Read read;
       if (codec::Decode(env.body, read) != codec::DecodeStatus::kOk ||
@@ -114,6 +139,7 @@ Status SessionCore::HandleClientFrame(const codec::Envelope& env, Effects& fx) {
                            std::nullopt, false, fx);
         return Status::Ok();
       }
+      if (!read.app) Activity(env.stamp.user, true, fx);
       return inboxes_.OnRead(env.stamp, read, fx);
     }
     default:
@@ -173,6 +199,104 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
   return Status::Ok();
 }
 
+void SessionCore::Activity(const std::string& user, bool user_activity, Effects& fx) {
+  const std::string& node = ctx_.presence_owner(user);
+  if (node.empty()) return;
+  const int64_t now = ctx_.clock.MonoMs();
+  if (user_activity) {
+    // Last seen has a resolution of a second: report user activity at most once a second.
+    auto [it, fresh] = activity_sent_.try_emplace(user, now);
+    if (!fresh && now - it->second < 1000) return;
+    it->second = now;
+  }
+  codec::Envelope e;
+  e.type = MeshType::kActivity;
+  e.key = user;
+  e.arg = user_activity ? static_cast<uint64_t>(ctx_.clock.WallMs()) : 0;
+  e.body = EncodeUints({inboxes_.ConnectionsOf(user).size()});
+  fx.mesh.push_back({node, std::move(e), 0});
+}
+
+Status SessionCore::HandlePresenceFrame(const codec::Envelope& env, Effects& fx) {
+  const std::string& user = env.stamp.user;
+  auto bad = [&](const char* msg) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, msg, std::nullopt, false, fx);
+    return Status::Ok();
+  };
+  switch (static_cast<FrameType>(env.ftype)) {
+    case FrameType::kTyping: {
+      codec::Typing t;
+      if (codec::Decode(env.body, t) != codec::DecodeStatus::kOk || !codec::IsValidId(t.to))
+        return bad("typing body must be {to, group, on}");
+      Activity(user, true, fx);
+      codec::Envelope e;
+      e.type = MeshType::kTyping;
+      e.stamp = env.stamp;
+      if (t.group) {  // the group's owner rings its members
+        e.key = t.to;
+        e.body = env.body;
+        const std::string& owner = ctx_.group_owner(t.to);
+        if (!owner.empty()) fx.mesh.push_back({owner, std::move(e), 0});
+      } else {
+        e.key = t.to;
+        e.body = codec::Encode(codec::TypingNotice{user, user, t.on, 5000});
+        fx.mesh.push_back({ctx_.owner(t.to), std::move(e), 0});
+      }
+      return Status::Ok();
+    }
+    case FrameType::kPrivacy: {
+      codec::Privacy p;
+      if (codec::Decode(env.body, p) != codec::DecodeStatus::kOk)
+        return bad("privacy body must be {mode: everyone|contacts|nobody}");
+      const uint64_t mode = static_cast<uint64_t>(p.mode);
+      if (Status s = ctx_.kv.Put(kPrivacyTable, user, EncodeUints({mode})); !s.ok()) return s;
+      const std::string& node = ctx_.presence_owner(user);
+      if (!node.empty()) {
+        codec::Envelope e;
+        e.type = MeshType::kPrivacy;
+        e.key = user;
+        e.arg = mode;
+        fx.mesh.push_back({node, std::move(e), 0});
+      }
+      return Status::Ok();
+    }
+    default: break;
+  }
+  // presence_query / presence_watch
+  codec::PresenceUsers q;
+  if (codec::Decode(env.body, q) != codec::DecodeStatus::kOk) return bad("body must be {users}");
+  for (const auto& u : q.users)
+    if (!codec::IsValidId(u)) return bad("invalid user id");
+  std::vector<uint64_t> mode;
+  bool hides = false;  // who hides their own last seen sees no one's
+  if (auto r = ctx_.kv.Get(kPrivacyTable, user); r.ok() && DecodeUints(*r, mode, 1))
+    hides = mode[0] == static_cast<uint64_t>(codec::PrivacyMode::kNobody);
+  const bool watch = env.ftype == static_cast<uint8_t>(FrameType::kPresenceWatch);
+  uint64_t gen = 0;
+  if (watch) {
+    Activity(user, true, fx);  // opening chats is the user's doing
+    gen = ++watch_gen_[env.stamp.conn];
+    codec::Envelope reset;  // the gateway forgets this connection's previous watch list
+    reset.type = MeshType::kWatchReset;
+    reset.key = user;
+    reset.stamp = env.stamp;
+    reset.arg = gen;
+    fx.mesh.push_back({env.stamp.gateway, std::move(reset), 0});
+  }
+  for (const auto& target : q.users) {
+    const std::string& node = ctx_.presence_owner(target);
+    if (node.empty()) continue;
+    codec::Envelope e;
+    e.type = watch ? MeshType::kPresenceWatch : MeshType::kPresenceQuery;
+    e.key = target;
+    e.stamp = env.stamp;
+    e.arg = hides ? 1 : 0;
+    e.req = gen;
+    fx.mesh.push_back({node, std::move(e), 0});
+  }
+  return Status::Ok();
+}
+
 Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   codec::Send send;
   const auto ds = codec::Decode(env.body, send);
@@ -187,6 +311,7 @@ Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (ds != codec::DecodeStatus::kOk) return refuse("send body must be {to, cid, body}", {});
   if (send.cid == 0) return refuse("cid must be > 0", std::nullopt);
   if (!codec::IsValidId(send.to)) return refuse("invalid recipient id", send.cid);
+  if (!send.app) Activity(env.stamp.user, true, fx);
 
   const std::string conv = ConversationId(env.stamp.user, send.to);
   const std::string& owner = ctx_.owner(conv);

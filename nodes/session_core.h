@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "nodes/channel.h"
 #include "nodes/conversations.h"
@@ -27,7 +28,8 @@ class SessionCore {
   // `group_owner` maps a group id to its group node ("" when there are none).
   SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& kv,
               ShardContext::OwnerFn owner, ShardContext::PeerUpFn peer_up,
-              ShardContext::OwnerFn group_owner = nullptr, ChannelConfig channel_cfg = {});
+              ShardContext::OwnerFn group_owner = nullptr,
+              ShardContext::OwnerFn presence_owner = nullptr, ChannelConfig channel_cfg = {});
 
   // Start-up: loads channel state. Commit the store afterwards.
   Status Load();
@@ -60,6 +62,9 @@ class SessionCore {
   Status HandleClientFrame(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);
   Status HandleGroupFrame(const codec::Envelope& env, Effects& fx);
+  Status HandlePresenceFrame(const codec::Envelope& env, Effects& fx);
+  // Tells the user's presence node about user activity (throttled) or a connection change.
+  void Activity(const std::string& user, bool user_activity, Effects& fx);
   void HandleDeliverResult(const codec::Envelope& env, Effects& fx);
   void Fail(const Status& s);
   Status ApplyAppend(std::string_view payload, Effects& fx);
@@ -71,7 +76,9 @@ class SessionCore {
   std::map<uint64_t, PendingSend> pending_;  // by request id
   uint64_t next_req_ = 1;
   Status batch_error_;
-  Effects* local_fx_ = nullptr;  // effects of the event being handled
+  Effects* local_fx_ = nullptr;                             // effects of the event being handled
+  std::unordered_map<std::string, int64_t> activity_sent_;  // user -> mono ms last reported
+  std::unordered_map<uint64_t, uint64_t> watch_gen_;        // connection -> watch generation
 };
 
 }  // namespace meshchat::nodes

@@ -16,6 +16,10 @@ SessionService::SessionService(NodeContext& ctx)
             [this](std::string_view key) -> const std::string& {
               static const std::string kNone;  // no group nodes in the map
               return groups.empty() ? kNone : groups.Owner(key);
+            },
+            [this](std::string_view key) -> const std::string& {
+              static const std::string kNone;  // no presence nodes in the map
+              return presence.empty() ? kNone : presence.Owner(key);
             });
       }) {}
 

@@ -11,9 +11,11 @@ namespace meshchat::nodes {
 struct SessionRings {
   explicit SessionRings(const router::ClusterMap& map)
       : sessions(map.IdsWithRole(router::Role::kSession)),
-        groups(map.IdsWithRole(router::Role::kGroup)) {}
+        groups(map.IdsWithRole(router::Role::kGroup)),
+        presence(map.IdsWithRole(router::Role::kPresence)) {}
   router::HashRing sessions;
   router::HashRing groups;
+  router::HashRing presence;
 };
 
 class SessionService final : private SessionRings, public DurableService<SessionCore> {

@@ -35,7 +35,8 @@ struct ShardContext {
   store::KvStore& kv;
   OwnerFn owner;
   PeerUpFn peer_up;
-  OwnerFn group_owner;  // the group node owning a group id
+  OwnerFn group_owner;     // the group node owning a group id ("" if none)
+  OwnerFn presence_owner;  // the presence node owning a user id ("" if none)
   ReliableChannel& channel;
 
   // A frame (type and body) to one client connection, through its gateway.

@@ -85,6 +85,7 @@ std::string ClusterMap::Serialize() const {
   for (const auto& n : nodes) {
     o << "node " << n.id << " " << RoleName(n.role) << " mesh=" << n.mesh;
     if (!n.client.empty()) o << " client=" << n.client;
+    if (!n.pub.empty()) o << " pub=" << n.pub;
     o << "\n";
   }
   return o.str();
@@ -128,6 +129,10 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
           if (!ValidMeshEndpoint(v))
             return LineError(lineno, "bad mesh endpoint '" + std::string(v) + "'");
           n.mesh = std::string(v);
+        } else if (k == "pub") {
+          if (!ValidMeshEndpoint(v))
+            return LineError(lineno, "bad pub endpoint '" + std::string(v) + "'");
+          n.pub = std::string(v);
         } else if (k == "client") {
           std::string host;
           uint16_t port;
@@ -141,8 +146,11 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
       if (n.mesh.empty()) return LineError(lineno, "node " + n.id + " has no mesh endpoint");
       if (n.role == Role::kGateway && n.client.empty())
         return LineError(lineno, "gateway " + n.id + " has no client endpoint");
+      if (n.role == Role::kPresence && n.pub.empty())
+        return LineError(lineno, "presence node " + n.id + " has no pub endpoint");
       if (!endpoints.insert(n.mesh).second ||
-          (!n.client.empty() && !endpoints.insert(n.client).second))
+          (!n.client.empty() && !endpoints.insert(n.client).second) ||
+          (!n.pub.empty() && !endpoints.insert(n.pub).second))
         return LineError(lineno, "endpoint of " + n.id + " is used twice");
       map.nodes.push_back(std::move(n));
     } else {

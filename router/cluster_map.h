@@ -5,6 +5,7 @@
 //   epoch 1
 //   node gw1 gateway mesh=tcp://127.0.0.1:7101 client=127.0.0.1:7001
 //   node s1  session mesh=tcp://127.0.0.1:7201
+//   node p1  presence mesh=tcp://127.0.0.1:7301 pub=tcp://127.0.0.1:7302
 //
 // Every node reads the same file and so builds the same rings.
 #pragma once
@@ -28,6 +29,7 @@ struct NodeInfo {
   Role role = Role::kSession;
   std::string mesh;    // ZeroMQ endpoint the node's ROUTER binds: tcp://HOST:PORT or ipc://PATH
   std::string client;  // gateways only: HOST:PORT clients connect to
+  std::string pub;     // presence only: ZeroMQ endpoint its PUB socket binds (change fan-out)
   bool operator==(const NodeInfo&) const = default;
 };
 

@@ -70,6 +70,7 @@ class Mesh {
   size_t PeersUp() const;
   size_t PeersTotal() const { return peers_.size(); }
   uint64_t epoch() const { return map_.epoch; }
+  zmq::context_t& context() { return ctx_; }
   const std::string& self() const { return self_; }
   uint64_t incarnation() const { return incarnation_; }
   const MeshStats& stats() const { return stats_; }
@@ -78,7 +79,7 @@ class Mesh {
   struct Peer {
     std::unique_ptr<zmq::socket_t> dealer;
     std::vector<std::string> queued;  // encoded envelopes waiting for the end of the turn
-    uint64_t incarnation = 0;  // last seen; 0 = never heard
+    uint64_t incarnation = 0;         // last seen; 0 = never heard
     int64_t last_heard_ms = 0;
     bool up = false;
   };

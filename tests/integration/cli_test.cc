@@ -30,7 +30,7 @@ TEST_CASE("meshctl up refuses a second start; down stops once, then says so", "[
     CHECK(mesh.Meshctl("up", &out) == 1);
     CHECK_THAT(out, Catch::Contains("already running") && Catch::Contains("meshctl down"));
     CHECK(mesh.Meshctl("down", &out) == 0);
-    CHECK_THAT(out, Catch::Contains("stopped 6 nodes"));
+    CHECK_THAT(out, Catch::Contains("stopped 7 nodes"));
     CHECK(mesh.Meshctl("down", &out) == 0);
     CHECK_THAT(out, Catch::Contains("nothing to stop"));
     // Status of a stopped mesh: every node down, exit code 3.
@@ -44,7 +44,7 @@ TEST_CASE("meshctl status lists every node, as a table and as JSON", "[cli]") {
   std::string out;
   REQUIRE(mesh.Meshctl("status", &out) == 0);
   for (const char* id : {"gw1", "gw2", "s1", "s2", "s3"}) CHECK_THAT(out, Catch::Contains(id));
-  CHECK_THAT(out, Catch::Contains("6/6"));  // each node sees its 6 peers (2 group nodes too)
+  CHECK_THAT(out, Catch::Contains("7/7"));  // each node sees its 7 peers (groups, presence too)
   REQUIRE(mesh.Meshctl("status --json", &out) == 0);
   CHECK_THAT(out, Catch::Contains("\"id\":\"s3\",\"role\":\"session\",\"state\":\"up\""));
 }

@@ -25,8 +25,8 @@ int FreePort() {
 ClusterMap TwoNodeMap() {
   ClusterMap m;
   m.epoch = 1;
-  m.nodes.push_back({"a", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), ""});
-  m.nodes.push_back({"b", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), ""});
+  m.nodes.push_back({"a", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", ""});
+  m.nodes.push_back({"b", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", ""});
   return m;
 }
 
@@ -147,9 +147,8 @@ TEST_CASE("a silent peer is declared down, and a restart is noticed", "[router][
   std::thread a([&] {
     Reactor r;
     Mesh mesh(ctx, r, map, "a", 1, fast);
-    mesh.OnPeerUp([&](const std::string& n, bool restarted) {
-      log(n + (restarted ? " restarted" : " up"));
-    });
+    mesh.OnPeerUp(
+        [&](const std::string& n, bool restarted) { log(n + (restarted ? " restarted" : " up")); });
     mesh.OnPeerDown([&](const std::string& n) { log(n + " down"); });
     mesh.Start();
     r.After(2500, [&] { r.Stop(); });
