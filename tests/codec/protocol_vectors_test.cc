@@ -10,6 +10,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/presence_messages.h"
 
 using namespace meshchat::codec;
 
@@ -67,7 +68,7 @@ void Check(const std::map<std::string, std::string>& vectors, const std::string&
 
 TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][protocol]") {
   const auto v = VectorsFromDoc();
-  REQUIRE(v.size() >= 17);
+  REQUIRE(v.size() >= 22);
   Check(v, "hello", Hello{1, "mc1.eyJ1IjoiYWxpY2UifQ.c2ln"}, 0x01);
   Check(v, "welcome", Welcome{"alice", "phone", 1, "gw1", 1700000000000}, 0x02);
   Check(v, "send", Send{"bob", 1, "hi"}, 0x03);
@@ -85,6 +86,11 @@ TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][prot
   Check(v, "group_hint", GroupHint{"crew", 9}, 0x10);
   Check(v, "group_push",
         Push{5, "crew", "alice", "phone", 2, 1, 1700000000000, "hi", "crew", false}, 0x05);
+  Check(v, "presence_watch", PresenceUsers{{"bob"}}, 0x13);
+  Check(v, "presence", Presence{"bob", true, 1700000000000}, 0x12);
+  Check(v, "typing", Typing{"bob", false, true}, 0x14);
+  Check(v, "typing_notice", TypingNotice{"alice", "alice", true, 5000}, 0x15);
+  Check(v, "privacy", Privacy{PrivacyMode::kContacts}, 0x16);
   Check(v, "error_send", Error{ErrorCode::kServiceUnavailable, "could not store; retry", 1, false},
         0x0F);
 }

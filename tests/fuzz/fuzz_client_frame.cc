@@ -5,6 +5,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/presence_messages.h"
 #include "tests/fuzz/fuzz_check.h"
 
 using namespace meshchat::codec;
@@ -43,6 +44,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case FrameType::kGroupResult: RoundTrip<GroupResult>(f.body); break;
       case FrameType::kGroupSend: RoundTrip<GroupSend>(f.body); break;
       case FrameType::kGroupHint: RoundTrip<GroupHint>(f.body); break;
+      case FrameType::kPresenceQuery:
+      case FrameType::kPresenceWatch: RoundTrip<PresenceUsers>(f.body); break;
+      case FrameType::kPresence: RoundTrip<Presence>(f.body); break;
+      case FrameType::kTyping: RoundTrip<Typing>(f.body); break;
+      case FrameType::kTypingNotice: RoundTrip<TypingNotice>(f.body); break;
+      case FrameType::kPrivacy: RoundTrip<Privacy>(f.body); break;
       case FrameType::kError: RoundTrip<Error>(f.body); break;
       default: RoundTrip<Send>(f.body); break;
     }

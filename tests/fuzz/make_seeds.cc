@@ -7,6 +7,7 @@
 #include "codec/client_messages.h"
 #include "codec/envelope.h"
 #include "codec/group_messages.h"
+#include "codec/presence_messages.h"
 #include "codec/token.h"
 
 using namespace meshchat::codec;
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
   }
   Write(frames, "group_send", EncodeMessageFrame(GroupSend{"crew", 1, "hi"}));
   Write(frames, "group_hint", EncodeMessageFrame(GroupHint{"crew", 9}));
+  Write(frames, "presence_watch", EncodeFrame(0x13, Encode(PresenceUsers{{"bob", "carol"}})));
+  Write(frames, "presence", EncodeMessageFrame(Presence{"bob", true, 1700000000000}));
+  Write(frames, "typing", EncodeMessageFrame(Typing{"bob", false, true}));
+  Write(frames, "privacy", EncodeMessageFrame(Privacy{PrivacyMode::kNobody}));
   Write(frames, "pipelined",
         EncodeMessageFrame(Send{"bob", 1, "a"}) + EncodeMessageFrame(Ack{1}) +
             EncodeFrame(0x07, Encode(Ping{1})));
