@@ -3,6 +3,8 @@
 //   chat send --to bob "hi" [--wait sent|delivered|read]
 //   chat listen [--count N] [--timeout S] [--read]   print each received body on its own line
 //   chat history [--with USER]               what this device has received
+//   chat presence USER..                     online / last seen
+//   chat privacy everyone|contacts|nobody
 //   chat group ACTION GROUP [ARGS..]          create, add, remove, leave, rename, info, list,
 //                                            receipts, send
 // Exit codes: 0 ok, 1 the server refused (error frame), 2 usage, 3 cannot connect or
@@ -163,6 +165,10 @@ void Show(ChatClient& c, client::LocalHistory& h, const client::Event& ev) {
     std::cout << "  " << ticks << " " << codec::ReceiptKindName(r->kind) << " by " << r->chat
               << (r->kind == codec::ReceiptKind::kExpired ? " (seq " : " (up to seq ") << r->seq
               << ")\n";
+  } else if (auto* t = std::get_if<codec::TypingNotice>(&ev)) {
+    if (t->on) std::cout << "  ... " << t->from << " is typing\n";
+  } else if (auto* pr = std::get_if<codec::Presence>(&ev)) {
+    std::cout << "* " << pr->user << (pr->online ? " is online" : " is offline") << "\n";
   } else if (auto* e = std::get_if<codec::Error>(&ev)) {
     std::cout << "* " << client::Describe(*e) << "\n";
   } else if (std::get_if<codec::Bye>(&ev)) {
@@ -197,6 +203,7 @@ int Interactive(ChatClient& c, client::LocalHistory& h) {
       if (line.rfind("/to ", 0) == 0) {
         to = line.substr(4);
         std::cout << "* now talking to " << to << std::endl;
+        (void)c.WatchPresence({to});  // the chat is open: follow its presence
         continue;
       }
       std::string target = to, text = line;
@@ -221,6 +228,37 @@ int Interactive(ChatClient& c, client::LocalHistory& h) {
         std::cout << "* " << r.status().message() << std::endl;
     }
   }
+}
+
+int CmdPresence(ChatClient& c, const std::vector<std::string>& users) {
+  c.set_auto_ack(false);
+  if (Status s = c.QueryPresence(users); !s.ok()) {
+    std::cerr << "chat: " << s.message() << "\n";
+    return kExitConnect;
+  }
+  size_t got = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (got < users.size() && MsLeft(deadline) > 0) {
+    auto ev = c.Next(static_cast<int>(MsLeft(deadline)));
+    if (!ev.ok()) break;
+    if (auto* p = std::get_if<codec::Presence>(&*ev)) {
+      ++got;
+      if (p->online) {
+        std::cout << p->user << " online\n";
+      } else if (p->last_seen == 0) {
+        std::cout << p->user << " not seen\n";
+      } else {
+        const time_t secs = static_cast<time_t>(p->last_seen / 1000);
+        char when[32];
+        std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&secs));
+        std::cout << p->user << " last seen " << when << "\n";
+      }
+    } else if (auto* e = std::get_if<codec::Error>(&*ev)) {
+      std::cerr << "chat: " << client::Describe(*e) << "\n";
+      return kExitRefused;
+    }
+  }
+  return got == users.size() ? 0 : kExitTimeout;
 }
 
 int CmdHistory(std::string token, const std::string& with) {
@@ -276,6 +314,15 @@ int main(int argc, char** argv) {
   cgroup->add_option("words", gwords, "group id, then the action's arguments");
   cgroup->add_option("--timeout", gcmd.timeout_s, "seconds to wait for the answer");
 
+  std::vector<std::string> who;
+  auto* cpresence = app.add_subcommand("presence", "show online / last seen of users");
+  cpresence->add_option("users", who, "user ids")->required();
+  std::string mode;
+  auto* cprivacy = app.add_subcommand("privacy", "who sees your online / last seen");
+  cprivacy->add_option("mode", mode, "everyone, contacts or nobody")
+      ->required()
+      ->check(CLI::IsMember({"everyone", "contacts", "nobody"}));
+
   std::string with;
   auto* chistory = app.add_subcommand("history", "show what this device has received");
   chistory->add_option("--with", with, "only the chat with this user");
@@ -291,6 +338,26 @@ int main(int argc, char** argv) {
   client::LocalHistory h(c->welcome().user, c->welcome().device);
   c->set_last_n(h.LastN());
   if (csend->parsed()) return CmdSend(*c, to, text, wait, send_timeout);
+  if (cpresence->parsed()) return CmdPresence(*c, who);
+  if (cprivacy->parsed()) {
+    const auto m = mode == "contacts" ? codec::PrivacyMode::kContacts
+                   : mode == "nobody" ? codec::PrivacyMode::kNobody
+                                      : codec::PrivacyMode::kEveryone;
+    if (Status s = c->SetPrivacy(m); !s.ok()) {
+      std::cerr << "chat: " << s.message() << "\n";
+      return kExitConnect;
+    }
+    (void)c->Ping(1);  // the answer to a ping after it: the setting has been taken
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto ev = c->Next(1000);
+      if (ev.ok() && std::holds_alternative<client::Pong>(*ev)) {
+        std::cout << "privacy " << mode << "\n";
+        return 0;
+      }
+    }
+    return kExitTimeout;
+  }
   if (cgroup->parsed()) {
     if (gcmd.action != "list") {
       if (gwords.empty()) {

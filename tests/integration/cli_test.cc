@@ -181,3 +181,29 @@ TEST_CASE("chat group commands: create, send, info, receipts, list, leave", "[cl
   CHECK(RunCommand(bob + "group frobnicate crew", &out) == 2);
   CHECK(RunCommand(bob + "group info", &out) == 2);
 }
+
+TEST_CASE("chat presence and chat privacy", "[cli][presence]") {
+  TestMesh mesh;
+  const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
+  const std::string alice = home + Bin("chat") + " --token " + mesh.Token("alice") + " ";
+  const std::string bob = home + Bin("chat") + " --token " + mesh.Token("bob") + " ";
+  std::string out;
+  REQUIRE(RunCommand(alice + "presence bob", &out) == 0);
+  CHECK(out == "bob not seen\n");
+  REQUIRE(RunCommand(bob + "send --to carol hi", &out) == 0);  // bob acts
+  bool seen = false;
+  for (int i = 0; i < 50 && !seen; ++i) {  // last seen is stored within a second
+    REQUIRE(RunCommand(alice + "presence bob", &out) == 0);
+    seen = out.find("bob last seen ") == 0 || out == "bob online\n";
+  }
+  CHECK(seen);
+  REQUIRE(RunCommand(bob + "privacy nobody", &out) == 0);
+  CHECK(out == "privacy nobody\n");
+  bool hidden = false;
+  for (int i = 0; i < 50 && !hidden; ++i) {
+    REQUIRE(RunCommand(alice + "presence bob", &out) == 0);
+    hidden = out == "bob not seen\n";
+  }
+  CHECK(hidden);
+  CHECK(RunCommand(bob + "privacy sometimes", &out) == 2);
+}
