@@ -27,6 +27,20 @@ codec::Presence Ask(client::ChatClient& c, const std::string& user) {
   return PresenceOf(c, user);
 }
 
+// Asks until `ok` holds (settings and activity travel asynchronously), for at most 5 s.
+template <typename Pred>
+codec::Presence AskUntil(client::ChatClient& c, const std::string& user, Pred ok) {
+  codec::Presence p;
+  for (int i = 0; i < 50; ++i) {
+    p = Ask(c, user);
+    if (ok(p)) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  return p;
+}
+const auto kSeen = [](const codec::Presence& p) { return p.last_seen > 0; };
+const auto kHidden = [](const codec::Presence& p) { return p.last_seen == 0 && !p.online; };
+
 }  // namespace
 
 TEST_CASE("A watches B: online, typing, then last seen after B leaves", "[integration][presence]") {
@@ -67,8 +81,9 @@ TEST_CASE("traffic the app makes by itself does not refresh last seen", "[integr
   auto b = mesh.Connect("bob", 1);
   REQUIRE(b.Send("alice", "hi").ok());  // user activity
   Expect<codec::Sent>(b);
-  std::this_thread::sleep_for(1500ms);  // the second granularity of last seen, and online ends
-  const auto first = Ask(a, "bob");
+  // Online ends a second after the activity (online_ms=1000).
+  const auto first =
+      AskUntil(a, "bob", [](const codec::Presence& p) { return p.last_seen > 0 && !p.online; });
   CHECK(first.last_seen > 0);
   CHECK_FALSE(first.online);
   // Resends, acks, pings and reconnects are the app's own doing.
@@ -90,24 +105,19 @@ TEST_CASE("privacy: everyone, contacts, nobody; who hides sees no one", "[integr
   auto carol = mesh.Connect("carol", 0);
   REQUIRE(bob.Send("alice", "we are contacts now").ok());  // a chat: contacts
   Expect<codec::Sent>(bob);
-  REQUIRE(bob.Typing("carol").ok());  // activity
-  std::this_thread::sleep_for(200ms);
-  CHECK(Ask(carol, "bob").last_seen > 0);  // everyone (default)
+  REQUIRE(bob.Typing("carol").ok());                   // activity
+  CHECK(AskUntil(carol, "bob", kSeen).last_seen > 0);  // everyone (default)
 
   REQUIRE(bob.SetPrivacy(codec::PrivacyMode::kContacts).ok());
-  std::this_thread::sleep_for(200ms);
-  CHECK(Ask(alice, "bob").last_seen > 0);
-  const auto hidden = Ask(carol, "bob");
-  CHECK(hidden.last_seen == 0);  // looks like a user never seen: nothing leaks
-  CHECK_FALSE(hidden.online);
+  // Looks like a user never seen: nothing leaks.
+  CHECK(kHidden(AskUntil(carol, "bob", kHidden)));
+  CHECK(Ask(alice, "bob").last_seen > 0);  // a contact still sees him
 
   REQUIRE(bob.SetPrivacy(codec::PrivacyMode::kNobody).ok());
-  std::this_thread::sleep_for(200ms);
-  CHECK(Ask(alice, "bob").last_seen == 0);
+  CHECK(kHidden(AskUntil(alice, "bob", kHidden)));
   REQUIRE(alice.Typing("carol").ok());
-  std::this_thread::sleep_for(200ms);
-  CHECK(Ask(bob, "alice").last_seen == 0);  // bob hides his own: he sees no one's
-  CHECK(Ask(carol, "alice").last_seen > 0);
+  CHECK(AskUntil(carol, "alice", kSeen).last_seen > 0);
+  CHECK(kHidden(Ask(bob, "alice")));  // bob hides his own: he sees no one's
 }
 
 TEST_CASE("last seen survives a presence node restart", "[integration][presence]") {
@@ -117,9 +127,9 @@ TEST_CASE("last seen survives a presence node restart", "[integration][presence]
     auto b = mesh.Connect("bob", 1);
     REQUIRE(b.Typing("alice").ok());
   }
-  std::this_thread::sleep_for(1500ms);  // stored at most a second after it happened
-  const auto before = Ask(a, "bob");
+  const auto before = AskUntil(a, "bob", kSeen);
   REQUIRE(before.last_seen > 0);
+  std::this_thread::sleep_for(1500ms);  // stored at most a second after it happened
   std::string out;
   REQUIRE(mesh.Meshctl("kill p1", &out) == 0);
   REQUIRE(mesh.Meshctl("start p1", &out) == 0);

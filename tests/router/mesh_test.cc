@@ -2,6 +2,7 @@
 // ZeroMQ TCP sockets on loopback.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -162,7 +163,10 @@ TEST_CASE("a silent peer is declared down, and a restart is noticed", "[router][
   a.join();
   std::lock_guard<std::mutex> l(mu);
   REQUIRE(events.size() >= 3);
-  CHECK(events[0] == "b up");
-  CHECK(events[1] == "b down");
-  CHECK(events[2] == "b restarted");
+  // On a loaded machine b1 may miss a heartbeat window and flap (down, up) before it stops:
+  // what must hold is up first, a down while b was gone, and the new process seen as restarted.
+  CHECK(events.front() == "b up");
+  auto down = std::find(events.begin(), events.end(), "b down");
+  CHECK(down != events.end());
+  CHECK(std::find(down, events.end(), "b restarted") != events.end());
 }
