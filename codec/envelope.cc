@@ -32,6 +32,8 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kContact: return "contact";
     case MeshType::kTyping: return "typing";
     case MeshType::kWatchReset: return "watch_reset";
+    case MeshType::kDescribeReq: return "describe_req";
+    case MeshType::kDescribeResp: return "describe_resp";
   }
   return "unknown";
 }
@@ -84,7 +86,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kWatchReset))
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kDescribeResp))
     return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));

@@ -43,6 +43,8 @@ enum class MeshType : uint8_t {
   kContact = 23,        // conversation owner -> presence: key = user, body = the other user
   kTyping = 24,         // -> session of key: stamp = who types, body = TypingNotice
   kWatchReset = 25,     // session -> gateway: stamp.conn's watch list restarts at arg
+  kDescribeReq = 26,    // operator -> node: describe `key` (a user, for `meshctl who`)
+  kDescribeResp = 27,   // body = a msgpack map, node-specific
 };
 const char* MeshTypeName(uint8_t t);
 

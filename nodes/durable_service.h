@@ -65,6 +65,7 @@ class DurableService : public Service {
   uint64_t Connections() const override { return core_->Connections(); }
 
  protected:
+  Core& core() { return *core_; }
   int64_t Option(const std::string& key, int64_t fallback) const {
     auto it = ctx_.options.find(key);
     return it == ctx_.options.end() ? fallback : std::stoll(it->second);

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "codec/msgpack_view.h"
+#include "router/hash_ring.h"
 
 namespace fs = std::filesystem;
 
@@ -278,6 +279,50 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log) {
     }
   }
   return {Code::kTimeout, "node " + id + " did not answer within 10 s"};
+}
+
+Status LocalMesh::RestartNode(const std::string& id, std::string& log) {
+  auto map = router::ClusterMap::Load(map_path());
+  if (!map.ok()) return map.status();
+  if (!map->Find(id)) return {Code::kNotFound, "no node '" + id + "' in " + map_path()};
+  const long pid = ReadPid(var_ + "/run/" + id + ".pid");
+  if (ProcessAlive(pid)) {
+    kill(static_cast<pid_t>(pid), SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (ProcessAlive(pid)) kill(static_cast<pid_t>(pid), SIGKILL);
+    log += "stopped " + id + " (pid " + std::to_string(pid) + ")\n";
+  }
+  return StartNode(id, log);
+}
+
+Result<std::string> LocalMesh::DescribeUser(const std::string& user, int timeout_ms) const {
+  auto map = router::ClusterMap::Load(map_path());
+  if (!map.ok()) return map.status();
+  const auto sessions = map->IdsWithRole(router::Role::kSession);
+  if (sessions.empty()) return Status(Code::kNotFound, "no session nodes in the map");
+  const router::NodeInfo* shard = map->Find(router::HashRing(sessions).Owner(user));
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::routing_id, "meshctl-who-" + std::to_string(getpid()));
+  s.connect(shard->mesh);
+  codec::Envelope req;
+  req.type = codec::MeshType::kDescribeReq;
+  req.req = 1;
+  req.key = user;
+  (void)s.send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0)
+    return Status(Code::kUnavailable, "session node " + shard->id + " did not answer");
+  zmq::message_t m;
+  codec::Envelope resp;
+  if (!s.recv(m, zmq::recv_flags::dontwait) ||
+      codec::Decode(m.to_string_view(), resp) != codec::DecodeStatus::kOk ||
+      resp.type != codec::MeshType::kDescribeResp)
+    return Status(Code::kInvalid, "bad answer from " + shard->id);
+  return resp.body;
 }
 
 Result<long> LocalMesh::KillNode(const std::string& id, int sig) {

@@ -56,6 +56,11 @@ class LocalMesh {
   Status StartNode(const std::string& id, std::string& log);
   // Sends `sig` to a node this directory started; waits for it to exit on KILL/TERM.
   Result<long> KillNode(const std::string& id, int sig);
+  // Stops (SIGTERM, then SIGKILL after 5 s) and starts one node.
+  Status RestartNode(const std::string& id, std::string& log);
+  // Asks the user's session shard what it knows of the user (a msgpack map, see
+  // SessionCore::DescribeUser). kUnavailable if the shard does not answer in time.
+  Result<std::string> DescribeUser(const std::string& user, int timeout_ms = 1500) const;
   // Nodes of the map with their process state and status answers.
   Result<std::vector<NodeState>> Query(int timeout_ms = 1500) const;
   // Pids of running nodes from pid files.

@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 error, 2 usage, 3 some nodes down (status).
 #include <CLI/CLI.hpp>
 
+#include <array>
 #include <csignal>
 #include <ctime>
 #include <fstream>
@@ -9,8 +10,10 @@
 #include <random>
 
 #include "codec/client_messages.h"
+#include "codec/msgpack_view.h"
 #include "codec/token.h"
 #include "nodes/local_mesh.h"
+#include "router/hash_ring.h"
 
 using namespace meshchat;
 
@@ -131,6 +134,69 @@ int CmdToken(nodes::LocalMesh& mesh, const std::string& user, const std::string&
   return 0;
 }
 
+int CmdRing(nodes::LocalMesh& mesh, const std::string& role_name) {
+  auto role = router::ParseRole(role_name);
+  if (!role) {
+    std::cerr << "meshctl ring: unknown role '" << role_name << "'\n";
+    return 2;
+  }
+  auto map = router::ClusterMap::Load(mesh.map_path());
+  if (!map.ok()) {
+    std::cerr << "meshctl ring: " << map.status().message() << "\n";
+    return 1;
+  }
+  const auto ids = map->IdsWithRole(*role);
+  if (ids.empty()) {
+    std::cerr << "meshctl ring: no " << role_name << " nodes in the map\n";
+    return 1;
+  }
+  std::printf("%-8s %8s   (epoch %llu, %d virtual nodes each)\n", "NODE", "SHARE",
+              static_cast<unsigned long long>(map->epoch), router::HashRing::kDefaultVnodes);
+  for (const auto& [id, share] : router::HashRing(ids).Shares())
+    std::printf("%-8s %7.2f%%\n", id.c_str(), share * 100);
+  return 0;
+}
+
+int CmdWho(nodes::LocalMesh& mesh, const std::string& user) {
+  if (!codec::IsValidId(user)) {
+    std::cerr << "meshctl who: invalid user id\n";
+    return 2;
+  }
+  auto body = mesh.DescribeUser(user);
+  if (!body.ok()) {
+    std::cerr << "meshctl who: " << body.status().message() << "\n";
+    return 1;
+  }
+  std::vector<std::array<std::string, 3>> conns;
+  uint64_t devices = 0, waiting = 0;
+  auto st = codec::DecodeMap(*body, [&](const codec::MapView& m) {
+    const msgpack::object* c = m.Find("connected");
+    if (!c || c->type != msgpack::type::ARRAY) return codec::DecodeStatus::kMalformed;
+    for (uint32_t i = 0; i < c->via.array.size; ++i) {
+      const msgpack::object& e = c->via.array.ptr[i];
+      if (e.type != msgpack::type::ARRAY || e.via.array.size != 3)
+        return codec::DecodeStatus::kMalformed;
+      std::string dev, gw;
+      uint64_t conn = 0;
+      MC_DECODE_TRY(codec::ReadStr(&e.via.array.ptr[0], dev, codec::kMaxIdBytes));
+      MC_DECODE_TRY(codec::ReadStr(&e.via.array.ptr[1], gw, codec::kMaxIdBytes));
+      MC_DECODE_TRY(codec::ReadUint(&e.via.array.ptr[2], conn));
+      conns.push_back({dev, gw, std::to_string(conn)});
+    }
+    MC_DECODE_TRY(codec::ReadUint(m.Find("devices"), devices));
+    return codec::ReadUint(m.Find("waiting"), waiting);
+  });
+  if (st != codec::DecodeStatus::kOk) {
+    std::cerr << "meshctl who: undecodable answer\n";
+    return 1;
+  }
+  std::cout << user << ": " << conns.size() << " connected";
+  for (const auto& c : conns)
+    std::cout << " [" << c[0] << " via " << c[1] << " conn " << c[2] << "]";
+  std::cout << "; " << devices << " known devices; " << waiting << " inbox entries waiting\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,6 +219,14 @@ int main(int argc, char** argv) {
   std::string node_id;
   auto* cstart = app.add_subcommand("start", "start one node of the map (e.g. after kill)");
   cstart->add_option("node", node_id, "node id")->required();
+  auto* crestart = app.add_subcommand("restart", "stop (TERM) and start one node");
+  crestart->add_option("node", node_id, "node id")->required();
+  std::string role_name;
+  auto* cring = app.add_subcommand("ring", "which node owns which share of a role's keys");
+  cring->add_option("role", role_name, "session, group or presence")->required();
+  std::string who_user;
+  auto* cwho = app.add_subcommand("who", "where a user is connected, how much waits for it");
+  cwho->add_option("user", who_user, "user id")->required();
   std::string signame = "KILL";
   auto* ckill = app.add_subcommand("kill", "send a signal to one node (chaos testing)");
   ckill->add_option("node", node_id, "node id")->required();
@@ -180,6 +254,15 @@ int main(int argc, char** argv) {
   if (cup->parsed()) return CmdUp(mesh, up);
   if (app.got_subcommand("down")) return CmdDown(mesh);
   if (cstatus->parsed()) return CmdStatus(mesh, json);
+  if (crestart->parsed()) {
+    std::string log;
+    Status s = mesh.RestartNode(node_id, log);
+    std::cout << log;
+    if (!s.ok()) std::cerr << "meshctl restart: " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
+  if (cring->parsed()) return CmdRing(mesh, role_name);
+  if (cwho->parsed()) return CmdWho(mesh, who_user);
   if (cstart->parsed()) {
     std::string log;
     Status s = mesh.StartNode(node_id, log);

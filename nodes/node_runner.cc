@@ -83,6 +83,15 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     const int64_t started = clock.MonoMs();
 
     mesh.OnEnvelope([&](const std::string& from, codec::Envelope&& env) {
+      if (env.type == codec::MeshType::kDescribeReq) {
+        codec::Envelope resp;
+        resp.type = codec::MeshType::kDescribeResp;
+        resp.req = env.req;
+        resp.key = env.key;
+        resp.body = service->Describe(env.key);
+        (void)mesh.Reply(from, std::move(resp));
+        return;
+      }
       if (env.type == codec::MeshType::kStatusReq) {
         codec::NodeStatus st{id,
                              router::RoleName(role),

@@ -40,6 +40,8 @@ class Service {
   virtual void OnPeerUp(const std::string& /*node*/, bool /*restarted*/) {}
   virtual void OnPeerDown(const std::string& /*node*/) {}
   virtual uint64_t Connections() const = 0;
+  // For operators (`meshctl who`): what this node knows about `key`, as a msgpack map body.
+  virtual std::string Describe(const std::string& /*key*/) { return {}; }
 };
 
 using ServiceFactory = std::function<std::unique_ptr<Service>(NodeContext&)>;

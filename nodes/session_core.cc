@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "codec/group_messages.h"
+#include "codec/msgpack_view.h"
 #include "codec/presence_messages.h"
 
 namespace meshchat::nodes {
@@ -372,6 +373,19 @@ void SessionCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
   Fail(inboxes_.ExpireDue(1000, fx));
   Fail(conversations_.ExpireDedup(1000));
+}
+
+std::string SessionCore::DescribeUser(const std::string& user) {
+  std::string out;
+  codec::Writer w(out);
+  const auto conns = inboxes_.ConnectionsOf(user);
+  auto us = inboxes_.LoadUser(user);
+  const uint64_t devices = us.ok() ? us->devices.size() : 0;
+  const uint64_t waiting = us.ok() && us->next_n > us->kept_from ? us->next_n - us->kept_from : 0;
+  w.Map(4).Key("user").Str(user).Key("connected").Array(static_cast<uint32_t>(conns.size()));
+  for (const auto& c : conns) w.Array(3).Str(c.device).Str(c.gateway).Uint(c.conn);
+  w.Key("devices").Uint(devices).Key("waiting").Uint(waiting);
+  return out;
 }
 
 void SessionCore::OnStoreLost(Effects& fx) {

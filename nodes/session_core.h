@@ -43,6 +43,9 @@ class SessionCore {
   // been cleared and the core has reset what it had in flight.
   Status EndBatch(Effects& fx);
 
+  // For `meshchat who`: a msgpack map {user, connected: [[device, gateway, conn]], devices,
+  // waiting} (waiting: inbox entries not yet acknowledged by every device).
+  std::string DescribeUser(const std::string& user);
   // Effects already committed could not be made durable and were dropped: reset what is in
   // flight so it is resent from the store.
   void OnStoreLost(Effects& fx);

@@ -21,6 +21,7 @@ struct SessionRings {
 class SessionService final : private SessionRings, public DurableService<SessionCore> {
  public:
   explicit SessionService(NodeContext& ctx);
+  std::string Describe(const std::string& key) override { return core().DescribeUser(key); }
 };
 
 }  // namespace meshchat::nodes

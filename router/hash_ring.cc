@@ -29,6 +29,19 @@ HashRing::HashRing(std::vector<std::string> nodes, int vnodes) : nodes_(std::mov
   std::sort(points_.begin(), points_.end());
 }
 
+std::vector<std::pair<std::string, double>> HashRing::Shares() const {
+  std::vector<double> owned(nodes_.size(), 0.0);
+  for (size_t i = 0; i < points_.size(); ++i) {
+    // A point owns the arc from its predecessor (exclusive) up to itself.
+    const uint64_t prev = points_[(i + points_.size() - 1) % points_.size()].first;
+    const uint64_t arc = points_[i].first - prev;  // wraps correctly for the first point
+    owned[points_[i].second] += static_cast<double>(arc) / 18446744073709551616.0;
+  }
+  std::vector<std::pair<std::string, double>> out;
+  for (size_t i = 0; i < nodes_.size(); ++i) out.emplace_back(nodes_[i], owned[i]);
+  return out;
+}
+
 const std::string& HashRing::Owner(std::string_view key) const {
   assert(!points_.empty());
   const uint64_t h = Hash64(key);

@@ -22,6 +22,8 @@ class HashRing {
   // Owner of `key`. The ring must not be empty.
   const std::string& Owner(std::string_view key) const;
   bool empty() const { return nodes_.empty(); }
+  // The fraction of the key space each node owns (sums to 1).
+  std::vector<std::pair<std::string, double>> Shares() const;
   const std::vector<std::string>& nodes() const { return nodes_; }
 
  private:

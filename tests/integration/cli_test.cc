@@ -207,3 +207,27 @@ TEST_CASE("chat presence and chat privacy", "[cli][presence]") {
   CHECK(hidden);
   CHECK(RunCommand(bob + "privacy sometimes", &out) == 2);
 }
+
+TEST_CASE("meshctl ring, who and restart", "[cli]") {
+  TestMesh mesh;
+  std::string out;
+  REQUIRE(mesh.Meshctl("ring session", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("s1") && Catch::Contains("s2") && Catch::Contains("%"));
+  CHECK(mesh.Meshctl("ring wizard", &out) == 2);
+  CHECK(mesh.Meshctl("ring media", &out) == 1);  // none in this map
+  CHECK_THAT(out, Catch::Contains("no media nodes"));
+
+  auto bob = mesh.Connect("bob", 1, "phone");
+  auto alice = mesh.Connect("alice", 0);
+  bob.set_auto_ack(false);
+  for (int i = 0; i < 3; ++i) REQUIRE(alice.Send("bob", "unread").ok());
+  for (int i = 0; i < 3; ++i) Expect<codec::Sent>(alice);
+  REQUIRE(mesh.Meshctl("who bob", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("bob: 1 connected [phone via gw2") &&
+                      Catch::Contains("3 inbox entries waiting"));
+  CHECK(mesh.Meshctl("who 'no such'", &out) == 2);
+
+  REQUIRE(mesh.Meshctl("restart s1", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("stopped s1") && Catch::Contains("started s1"));
+  CHECK(mesh.Meshctl("restart nosuch", &out) == 1);
+}
