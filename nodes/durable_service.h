@@ -63,6 +63,17 @@ class DurableService : public Service {
   }
   void OnPeerDown(const std::string& node) override { core_->OnPeerDown(node); }
   uint64_t Connections() const override { return core_->Connections(); }
+  void WriteMetrics(MetricsText& m) const override {
+    m.Counter("meshchat_store_batches_total", "store batches committed", batches_);
+    m.Counter("meshchat_store_failures_total", "batches lost to a failed commit or sync",
+              failures_);
+    m.Gauge("meshchat_store_batches_waiting", "committed batches waiting for their fsync",
+            static_cast<double>(waiting_.size()));
+    sync_latency_.Write(m, "meshchat_store_durable_seconds",
+                        "from a batch's commit to its fsync completing");
+    if (auto used = kv_->UsedBytes(); used.ok())
+      m.Gauge("meshchat_store_bytes", "LMDB bytes in use", static_cast<double>(*used));
+  }
 
  protected:
   Core& core() { return *core_; }
@@ -90,11 +101,14 @@ class DurableService : public Service {
                       s.ToString());
       }
       open_fx_.Clear();
+      ++failures_;
       return;
     }
     waiting_.emplace_back(++batch_, std::move(open_fx_));
     open_fx_.Clear();
     syncer_->Request(batch_);
+    sync_started_ms_ = ctx_.clock.MonoMs();
+    ++batches_;
     syncing_ = true;
   }
   void OnDurable() {
@@ -105,12 +119,14 @@ class DurableService : public Service {
       // channels retry, and the core resends from what the store holds.
       spdlog::error("store sync failed, {} batches not acknowledged: {}", waiting_.size(),
                     err.ToString());
+      failures_ += waiting_.size();
       waiting_.clear();
       Effects dropped;
       core_->OnStoreLost(dropped);
       syncing_ = false;
       return;
     }
+    sync_latency_.Observe(static_cast<double>(ctx_.clock.MonoMs() - sync_started_ms_) / 1000);
     while (!waiting_.empty() && waiting_.front().first <= durable) {
       for (auto& m : waiting_.front().second.mesh)
         if (Status s = ctx_.mesh.Send(m.node, std::move(m.env)); !s.ok())
@@ -133,6 +149,9 @@ class DurableService : public Service {
   uint64_t batch_ = 0;
   std::deque<std::pair<uint64_t, Effects>> waiting_;  // batches committed, not yet durable
   int64_t last_error_log_ms_ = 0;
+  int64_t sync_started_ms_ = 0;
+  uint64_t batches_ = 0, failures_ = 0;
+  LatencyBuckets sync_latency_;
 };
 
 }  // namespace meshchat::nodes

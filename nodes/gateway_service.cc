@@ -51,6 +51,17 @@ void GatewayService::Start() {
   spdlog::info("accepting clients on {}", ctx_.self.client);
 }
 
+void GatewayService::WriteMetrics(MetricsText& m) const {
+  const auto& s = listener_.stats();
+  m.Gauge("meshchat_gateway_authenticated", "authenticated client connections",
+          static_cast<double>(core_.authenticated()));
+  m.Counter("meshchat_gateway_accepted_total", "client connections accepted", s.accepted);
+  m.Counter("meshchat_gateway_refused_total", "connections refused (connection cap)", s.refused);
+  m.Counter("meshchat_gateway_frames_in_total", "client frames received", s.frames_in);
+  m.Counter("meshchat_gateway_slow_consumers_total",
+            "connections closed because their output queue was full", s.slow_consumers);
+}
+
 void GatewayService::BeginShutdown() {
   listener_.StopAccepting();
   core_.Shutdown(fx_);

@@ -16,6 +16,7 @@ class GatewayService final : public Service {
   void OnEnvelope(const std::string& from, codec::Envelope&& env) override;
   void OnPeerUp(const std::string& node, bool restarted) override;
   uint64_t Connections() const override { return listener_.size(); }
+  void WriteMetrics(MetricsText& m) const override;
 
  private:
   void Apply();

@@ -157,28 +157,38 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   size_t p = 0;
   std::string endpoints;
   for (int i = 1; i <= o.gateways; ++i) {
-    router::NodeInfo n{"gw" + std::to_string(i), router::Role::kGateway,
+    router::NodeInfo n{"gw" + std::to_string(i),
+                       router::Role::kGateway,
                        "tcp://" + o.host + ":" + std::to_string(ports[p]),
-                       o.host + ":" + std::to_string(ports[p + 1]), ""};
+                       o.host + ":" + std::to_string(ports[p + 1]),
+                       "",
+                       ""};
     p += 2;
     endpoints += n.client + "\n";
     map.nodes.push_back(n);
   }
   for (int i = 1; i <= o.sessions; ++i) {
     map.nodes.push_back({"s" + std::to_string(i), router::Role::kSession,
-                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", ""});
+                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
   }
   for (int i = 1; i <= o.presence; ++i) {
-    router::NodeInfo n{"p" + std::to_string(i), router::Role::kPresence,
-                       "tcp://" + o.host + ":" + std::to_string(ports[p]), "", ""};
+    router::NodeInfo n{"p" + std::to_string(i),
+                       router::Role::kPresence,
+                       "tcp://" + o.host + ":" + std::to_string(ports[p]),
+                       "",
+                       "",
+                       ""};
     n.pub = "tcp://" + o.host + ":" + std::to_string(ports[p + 1]);
     p += 2;
     map.nodes.push_back(n);
   }
   for (int i = 1; i <= o.groups; ++i) {
     map.nodes.push_back({"g" + std::to_string(i), router::Role::kGroup,
-                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", ""});
+                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
   }
+  auto metric_ports = FreePorts(map.nodes.size());
+  for (size_t i = 0; i < map.nodes.size(); ++i)
+    map.nodes[i].metrics = o.host + ":" + std::to_string(metric_ports[i]);
   std::ofstream(map_path()) << map.Serialize();
   std::ofstream(var_ + "/client-endpoints") << endpoints;
 

@@ -132,6 +132,36 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
 
     mesh.Start();
     service->Start();
+    std::unique_ptr<MetricsServer> metrics;
+    if (!self->metrics.empty()) {
+      std::string host;
+      uint16_t port = 0;
+      router::SplitHostPort(self->metrics, host, port);
+      metrics = std::make_unique<MetricsServer>(host, port);
+      reactor.Every(1000, [&] {
+        MetricsText m;
+        const std::string role_label = std::string("role=\"") + router::RoleName(role) + "\"";
+        m.Gauge("meshchat_up", "1 while the node runs", 1, role_label);
+        m.Gauge("meshchat_uptime_seconds", "seconds since start",
+                static_cast<double>(clock.MonoMs() - started) / 1000);
+        m.Gauge("meshchat_map_epoch", "cluster map epoch", static_cast<double>(mesh.epoch()));
+        m.Gauge("meshchat_peers_up", "mesh peers heard from recently",
+                static_cast<double>(mesh.PeersUp()));
+        m.Gauge("meshchat_peers", "mesh peers in the map", static_cast<double>(mesh.PeersTotal()));
+        const auto& ms = mesh.stats();
+        m.Counter("meshchat_mesh_envelopes_sent_total", "envelopes sent to peers", ms.sent);
+        m.Counter("meshchat_mesh_envelopes_received_total", "envelopes received", ms.received);
+        m.Counter("meshchat_mesh_send_failures_total",
+                  "envelopes dropped because a peer was unreachable or its queue full",
+                  ms.send_failed);
+        m.Counter("meshchat_mesh_decode_errors_total", "undecodable envelopes received",
+                  ms.decode_errors);
+        m.Gauge("meshchat_connections", "client connections (gateway) or registered devices",
+                static_cast<double>(service->Connections()));
+        service->WriteMetrics(m);
+        metrics->Publish(m.str());
+      });
+    }
     spdlog::info("{} node started (pid {}, epoch {}, mesh {})", router::RoleName(role), getpid(),
                  map->epoch, self->mesh);
     reactor.Run();

@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "codec/envelope.h"
+#include "nodes/metrics.h"
 #include "router/cluster_map.h"
 #include "router/mesh.h"
 #include "router/reactor.h"
@@ -40,6 +41,8 @@ class Service {
   virtual void OnPeerUp(const std::string& /*node*/, bool /*restarted*/) {}
   virtual void OnPeerDown(const std::string& /*node*/) {}
   virtual uint64_t Connections() const = 0;
+  // Role-specific metrics, rendered once a second on the loop thread.
+  virtual void WriteMetrics(MetricsText& /*m*/) const {}
   // For operators (`meshctl who`): what this node knows about `key`, as a msgpack map body.
   virtual std::string Describe(const std::string& /*key*/) { return {}; }
 };

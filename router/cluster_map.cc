@@ -86,6 +86,7 @@ std::string ClusterMap::Serialize() const {
     o << "node " << n.id << " " << RoleName(n.role) << " mesh=" << n.mesh;
     if (!n.client.empty()) o << " client=" << n.client;
     if (!n.pub.empty()) o << " pub=" << n.pub;
+    if (!n.metrics.empty()) o << " metrics=" << n.metrics;
     o << "\n";
   }
   return o.str();
@@ -133,6 +134,12 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
           if (!ValidMeshEndpoint(v))
             return LineError(lineno, "bad pub endpoint '" + std::string(v) + "'");
           n.pub = std::string(v);
+        } else if (k == "metrics") {
+          std::string host;
+          uint16_t port;
+          if (!SplitHostPort(v, host, port))
+            return LineError(lineno, "bad metrics endpoint '" + std::string(v) + "'");
+          n.metrics = std::string(v);
         } else if (k == "client") {
           std::string host;
           uint16_t port;
@@ -150,7 +157,8 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
         return LineError(lineno, "presence node " + n.id + " has no pub endpoint");
       if (!endpoints.insert(n.mesh).second ||
           (!n.client.empty() && !endpoints.insert(n.client).second) ||
-          (!n.pub.empty() && !endpoints.insert(n.pub).second))
+          (!n.pub.empty() && !endpoints.insert(n.pub).second) ||
+          (!n.metrics.empty() && !endpoints.insert(n.metrics).second))
         return LineError(lineno, "endpoint of " + n.id + " is used twice");
       map.nodes.push_back(std::move(n));
     } else {

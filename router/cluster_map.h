@@ -27,9 +27,10 @@ std::optional<Role> ParseRole(std::string_view s);
 struct NodeInfo {
   std::string id;
   Role role = Role::kSession;
-  std::string mesh;    // ZeroMQ endpoint the node's ROUTER binds: tcp://HOST:PORT or ipc://PATH
-  std::string client;  // gateways only: HOST:PORT clients connect to
-  std::string pub;     // presence only: ZeroMQ endpoint its PUB socket binds (change fan-out)
+  std::string mesh;     // ZeroMQ endpoint the node's ROUTER binds: tcp://HOST:PORT or ipc://PATH
+  std::string client;   // gateways only: HOST:PORT clients connect to
+  std::string pub;      // presence only: ZeroMQ endpoint its PUB socket binds (change fan-out)
+  std::string metrics;  // optional: HOST:PORT serving Prometheus metrics at /metrics
   bool operator==(const NodeInfo&) const = default;
 };
 

@@ -18,7 +18,7 @@ node s2 session mesh=ipc:///tmp/s2.sock
   CHECK(m->epoch == 7);
   REQUIRE(m->nodes.size() == 3);
   CHECK(m->nodes[0] ==
-        NodeInfo{"gw1", Role::kGateway, "tcp://127.0.0.1:7101", "127.0.0.1:7001", ""});
+        NodeInfo{"gw1", Role::kGateway, "tcp://127.0.0.1:7101", "127.0.0.1:7001", "", ""});
   CHECK(m->IdsWithRole(Role::kSession) == std::vector<std::string>{"s1", "s2"});
   auto again = ClusterMap::Parse(m->Serialize());
   REQUIRE(again.ok());

@@ -26,8 +26,10 @@ int FreePort() {
 ClusterMap TwoNodeMap() {
   ClusterMap m;
   m.epoch = 1;
-  m.nodes.push_back({"a", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", ""});
-  m.nodes.push_back({"b", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", ""});
+  m.nodes.push_back(
+      {"a", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", "", ""});
+  m.nodes.push_back(
+      {"b", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", "", ""});
   return m;
 }
 

@@ -1,0 +1,56 @@
+// Every node serves Prometheus metrics on the port its map entry names.
+#include <catch2/catch.hpp>
+
+#include <httplib.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/integration/test_mesh.h"
+
+using namespace meshchat;
+using namespace meshchat::test;
+
+namespace {
+std::string Scrape(const TestMesh& mesh, const std::string& node) {
+  const router::NodeInfo* n = mesh.map().Find(node);
+  REQUIRE(n);
+  REQUIRE_FALSE(n->metrics.empty());
+  std::string host;
+  uint16_t port = 0;
+  REQUIRE(router::SplitHostPort(n->metrics, host, port));
+  httplib::Client c(host, port);
+  c.set_connection_timeout(2);
+  auto res = c.Get("/metrics");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  return res->body;
+}
+}  // namespace
+
+TEST_CASE("nodes serve Prometheus metrics that move with traffic", "[integration][metrics]") {
+  TestMesh mesh;
+  auto a = mesh.Connect("alice", 0);
+  auto b = mesh.Connect("bob", 0);
+  for (int i = 0; i < 5; ++i) REQUIRE(a.Send("bob", "m").ok());
+  for (int i = 0; i < 5; ++i) Expect<codec::Push>(b);
+  std::string gw, s1, s2;
+  for (int i = 0; i < 30; ++i) {  // snapshots are rendered once a second
+    gw = Scrape(mesh, "gw1");
+    if (gw.find("meshchat_gateway_frames_in_total 0") == std::string::npos &&
+        gw.find("meshchat_gateway_authenticated 2") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK_THAT(gw, Catch::Contains("# TYPE meshchat_gateway_frames_in_total counter"));
+  CHECK_THAT(gw, Catch::Contains("meshchat_gateway_authenticated 2"));
+  CHECK_THAT(gw, Catch::Contains("meshchat_up{role=\"gateway\"} 1"));
+  s1 = Scrape(mesh, "s1");
+  s2 = Scrape(mesh, "s2");
+  CHECK_THAT(s1 + s2, Catch::Contains("meshchat_store_batches_total"));
+  CHECK_THAT(s1, Catch::Contains("meshchat_store_durable_seconds_bucket{le=\"+Inf\"}"));
+  CHECK(Scrape(mesh, "g1").find("meshchat_up{role=\"group\"} 1") != std::string::npos);
+  CHECK(Scrape(mesh, "p1").find("meshchat_up{role=\"presence\"} 1") != std::string::npos);
+  // Labels are bounded: no user ids anywhere.
+  CHECK(gw.find("alice") == std::string::npos);
+}
