@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <thread>
 
 namespace meshchat::client {
 
@@ -75,8 +76,14 @@ Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body) 
   return Send(to, body, next_cid_++);
 }
 
+void ChatClient::BackOff() {
+  // The server said rate_limited: new sends wait until its retry_after has passed.
+  if (std::chrono::steady_clock::now() < not_before_) std::this_thread::sleep_until(not_before_);
+}
+
 Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body, uint64_t cid,
                                   bool app) {
+  BackOff();
   if (body.size() > codec::kMaxBodyBytes)
     return Status(Code::kTooLarge,
                   "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
@@ -109,6 +116,7 @@ Result<uint64_t> ChatClient::SendToGroup(const std::string& group, std::string_v
 
 Result<uint64_t> ChatClient::SendToGroup(const std::string& group, std::string_view body,
                                          uint64_t cid) {
+  BackOff();
   if (body.size() > codec::kMaxBodyBytes)
     return Status(Code::kTooLarge,
                   "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
@@ -198,7 +206,15 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
   if (!f.ok()) return f.status();
   switch (static_cast<FrameType>(f->type)) {
     case FrameType::kSent: return DecodeAs<codec::Sent>(*f);
-    case FrameType::kError: return DecodeAs<codec::Error>(*f);
+    case FrameType::kError: {
+      auto ev = DecodeAs<codec::Error>(*f);
+      if (ev.ok())
+        if (auto* e = std::get_if<codec::Error>(&*ev);
+            e && e->code == codec::ErrorCode::kRateLimited && e->retry_after)
+          not_before_ = std::max(not_before_, std::chrono::steady_clock::now() +
+                                                  std::chrono::milliseconds(e->retry_after));
+      return ev;
+    }
     case FrameType::kBye: return DecodeAs<codec::Bye>(*f);
     case FrameType::kPong: {
       codec::Ping p;

@@ -2,6 +2,7 @@
 // Single-threaded and blocking with timeouts; `chat` and the tests are built on it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -86,6 +87,8 @@ class ChatClient {
   uint64_t next_cid_ = 0;
   uint64_t last_n_ = 0;
   uint64_t next_rid_ = 1;
+  std::chrono::steady_clock::time_point not_before_{};  // rate_limited: wait until then
+  void BackOff();
   bool auto_ack_ = true;
 };
 

@@ -36,6 +36,7 @@ const char* ErrorCodeName(ErrorCode c) {
     case ErrorCode::kNotAdmin: return "not_admin";
     case ErrorCode::kGroupExists: return "group_exists";
     case ErrorCode::kGroupFull: return "group_full";
+    case ErrorCode::kRateLimited: return "rate_limited";
   }
   return "unknown_error";
 }
@@ -160,7 +161,7 @@ std::string Encode(const Bye& m) {
 std::string Encode(const Error& m) {
   std::string s;
   Writer w(s);
-  w.Map(m.cid ? 4 : 3)
+  w.Map(3 + (m.cid ? 1 : 0) + (m.retry_after ? 1 : 0))
       .Key("code")
       .Uint(static_cast<uint64_t>(m.code))
       .Key("msg")
@@ -168,6 +169,7 @@ std::string Encode(const Error& m) {
       .Key("fatal")
       .Bool(m.fatal);
   if (m.cid) w.Key("cid").Uint(*m.cid);
+  if (m.retry_after) w.Key("retry_after").Uint(m.retry_after);
   return s;
 }
 
@@ -290,6 +292,8 @@ DecodeStatus Decode(std::string_view body, Error& out) {
       MC_DECODE_TRY(ReadUint(c, cid));
       out.cid = cid;
     }
+    out.retry_after = 0;
+    if (m.Find("retry_after")) MC_DECODE_TRY(ReadUint(m.Find("retry_after"), out.retry_after));
     return DecodeStatus::kOk;
   });
 }

@@ -42,6 +42,7 @@ enum class ErrorCode : uint16_t {
   kNotAdmin = 18,        // the operation needs a group admin
   kGroupExists = 19,     // create: the id is taken
   kGroupFull = 20,       // the member cap would be exceeded
+  kRateLimited = 21,     // too many requests: retry after `retry_after` ms
 };
 const char* ErrorCodeName(ErrorCode c);
 
@@ -138,6 +139,7 @@ struct Error {
   std::string msg;
   std::optional<uint64_t> cid;  // the send this error answers, when it answers one
   bool fatal = false;           // the server closes the connection after a fatal error
+  uint64_t retry_after = 0;     // rate_limited: milliseconds to wait before trying again
   bool operator==(const Error&) const = default;
 };
 

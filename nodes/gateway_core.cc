@@ -52,6 +52,14 @@ void GatewayCore::OnFrame(uint64_t conn, const codec::FrameView& f, Effects& fx)
     fx.closes.push_back(conn);
     return;
   }
+  if (!c.frames) c.frames = std::make_unique<TokenBucket>(cfg_.frame_rate, cfg_.frame_burst);
+  const int64_t now = clock_.MonoMs();
+  if (!c.frames->Take(now)) {
+    codec::Error e{ErrorCode::kRateLimited, "too many frames; slow down", std::nullopt, false,
+                   static_cast<uint64_t>(c.frames->RetryAfterMs(now))};
+    fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});
+    return;
+  }
   if (!c.authed) {
     if (type != FrameType::kHello)
       return Fatal(conn, ErrorCode::kNotAuthenticated, "send hello first", fx);

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/token_bucket.h"
+
+#include <memory>
 #include "codec/client_messages.h"
 #include "codec/frame.h"
 #include "nodes/effects.h"
@@ -25,6 +28,10 @@ struct GatewayConfig {
   // How long a client waits for its session shard to confirm registration before it is told
   // service_unavailable (and closed: it reconnects, possibly to another gateway).
   int64_t register_timeout_ms = 3'000;
+  // Frames per second a connection may send (and burst): beyond it frames are refused with
+  // rate_limited before they reach a worker.
+  double frame_rate = 500;
+  double frame_burst = 1000;
   int64_t token_leeway_s = 30;
 };
 
@@ -63,6 +70,7 @@ class GatewayCore {
     bool welcomed = false;    // the session shard confirmed registration; welcome sent
     bool registered = false;  // the shard (in its current incarnation) confirmed this conn
     uint64_t watch_gen = 0;   // generation of the connection's presence watch list
+    std::unique_ptr<TokenBucket> frames;  // allocated with the first frame (idle conns: none)
     std::vector<std::string> watching;
     std::string user;
     std::string device;

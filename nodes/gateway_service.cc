@@ -12,12 +12,21 @@ ListenerConfig ListenerFor(const router::NodeInfo& self) {
   return cfg;
 }
 
+GatewayConfig ConfigFor(const NodeContext& ctx) {
+  GatewayConfig cfg{ctx.self.id, ctx.secret};
+  if (auto it = ctx.options.find("frame_rate"); it != ctx.options.end())
+    cfg.frame_rate = std::stod(it->second);
+  if (auto it = ctx.options.find("frame_burst"); it != ctx.options.end())
+    cfg.frame_burst = std::stod(it->second);
+  return cfg;
+}
+
 }  // namespace
 
 GatewayService::GatewayService(NodeContext& ctx)
     : ctx_(ctx),
       sessions_(ctx.map.IdsWithRole(router::Role::kSession)),
-      core_(GatewayConfig{ctx.self.id, ctx.secret}, ctx.clock, sessions_,
+      core_(ConfigFor(ctx), ctx.clock, sessions_,
             [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); }),
       listener_(ctx.reactor, ListenerFor(ctx.self),
                 ClientListener::Callbacks{[this](uint64_t c) { core_.OnOpen(c); },

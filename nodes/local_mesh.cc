@@ -152,8 +152,11 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
 
   router::ClusterMap map;
   map.epoch = 1;
-  auto ports =
-      FreePorts(static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups + o.presence * 2));
+  // Every port in one call: ports are held until all are chosen, so none repeats (a second
+  // call could be handed a port the first one just released).
+  const size_t nodes = static_cast<size_t>(o.gateways + o.sessions + o.groups + o.presence);
+  auto ports = FreePorts(
+      static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups + o.presence * 2) + nodes);
   size_t p = 0;
   std::string endpoints;
   for (int i = 1; i <= o.gateways; ++i) {
@@ -186,9 +189,7 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
     map.nodes.push_back({"g" + std::to_string(i), router::Role::kGroup,
                          "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
   }
-  auto metric_ports = FreePorts(map.nodes.size());
-  for (size_t i = 0; i < map.nodes.size(); ++i)
-    map.nodes[i].metrics = o.host + ":" + std::to_string(metric_ports[i]);
+  for (auto& n : map.nodes) n.metrics = o.host + ":" + std::to_string(ports[p++]);
   std::ofstream(map_path()) << map.Serialize();
   std::ofstream(var_ + "/client-endpoints") << endpoints;
 

@@ -138,7 +138,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       uint16_t port = 0;
       router::SplitHostPort(self->metrics, host, port);
       metrics = std::make_unique<MetricsServer>(host, port);
-      reactor.Every(1000, [&] {
+      auto render = [&] {
         MetricsText m;
         const std::string role_label = std::string("role=\"") + router::RoleName(role) + "\"";
         m.Gauge("meshchat_up", "1 while the node runs", 1, role_label);
@@ -160,7 +160,9 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
                 static_cast<double>(service->Connections()));
         service->WriteMetrics(m);
         metrics->Publish(m.str());
-      });
+      };
+      render();  // never serve an empty page, even in the first second
+      reactor.Every(1000, render);
     }
     spdlog::info("{} node started (pid {}, epoch {}, mesh {})", router::RoleName(role), getpid(),
                  map->epoch, self->mesh);

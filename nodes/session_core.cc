@@ -178,6 +178,7 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
       return Status::Ok();
     }
     group = gs.group;
+    if (!AllowSend(env.stamp, gs.cid, fx)) return Status::Ok();
   }
   if (!codec::IsValidId(group)) {
     ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "invalid group id", std::nullopt, false,
@@ -198,6 +199,17 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
   f.body = env.body;  // the owner decodes it again rather than trusting a copy
   fx.mesh.push_back({owner, std::move(f), 0});
   return Status::Ok();
+}
+
+bool SessionCore::AllowSend(const codec::Stamp& who, uint64_t cid, Effects& fx) {
+  auto it = send_limit_.try_emplace(who.user, ctx_.cfg.send_rate, ctx_.cfg.send_burst).first;
+  const int64_t now = ctx_.clock.MonoMs();
+  if (it->second.Take(now)) return true;
+  // Refused before anything is stored: nothing acknowledged is ever dropped by a limiter.
+  codec::Error e{ErrorCode::kRateLimited, "too many messages; retry later", cid, false,
+                 static_cast<uint64_t>(it->second.RetryAfterMs(now))};
+  ctx_.ToClient(who, static_cast<uint8_t>(FrameType::kError), codec::Encode(e), fx);
+  return false;
 }
 
 void SessionCore::Activity(const std::string& user, bool user_activity, Effects& fx) {
@@ -312,6 +324,7 @@ Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (ds != codec::DecodeStatus::kOk) return refuse("send body must be {to, cid, body}", {});
   if (send.cid == 0) return refuse("cid must be > 0", std::nullopt);
   if (!codec::IsValidId(send.to)) return refuse("invalid recipient id", send.cid);
+  if (!AllowSend(env.stamp, send.cid, fx)) return Status::Ok();
   if (!send.app) Activity(env.stamp.user, true, fx);
 
   const std::string conv = ConversationId(env.stamp.user, send.to);

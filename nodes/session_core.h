@@ -16,6 +16,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/token_bucket.h"
 #include "nodes/channel.h"
 #include "nodes/conversations.h"
 #include "nodes/inboxes.h"
@@ -79,9 +80,12 @@ class SessionCore {
   std::map<uint64_t, PendingSend> pending_;  // by request id
   uint64_t next_req_ = 1;
   Status batch_error_;
-  Effects* local_fx_ = nullptr;                             // effects of the event being handled
-  std::unordered_map<std::string, int64_t> activity_sent_;  // user -> mono ms last reported
-  std::unordered_map<uint64_t, uint64_t> watch_gen_;        // connection -> watch generation
+  Effects* local_fx_ = nullptr;                              // effects of the event being handled
+  std::unordered_map<std::string, int64_t> activity_sent_;   // user -> mono ms last reported
+  std::unordered_map<uint64_t, uint64_t> watch_gen_;         // connection -> watch generation
+  std::unordered_map<std::string, TokenBucket> send_limit_;  // user -> messages allowed
+  // Refuses (with retry_after) a send over the user's rate; true if it may go on.
+  bool AllowSend(const codec::Stamp& who, uint64_t cid, Effects& fx);
 };
 
 }  // namespace meshchat::nodes

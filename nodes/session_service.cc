@@ -9,6 +9,10 @@ SessionService::SessionService(NodeContext& ctx)
         cfg.epoch = ctx.map.epoch;
         if (auto it = ctx.options.find("inbox_ttl_s"); it != ctx.options.end())
           cfg.inbox_ttl_ms = std::stoll(it->second) * 1000;
+        if (auto it = ctx.options.find("send_rate"); it != ctx.options.end())
+          cfg.send_rate = std::stod(it->second);
+        if (auto it = ctx.options.find("send_burst"); it != ctx.options.end())
+          cfg.send_burst = std::stod(it->second);
         return std::make_unique<SessionCore>(
             cfg, ctx.clock, kv,
             [this](std::string_view key) -> const std::string& { return sessions.Owner(key); },

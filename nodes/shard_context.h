@@ -24,6 +24,8 @@ struct SessionConfig {
   uint64_t push_window = 256;                      // unacked pushes in flight per connection
   int64_t push_rto_initial_ms = 2000;              // resend unacked pushes after this, doubling...
   int64_t push_rto_max_ms = 60000;                 // ...up to this
+  double send_rate = 50;                           // messages per second per user (sustained)...
+  double send_burst = 100;                         // ...with this many allowed at once
 };
 
 struct ShardContext {

@@ -3,6 +3,10 @@
 
 #include <poll.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "tests/integration/test_mesh.h"
 
 using namespace meshchat;
@@ -93,7 +97,7 @@ TEST_CASE("the same cid sent three times is delivered once, with one seq", "[int
 }
 
 TEST_CASE("1,000 messages arrive complete and in order across a reconnect", "[integration]") {
-  TestMesh mesh;
+  TestMesh mesh(2, 2, "--opt send_burst=2000");  // all at once: above the default send rate
   auto [a, b] = mesh.CrossShardUsers();
   auto ca = mesh.Connect(a, 0);
   const int n = 1000;
@@ -161,4 +165,36 @@ TEST_CASE("Next(0) returns an event that is waiting on the socket", "[integratio
   INFO(ev.status().ToString());
   REQUIRE(ev.ok());
   CHECK(std::holds_alternative<client::Pong>(*ev));
+}
+
+TEST_CASE("a sender over its rate gets rate_limited with retry_after; nothing is stored",
+          "[integration][overload]") {
+  TestMesh mesh(2, 2, "--opt send_rate=10 --opt send_burst=5");
+  auto a = mesh.Connect("alice", 0);
+  auto b = mesh.Connect("bob", 1);
+  for (uint64_t cid = 1; cid <= 8; ++cid)
+    REQUIRE(a.Send("bob", "m" + std::to_string(cid), cid).ok());
+  std::vector<uint64_t> limited;
+  int sent = 0;
+  uint64_t retry_after = 0;
+  while (sent + static_cast<int>(limited.size()) < 8) {
+    auto ev = a.Next(5000);
+    REQUIRE(ev.ok());
+    if (std::holds_alternative<codec::Sent>(*ev)) ++sent;
+    if (auto* e = std::get_if<codec::Error>(&*ev)) {
+      REQUIRE(e->code == codec::ErrorCode::kRateLimited);
+      REQUIRE(e->cid);
+      limited.push_back(*e->cid);
+      retry_after = std::max(retry_after, e->retry_after);
+    }
+  }
+  CHECK(sent == 5);  // the burst
+  CHECK(limited.size() == 3);
+  CHECK(retry_after > 0);
+  for (int i = 0; i < 5; ++i) Expect<codec::Push>(b);
+  CHECK(b.Next(500).status().code() == Code::kTimeout);  // refused ones were not stored
+  std::this_thread::sleep_for(std::chrono::milliseconds(retry_after * 3 + 100));
+  for (uint64_t cid : limited) REQUIRE(a.Send("bob", "again", cid).ok());
+  for (size_t i = 0; i < limited.size(); ++i) Expect<codec::Sent>(a);
+  for (size_t i = 0; i < limited.size(); ++i) CHECK(Expect<codec::Push>(b).body == "again");
 }

@@ -227,7 +227,7 @@ TEST_CASE("large groups send hints and members pull ranges", "[integration][grou
 }
 
 TEST_CASE("kill -9 of a group owner loses no acked group message", "[integration][groups]") {
-  TestMesh mesh;
+  TestMesh mesh(2, 2, "--opt send_burst=1000");
   Member alice(mesh.Connect("alice", 0));
   Member bob(mesh.Connect("bob", 1));
   REQUIRE(alice.Ask(Op("create", "sturdy", {"bob"})).ok);

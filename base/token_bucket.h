@@ -1,0 +1,37 @@
+// A token bucket on an injected clock: `rate` tokens per second, at most `burst` saved up.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace meshchat {
+
+class TokenBucket {
+ public:
+  TokenBucket(double rate_per_s, double burst) : rate_(rate_per_s), burst_(burst), tokens_(burst) {}
+
+  // Takes one token if there is one; `now_ms` is monotonic.
+  bool Take(int64_t now_ms) {
+    Refill(now_ms);
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+  }
+  // Milliseconds until a token will be there (0 if one is).
+  int64_t RetryAfterMs(int64_t now_ms) {
+    Refill(now_ms);
+    if (tokens_ >= 1 || rate_ <= 0) return 0;
+    return static_cast<int64_t>((1 - tokens_) * 1000 / rate_) + 1;
+  }
+
+ private:
+  void Refill(int64_t now_ms) {
+    if (last_ms_ != 0 && now_ms > last_ms_)
+      tokens_ = std::min(burst_, tokens_ + rate_ * static_cast<double>(now_ms - last_ms_) / 1000);
+    last_ms_ = std::max(last_ms_, now_ms);
+  }
+  double rate_, burst_, tokens_;
+  int64_t last_ms_ = 0;
+};
+
+}  // namespace meshchat
