@@ -215,7 +215,8 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
                                                   std::chrono::milliseconds(e->retry_after));
       return ev;
     }
-    case FrameType::kBye: return DecodeAs<codec::Bye>(*f);
+    case FrameType::kBye:
+    case FrameType::kReconnect: return DecodeAs<codec::Bye>(*f);  // reason "draining"
     case FrameType::kPong: {
       codec::Ping p;
       if (codec::Decode(f->body, p) != codec::DecodeStatus::kOk)

@@ -34,6 +34,7 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kWatchReset: return "watch_reset";
     case MeshType::kDescribeReq: return "describe_req";
     case MeshType::kDescribeResp: return "describe_resp";
+    case MeshType::kDrain: return "drain";
   }
   return "unknown";
 }
@@ -86,8 +87,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kDescribeResp))
-    return DecodeStatus::kMalformed;
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kDrain)) return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));
   MC_DECODE_TRY(ReadUint(&f[3], out.epoch));

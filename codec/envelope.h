@@ -45,6 +45,7 @@ enum class MeshType : uint8_t {
   kWatchReset = 25,     // session -> gateway: stamp.conn's watch list restarts at arg
   kDescribeReq = 26,    // operator -> node: describe `key` (a user, for `meshctl who`)
   kDescribeResp = 27,   // body = a msgpack map, node-specific
+  kDrain = 28,          // operator -> gateway: stop accepting, send clients elsewhere
 };
 const char* MeshTypeName(uint8_t t);
 

@@ -43,6 +43,7 @@ const char* FrameTypeName(uint8_t type) {
     case FrameType::kTyping: return "typing";
     case FrameType::kTypingNotice: return "typing_notice";
     case FrameType::kPrivacy: return "privacy";
+    case FrameType::kReconnect: return "reconnect";
     case FrameType::kError: return "error";
   }
   return "unknown";

@@ -41,6 +41,7 @@ enum class FrameType : uint8_t {
   kTyping = 0x14,         // C->S  the user is typing in a chat (or stopped)
   kTypingNotice = 0x15,   // S->C  someone is typing to you
   kPrivacy = 0x16,        // C->S  who may see this user's online / last seen
+  kReconnect = 0x17,      // S->C  this gateway is draining: reconnect to another one
   kError = 0x0F,          // S->C
 };
 

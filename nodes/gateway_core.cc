@@ -235,6 +235,15 @@ void GatewayCore::OnTick(Effects& fx) {
   }
 }
 
+void GatewayCore::Drain(Effects& fx) {
+  const std::string frame = codec::EncodeFrame(static_cast<uint8_t>(FrameType::kReconnect),
+                                               codec::Encode(codec::Bye{"draining"}));
+  for (const auto& [id, c] : conns_) {
+    fx.writes.push_back({id, frame});
+    fx.closes.push_back(id);
+  }
+}
+
 void GatewayCore::Shutdown(Effects& fx) {
   for (const auto& [id, c] : conns_) {
     fx.writes.push_back({id, codec::EncodeMessageFrame(codec::Bye{"shutting_down"})});

@@ -57,6 +57,8 @@ class GatewayCore {
   void OnTick(Effects& fx);
   // A presence change published for `user`: to each local connection watching it.
   void OnPublished(const std::string& user, std::string_view body, Effects& fx);
+  // Drain: every client gets `reconnect` (go to another gateway) and is closed.
+  void Drain(Effects& fx);
   // Graceful stop: every client gets bye{shutting_down} and is closed.
   void Shutdown(Effects& fx);
 

@@ -71,6 +71,12 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
             "connections closed because their output queue was full", s.slow_consumers);
 }
 
+void GatewayService::Drain() {
+  listener_.StopAccepting();  // new clients are refused: they try another gateway
+  core_.Drain(fx_);
+  Apply();
+}
+
 void GatewayService::BeginShutdown() {
   listener_.StopAccepting();
   core_.Shutdown(fx_);

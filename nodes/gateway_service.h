@@ -13,6 +13,7 @@ class GatewayService final : public Service {
   explicit GatewayService(NodeContext& ctx);
   void Start() override;
   void BeginShutdown() override;
+  void Drain() override;
   void OnEnvelope(const std::string& from, codec::Envelope&& env) override;
   void OnPeerUp(const std::string& node, bool restarted) override;
   uint64_t Connections() const override { return listener_.size(); }

@@ -292,6 +292,46 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log) {
   return {Code::kTimeout, "node " + id + " did not answer within 10 s"};
 }
 
+Status LocalMesh::DrainGateway(const std::string& id, std::string& log, int timeout_ms) {
+  auto map = router::ClusterMap::Load(map_path());
+  if (!map.ok()) return map.status();
+  const router::NodeInfo* n = map->Find(id);
+  if (!n) return {Code::kNotFound, "no node '" + id + "' in " + map_path()};
+  if (n->role != router::Role::kGateway) return {Code::kInvalid, id + " is not a gateway"};
+  // Clients that look for the mesh must not be sent to it any more.
+  std::ifstream in(var_ + "/client-endpoints");
+  std::string kept, line;
+  while (std::getline(in, line))
+    if (line != n->client) kept += line + "\n";
+  std::ofstream(var_ + "/client-endpoints") << kept;
+  {
+    zmq::context_t ctx(1);
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::routing_id, "meshctl-drain-" + std::to_string(getpid()));
+    s.connect(n->mesh);
+    codec::Envelope req;
+    req.type = codec::MeshType::kDrain;
+    req.req = 1;
+    (void)s.send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
+    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(3000)) <= 0)
+      return {Code::kUnavailable, "gateway " + id + " did not answer"};
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = QueryStatus({n->mesh}, 500);
+    if (st[0] && st[0]->connections == 0) {
+      log += "gateway " + id +
+             " drained: no connections left (it accepts none; restart it to "
+             "take clients again)\n";
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return {Code::kTimeout, "gateway " + id + " still has connections"};
+}
+
 Status LocalMesh::RestartNode(const std::string& id, std::string& log) {
   auto map = router::ClusterMap::Load(map_path());
   if (!map.ok()) return map.status();

@@ -56,6 +56,9 @@ class LocalMesh {
   Status StartNode(const std::string& id, std::string& log);
   // Sends `sig` to a node this directory started; waits for it to exit on KILL/TERM.
   Result<long> KillNode(const std::string& id, int sig);
+  // Drains a gateway: it stops accepting and sends its clients elsewhere; waits (up to
+  // `timeout_ms`) until it holds no connection, and drops it from client-endpoints.
+  Status DrainGateway(const std::string& id, std::string& log, int timeout_ms = 30000);
   // Stops (SIGTERM, then SIGKILL after 5 s) and starts one node.
   Status RestartNode(const std::string& id, std::string& log);
   // Asks the user's session shard what it knows of the user (a msgpack map, see

@@ -221,6 +221,9 @@ int main(int argc, char** argv) {
   cstart->add_option("node", node_id, "node id")->required();
   auto* crestart = app.add_subcommand("restart", "stop (TERM) and start one node");
   crestart->add_option("node", node_id, "node id")->required();
+  auto* cdrain =
+      app.add_subcommand("drain", "send a gateway's clients elsewhere, wait until empty");
+  cdrain->add_option("gateway", node_id, "gateway id")->required();
   std::string role_name;
   auto* cring = app.add_subcommand("ring", "which node owns which share of a role's keys");
   cring->add_option("role", role_name, "session, group or presence")->required();
@@ -262,6 +265,13 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : 1;
   }
   if (cring->parsed()) return CmdRing(mesh, role_name);
+  if (cdrain->parsed()) {
+    std::string log;
+    Status s = mesh.DrainGateway(node_id, log);
+    std::cout << log;
+    if (!s.ok()) std::cerr << "meshctl drain: " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
   if (cwho->parsed()) return CmdWho(mesh, who_user);
   if (cstart->parsed()) {
     std::string log;

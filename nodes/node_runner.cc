@@ -83,6 +83,18 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     const int64_t started = clock.MonoMs();
 
     mesh.OnEnvelope([&](const std::string& from, codec::Envelope&& env) {
+      if (env.type == codec::MeshType::kDrain) {
+        spdlog::info("draining on request");
+        service->Drain();
+        codec::Envelope resp;
+        resp.type = codec::MeshType::kStatusResp;
+        resp.req = env.req;
+        resp.body = codec::Encode(codec::NodeStatus{
+            id, router::RoleName(role), static_cast<uint64_t>(getpid()), mesh.epoch(), 0,
+            service->Connections(), mesh.PeersUp(), mesh.PeersTotal()});
+        (void)mesh.Reply(from, std::move(resp));
+        return;
+      }
       if (env.type == codec::MeshType::kDescribeReq) {
         codec::Envelope resp;
         resp.type = codec::MeshType::kDescribeResp;

@@ -41,6 +41,8 @@ class Service {
   virtual void OnPeerUp(const std::string& /*node*/, bool /*restarted*/) {}
   virtual void OnPeerDown(const std::string& /*node*/) {}
   virtual uint64_t Connections() const = 0;
+  // `meshctl drain`: stop taking new work and send clients elsewhere (gateways).
+  virtual void Drain() {}
   // Role-specific metrics, rendered once a second on the loop thread.
   virtual void WriteMetrics(MetricsText& /*m*/) const {}
   // For operators (`meshctl who`): what this node knows about `key`, as a msgpack map body.

@@ -231,3 +231,27 @@ TEST_CASE("meshctl ring, who and restart", "[cli]") {
   CHECK_THAT(out, Catch::Contains("stopped s1") && Catch::Contains("started s1"));
   CHECK(mesh.Meshctl("restart nosuch", &out) == 1);
 }
+
+TEST_CASE("meshctl drain sends a gateway's clients away and stops it taking new ones", "[cli]") {
+  TestMesh mesh;
+  std::string out;
+  auto bob = mesh.Connect("bob", 0, "phone");
+  REQUIRE(mesh.Meshctl("drain gw1", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("gw1 drained"));
+  // The client is told to reconnect elsewhere, then the gateway closes the socket.
+  auto bye = Expect<codec::Bye>(bob);
+  CHECK(bye.reason == "draining");
+  CHECK_FALSE(bob.Next(2000).ok());
+  // New clients are refused and the local mesh no longer points clients at gw1.
+  CHECK_FALSE(client::ChatClient::Connect(mesh.Gateway(0), mesh.Token("bob")).ok());
+  std::ifstream endpoints(mesh.var() + "/client-endpoints");
+  std::string all((std::istreambuf_iterator<char>(endpoints)), std::istreambuf_iterator<char>());
+  CHECK(all.find(mesh.GatewayAddr(0)) == std::string::npos);
+  CHECK(all.find(mesh.GatewayAddr(1)) != std::string::npos);
+  // The other gateway serves bob as before.
+  auto again = mesh.Connect("bob", 1, "phone");
+  CHECK(again.welcome().user == "bob");
+  CHECK(mesh.Meshctl("drain s1", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("not a gateway"));
+  CHECK(mesh.Meshctl("drain nosuch", &out) == 1);
+}
