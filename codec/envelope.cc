@@ -109,7 +109,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
 std::string Encode(const NodeStatus& s) {
   std::string out;
   Writer(out)
-      .Map(8)
+      .Map(10)
       .Key("id")
       .Str(s.id)
       .Key("role")
@@ -125,11 +125,16 @@ std::string Encode(const NodeStatus& s) {
       .Key("peers_up")
       .Uint(s.peers_up)
       .Key("peers_total")
-      .Uint(s.peers_total);
+      .Uint(s.peers_total)
+      .Key("msgs_per_s")
+      .Uint(s.msgs_per_s)
+      .Key("store_bytes")
+      .Uint(s.store_bytes);
   return out;
 }
 
 DecodeStatus Decode(std::string_view in, NodeStatus& out) {
+  out = NodeStatus{};  // optional fields absent on the wire read as 0
   return DecodeMap(in, [&](const MapView& m) {
     MC_DECODE_TRY(ReadStr(m.Find("id"), out.id, kMaxIdBytes));
     MC_DECODE_TRY(ReadStr(m.Find("role"), out.role, kMaxIdBytes));
@@ -139,6 +144,8 @@ DecodeStatus Decode(std::string_view in, NodeStatus& out) {
     MC_DECODE_TRY(ReadUint(m.Find("connections"), out.connections));
     MC_DECODE_TRY(ReadUint(m.Find("peers_up"), out.peers_up));
     MC_DECODE_TRY(ReadUint(m.Find("peers_total"), out.peers_total));
+    if (m.Find("msgs_per_s")) MC_DECODE_TRY(ReadUint(m.Find("msgs_per_s"), out.msgs_per_s));
+    if (m.Find("store_bytes")) MC_DECODE_TRY(ReadUint(m.Find("store_bytes"), out.store_bytes));
     return DecodeStatus::kOk;
   });
 }

@@ -58,6 +58,17 @@ std::string JsonEscape(const std::string& s) {
   return o;
 }
 
+// 1536 -> "1.5K": a column wide enough for a glance, not for accounting (JSON has bytes).
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "K", "M", "G", "T"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+  return buf;
+}
+
 int CmdStatus(nodes::LocalMesh& mesh, bool json) {
   auto nodes = mesh.Query();
   if (!nodes.ok()) {
@@ -79,24 +90,31 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
                 << "\",\"connections\":" << (up ? n.status->connections : 0)
                 << ",\"peers_up\":" << (up ? n.status->peers_up : 0)
                 << ",\"peers_total\":" << (up ? n.status->peers_total : 0)
-                << ",\"uptime_ms\":" << (up ? n.status->uptime_ms : 0) << "}";
+                << ",\"uptime_ms\":" << (up ? n.status->uptime_ms : 0)
+                << ",\"epoch\":" << (up ? n.status->epoch : 0)
+                << ",\"msgs_per_s\":" << (up ? n.status->msgs_per_s : 0)
+                << ",\"store_bytes\":" << (up ? n.status->store_bytes : 0) << "}";
       first = false;
       continue;
     }
     if (first) {
-      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s\n", "ID", "ROLE", "STATE", "PID",
-                  "MESH", "CLIENT", "CONNS", "PEERS", "UPTIME");
+      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s %5s %7s %7s\n", "ID", "ROLE",
+                  "STATE", "PID", "MESH", "CLIENT", "CONNS", "PEERS", "UPTIME", "EPOCH", "MSG/S",
+                  "STORE");
       first = false;
     }
     std::printf(
-        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus\n", n.info.id.c_str(),
+        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus %5llu %7llu %7s\n", n.info.id.c_str(),
         router::RoleName(n.info.role), state.c_str(), n.alive ? n.pid : 0L, n.info.mesh.c_str(),
         n.info.client.empty() ? "-" : n.info.client.c_str(),
         static_cast<unsigned long long>(up ? n.status->connections : 0),
         up ? (std::to_string(n.status->peers_up) + "/" + std::to_string(n.status->peers_total))
                  .c_str()
            : "-",
-        static_cast<unsigned long long>(up ? n.status->uptime_ms / 1000 : 0));
+        static_cast<unsigned long long>(up ? n.status->uptime_ms / 1000 : 0),
+        static_cast<unsigned long long>(up ? n.status->epoch : 0),
+        static_cast<unsigned long long>(up ? n.status->msgs_per_s : 0),
+        up ? HumanBytes(n.status->store_bytes).c_str() : "-");
   }
   if (json) std::cout << "\n]\n";
   return down == 0 ? 0 : 3;

@@ -40,8 +40,27 @@ TEST_CASE("envelope decoder rejects bad shapes", "[codec]") {
 }
 
 TEST_CASE("node status round trip", "[codec]") {
-  NodeStatus st{"gw1", "gateway", 1234, 1, 5000, 17, 3, 3};
+  NodeStatus st{"gw1", "gateway", 1234, 1, 5000, 17, 3, 3, 420, 1 << 20};
   NodeStatus out;
   REQUIRE(Decode(Encode(st), out) == DecodeStatus::kOk);
   CHECK(out == st);
+}
+
+TEST_CASE("node status from an older node, without the optional fields", "[codec]") {
+  std::string old;
+  Writer(old).Map(8).Key("id").Str("s1").Key("role").Str("session").Key("pid").Uint(9);
+  Writer(old).Key("epoch").Uint(1).Key("uptime_ms").Uint(5).Key("connections").Uint(2);
+  Writer(old).Key("peers_up").Uint(3).Key("peers_total").Uint(4);
+  NodeStatus out;
+  out.msgs_per_s = 7;
+  REQUIRE(Decode(old, out) == DecodeStatus::kOk);
+  CHECK(out.id == "s1");
+  CHECK(out.peers_total == 4);
+  CHECK(out.msgs_per_s == 0);
+  CHECK(out.store_bytes == 0);
+  std::string bad;
+  Writer(bad).Map(9).Key("id").Str("s1").Key("role").Str("session").Key("pid").Uint(9);
+  Writer(bad).Key("epoch").Uint(1).Key("uptime_ms").Uint(5).Key("connections").Uint(2);
+  Writer(bad).Key("peers_up").Uint(3).Key("peers_total").Uint(4).Key("store_bytes").Str("x");
+  CHECK(Decode(bad, out) == DecodeStatus::kMalformed);
 }

@@ -45,8 +45,22 @@ TEST_CASE("meshctl status lists every node, as a table and as JSON", "[cli]") {
   REQUIRE(mesh.Meshctl("status", &out) == 0);
   for (const char* id : {"gw1", "gw2", "s1", "s2", "s3"}) CHECK_THAT(out, Catch::Contains(id));
   CHECK_THAT(out, Catch::Contains("7/7"));  // each node sees its 7 peers (groups, presence too)
+  CHECK_THAT(out, Catch::Contains("EPOCH") && Catch::Contains("MSG/S") && Catch::Contains("STORE"));
   REQUIRE(mesh.Meshctl("status --json", &out) == 0);
   CHECK_THAT(out, Catch::Contains("\"id\":\"s3\",\"role\":\"session\",\"state\":\"up\""));
+  CHECK_THAT(out, Catch::Contains("\"epoch\":1,"));
+  // Each session node has an LMDB file, and heartbeats alone make mesh traffic each second.
+  bool figures = false;
+  for (int i = 0; i < 30 && !figures; ++i) {
+    REQUIRE(mesh.Meshctl("status --json", &out) == 0);
+    const size_t s1 = out.find("\"id\":\"s1\"");
+    REQUIRE(s1 != std::string::npos);
+    const std::string line = out.substr(s1, out.find('}', s1) - s1);
+    figures = line.find("\"store_bytes\":0") == std::string::npos &&
+              line.find("\"msgs_per_s\":0,") == std::string::npos;
+    if (!figures) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK(figures);
 }
 
 TEST_CASE("meshctl token mints a token the cluster accepts, and checks its input", "[cli]") {
