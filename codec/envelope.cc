@@ -109,7 +109,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
 std::string Encode(const NodeStatus& s) {
   std::string out;
   Writer(out)
-      .Map(10)
+      .Map(11)
       .Key("id")
       .Str(s.id)
       .Key("role")
@@ -129,7 +129,9 @@ std::string Encode(const NodeStatus& s) {
       .Key("msgs_per_s")
       .Uint(s.msgs_per_s)
       .Key("store_bytes")
-      .Uint(s.store_bytes);
+      .Uint(s.store_bytes)
+      .Key("last_error")
+      .Str(s.last_error);
   return out;
 }
 
@@ -146,6 +148,8 @@ DecodeStatus Decode(std::string_view in, NodeStatus& out) {
     MC_DECODE_TRY(ReadUint(m.Find("peers_total"), out.peers_total));
     if (m.Find("msgs_per_s")) MC_DECODE_TRY(ReadUint(m.Find("msgs_per_s"), out.msgs_per_s));
     if (m.Find("store_bytes")) MC_DECODE_TRY(ReadUint(m.Find("store_bytes"), out.store_bytes));
+    if (m.Find("last_error"))
+      MC_DECODE_TRY(ReadStr(m.Find("last_error"), out.last_error, kMaxErrorTextBytes));
     return DecodeStatus::kOk;
   });
 }

@@ -90,8 +90,9 @@ struct NodeStatus {
   uint64_t peers_up = 0;
   uint64_t peers_total = 0;
   // Optional on the wire (absent from older nodes: 0).
-  uint64_t msgs_per_s = 0;   // mesh envelopes in + out during the last full second
-  uint64_t store_bytes = 0;  // bytes of the node's data directory (LMDB files)
+  uint64_t msgs_per_s = 0;      // mesh envelopes in + out during the last full second
+  uint64_t store_bytes = 0;     // bytes of the node's data directory (LMDB files)
+  std::string last_error = {};  // newest warning or error logged (at most kMaxErrorTextBytes)
   bool operator==(const NodeStatus&) const = default;
 };
 std::string Encode(const NodeStatus& s);

@@ -69,6 +69,15 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
+// The table keeps one row per node: control characters become spaces, long text is cut.
+std::string OneLine(const std::string& s, size_t max) {
+  if (s.empty()) return "-";
+  std::string out = s.substr(0, max);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  return s.size() > max ? out + "..." : out;
+}
+
 int CmdStatus(nodes::LocalMesh& mesh, bool json) {
   auto nodes = mesh.Query();
   if (!nodes.ok()) {
@@ -93,20 +102,21 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
                 << ",\"uptime_ms\":" << (up ? n.status->uptime_ms : 0)
                 << ",\"epoch\":" << (up ? n.status->epoch : 0)
                 << ",\"msgs_per_s\":" << (up ? n.status->msgs_per_s : 0)
-                << ",\"store_bytes\":" << (up ? n.status->store_bytes : 0) << "}";
+                << ",\"store_bytes\":" << (up ? n.status->store_bytes : 0) << ",\"last_error\":\""
+                << JsonEscape(up ? n.status->last_error : "") << "\"}";
       first = false;
       continue;
     }
     if (first) {
-      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s %5s %7s %7s\n", "ID", "ROLE",
+      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s %5s %7s %7s  %s\n", "ID", "ROLE",
                   "STATE", "PID", "MESH", "CLIENT", "CONNS", "PEERS", "UPTIME", "EPOCH", "MSG/S",
-                  "STORE");
+                  "STORE", "LAST ERROR");
       first = false;
     }
     std::printf(
-        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus %5llu %7llu %7s\n", n.info.id.c_str(),
-        router::RoleName(n.info.role), state.c_str(), n.alive ? n.pid : 0L, n.info.mesh.c_str(),
-        n.info.client.empty() ? "-" : n.info.client.c_str(),
+        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus %5llu %7llu %7s  %s\n",
+        n.info.id.c_str(), router::RoleName(n.info.role), state.c_str(), n.alive ? n.pid : 0L,
+        n.info.mesh.c_str(), n.info.client.empty() ? "-" : n.info.client.c_str(),
         static_cast<unsigned long long>(up ? n.status->connections : 0),
         up ? (std::to_string(n.status->peers_up) + "/" + std::to_string(n.status->peers_total))
                  .c_str()
@@ -114,7 +124,8 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
         static_cast<unsigned long long>(up ? n.status->uptime_ms / 1000 : 0),
         static_cast<unsigned long long>(up ? n.status->epoch : 0),
         static_cast<unsigned long long>(up ? n.status->msgs_per_s : 0),
-        up ? HumanBytes(n.status->store_bytes).c_str() : "-");
+        up ? HumanBytes(n.status->store_bytes).c_str() : "-",
+        up ? OneLine(n.status->last_error, 48).c_str() : "-");
   }
   if (json) std::cout << "\n]\n";
   return down == 0 ? 0 : 3;

@@ -14,6 +14,9 @@
 #include <random>
 #include <sstream>
 
+#include "codec/client_messages.h"
+#include "nodes/last_error_sink.h"
+
 namespace meshchat::nodes {
 namespace {
 // Bytes of the regular files under a node's data directory (its LMDB files). Errors (a file
@@ -56,8 +59,11 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
   app.add_option("--opt", opts, "role setting KEY=VALUE (repeatable)");
   CLI11_PARSE(app, argc, argv);
 
-  auto logger = spdlog::stderr_color_mt("node");
-  logger->set_pattern(std::string("%Y-%m-%dT%H:%M:%S.%e %^%l%$ ") + id + " %v");
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  console->set_pattern(std::string("%Y-%m-%dT%H:%M:%S.%e %^%l%$ ") + id + " %v");
+  auto last_error = std::make_shared<LastErrorSink>(codec::kMaxErrorTextBytes);
+  auto logger = std::make_shared<spdlog::logger>(
+      "node", spdlog::sinks_init_list{console, spdlog::sink_ptr(last_error)});
   logger->set_level(spdlog::level::from_str(log_level));
   spdlog::set_default_logger(logger);
 
@@ -118,6 +124,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
                            mesh.PeersTotal()};
       st.msgs_per_s = msgs_per_s;
       st.store_bytes = store_bytes;
+      st.last_error = last_error->last();
       return codec::Encode(st);
     };
 

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "codec/client_messages.h"
 #include "codec/envelope.h"
 #include "codec/msgpack_view.h"
 
@@ -40,10 +41,12 @@ TEST_CASE("envelope decoder rejects bad shapes", "[codec]") {
 }
 
 TEST_CASE("node status round trip", "[codec]") {
-  NodeStatus st{"gw1", "gateway", 1234, 1, 5000, 17, 3, 3, 420, 1 << 20};
+  NodeStatus st{"gw1", "gateway", 1234, 1, 5000, 17, 3, 3, 420, 1 << 20, "accept: EMFILE"};
   NodeStatus out;
   REQUIRE(Decode(Encode(st), out) == DecodeStatus::kOk);
   CHECK(out == st);
+  st.last_error.assign(kMaxErrorTextBytes + 1, 'x');  // over the limit: refused
+  CHECK(Decode(Encode(st), out) == DecodeStatus::kTooLarge);
 }
 
 TEST_CASE("node status from an older node, without the optional fields", "[codec]") {
@@ -58,6 +61,7 @@ TEST_CASE("node status from an older node, without the optional fields", "[codec
   CHECK(out.peers_total == 4);
   CHECK(out.msgs_per_s == 0);
   CHECK(out.store_bytes == 0);
+  CHECK(out.last_error.empty());
   std::string bad;
   Writer(bad).Map(9).Key("id").Str("s1").Key("role").Str("session").Key("pid").Uint(9);
   Writer(bad).Key("epoch").Uint(1).Key("uptime_ms").Uint(5).Key("connections").Uint(2);

@@ -152,6 +152,14 @@ TEST_CASE("meshctl kill and start one node", "[cli]") {
   CHECK(mesh.Meshctl("status", &out) == 3);
   CHECK(mesh.Meshctl("kill s1", &out) == 1);
   CHECK_THAT(out, Catch::Contains("not running"));
+  // Its peers log it down; status shows that as their last error.
+  bool logged = false;
+  for (int i = 0; i < 100 && !logged; ++i) {
+    mesh.Meshctl("status --json", &out);
+    logged = out.find("\"last_error\":\"peer s1 down") != std::string::npos;
+    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(logged);
   REQUIRE(mesh.Meshctl("start s1", &out) == 0);
   CHECK(mesh.Meshctl("start s1", &out) == 1);
   CHECK_THAT(out, Catch::Contains("already running"));
