@@ -2,12 +2,16 @@
 // Exit codes: 0 ok, 1 error, 2 usage, 3 some nodes down (status).
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <array>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <thread>
 
 #include "codec/client_messages.h"
 #include "codec/msgpack_view.h"
@@ -129,6 +133,20 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
   }
   if (json) std::cout << "\n]\n";
   return down == 0 ? 0 : 3;
+}
+
+// status, refreshed: a terminal is cleared first; a pipe gets one table after another.
+int CmdTop(nodes::LocalMesh& mesh, double interval_s, int count) {
+  const bool tty = isatty(STDOUT_FILENO);
+  int rc = 0;
+  for (int i = 0; count == 0 || i < count; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::duration<double>(interval_s));
+    std::cout << (tty ? "\033[H\033[2J" : (i > 0 ? "\n" : "")) << std::flush;
+    rc = CmdStatus(mesh, false);
+    std::cout << std::flush;
+    if (rc == 1) return rc;  // no mesh here
+  }
+  return rc;
 }
 
 int CmdToken(nodes::LocalMesh& mesh, const std::string& user, const std::string& device,
@@ -268,6 +286,13 @@ int main(int argc, char** argv) {
   bool json = false;
   auto* cstatus = app.add_subcommand("status", "show every node of the mesh");
   cstatus->add_flag("--json", json, "machine-readable output");
+  double top_interval = 1.0;
+  int top_count = 0;
+  auto* ctop = app.add_subcommand("top", "show status again every interval (Ctrl-C to stop)");
+  ctop->add_option("--interval", top_interval, "seconds between refreshes")
+      ->check(CLI::Range(0.1, 3600.0));
+  ctop->add_option("--count", top_count, "stop after this many refreshes (0: never)")
+      ->check(CLI::NonNegativeNumber);
 
   std::string user, device = "cli", secret_file;
   int64_t ttl = 86400;
@@ -286,6 +311,7 @@ int main(int argc, char** argv) {
   if (cup->parsed()) return CmdUp(mesh, up);
   if (app.got_subcommand("down")) return CmdDown(mesh);
   if (cstatus->parsed()) return CmdStatus(mesh, json);
+  if (ctop->parsed()) return CmdTop(mesh, top_interval, top_count);
   if (crestart->parsed()) {
     std::string log;
     Status s = mesh.RestartNode(node_id, log);

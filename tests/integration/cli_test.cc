@@ -46,6 +46,13 @@ TEST_CASE("meshctl status lists every node, as a table and as JSON", "[cli]") {
   for (const char* id : {"gw1", "gw2", "s1", "s2", "s3"}) CHECK_THAT(out, Catch::Contains(id));
   CHECK_THAT(out, Catch::Contains("7/7"));  // each node sees its 7 peers (groups, presence too)
   CHECK_THAT(out, Catch::Contains("EPOCH") && Catch::Contains("MSG/S") && Catch::Contains("STORE"));
+  REQUIRE(mesh.Meshctl("top --count 3 --interval 0.2", &out) == 0);
+  size_t tables = 0;
+  for (size_t at = out.find("LAST ERROR"); at != std::string::npos;
+       at = out.find("LAST ERROR", at + 1))
+    ++tables;
+  CHECK(tables == 3);
+  CHECK(mesh.Meshctl("top --interval 0", &out) == 2);
   REQUIRE(mesh.Meshctl("status --json", &out) == 0);
   CHECK_THAT(out, Catch::Contains("\"id\":\"s3\",\"role\":\"session\",\"state\":\"up\""));
   CHECK_THAT(out, Catch::Contains("\"epoch\":1,"));
