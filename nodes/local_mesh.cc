@@ -85,6 +85,34 @@ std::string Tail(const std::string& path, size_t lines) {
   return pos == std::string::npos ? s : s.substr(pos + 1);
 }
 
+// Waits until `deadline` for the process to exit; true if it did.
+bool WaitExit(long pid, std::chrono::steady_clock::time_point deadline) {
+  while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return !ProcessAlive(pid);
+}
+
+// One request to one node's mesh endpoint and its answer, on a throwaway DEALER.
+Result<codec::Envelope> AskNode(const router::NodeInfo& n, const std::string& tag,
+                                const codec::Envelope& req, codec::MeshType want, int timeout_ms) {
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::routing_id, "meshctl-" + tag + "-" + std::to_string(getpid()));
+  s.connect(n.mesh);
+  (void)s.send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0)
+    return Status(Code::kUnavailable,
+                  std::string(router::RoleName(n.role)) + " node " + n.id + " did not answer");
+  zmq::message_t m;
+  codec::Envelope resp;
+  if (!s.recv(m, zmq::recv_flags::dontwait) ||
+      codec::Decode(m.to_string_view(), resp) != codec::DecodeStatus::kOk || resp.type != want)
+    return Status(Code::kInvalid, "bad answer from " + n.id);
+  return resp;
+}
+
 }  // namespace
 
 std::string SelfDir() {
@@ -304,20 +332,11 @@ Status LocalMesh::DrainGateway(const std::string& id, std::string& log, int time
   while (std::getline(in, line))
     if (line != n->client) kept += line + "\n";
   std::ofstream(var_ + "/client-endpoints") << kept;
-  {
-    zmq::context_t ctx(1);
-    zmq::socket_t s(ctx, zmq::socket_type::dealer);
-    s.set(zmq::sockopt::linger, 0);
-    s.set(zmq::sockopt::routing_id, "meshctl-drain-" + std::to_string(getpid()));
-    s.connect(n->mesh);
-    codec::Envelope req;
-    req.type = codec::MeshType::kDrain;
-    req.req = 1;
-    (void)s.send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
-    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(3000)) <= 0)
-      return {Code::kUnavailable, "gateway " + id + " did not answer"};
-  }
+  codec::Envelope req;
+  req.type = codec::MeshType::kDrain;
+  req.req = 1;
+  if (auto r = AskNode(*n, "drain", req, codec::MeshType::kStatusResp, 3000); !r.ok())
+    return r.status();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     auto st = QueryStatus({n->mesh}, 500);
@@ -339,10 +358,8 @@ Status LocalMesh::RestartNode(const std::string& id, std::string& log) {
   const long pid = ReadPid(var_ + "/run/" + id + ".pid");
   if (ProcessAlive(pid)) {
     kill(static_cast<pid_t>(pid), SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (ProcessAlive(pid)) kill(static_cast<pid_t>(pid), SIGKILL);
+    if (!WaitExit(pid, std::chrono::steady_clock::now() + std::chrono::seconds(5)))
+      kill(static_cast<pid_t>(pid), SIGKILL);
     log += "stopped " + id + " (pid " + std::to_string(pid) + ")\n";
   }
   return StartNode(id, log);
@@ -354,26 +371,13 @@ Result<std::string> LocalMesh::DescribeUser(const std::string& user, int timeout
   const auto sessions = map->IdsWithRole(router::Role::kSession);
   if (sessions.empty()) return Status(Code::kNotFound, "no session nodes in the map");
   const router::NodeInfo* shard = map->Find(router::HashRing(sessions).Owner(user));
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
-  s.set(zmq::sockopt::linger, 0);
-  s.set(zmq::sockopt::routing_id, "meshctl-who-" + std::to_string(getpid()));
-  s.connect(shard->mesh);
   codec::Envelope req;
   req.type = codec::MeshType::kDescribeReq;
   req.req = 1;
   req.key = user;
-  (void)s.send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0)
-    return Status(Code::kUnavailable, "session node " + shard->id + " did not answer");
-  zmq::message_t m;
-  codec::Envelope resp;
-  if (!s.recv(m, zmq::recv_flags::dontwait) ||
-      codec::Decode(m.to_string_view(), resp) != codec::DecodeStatus::kOk ||
-      resp.type != codec::MeshType::kDescribeResp)
-    return Status(Code::kInvalid, "bad answer from " + shard->id);
-  return resp.body;
+  auto resp = AskNode(*shard, "who", req, codec::MeshType::kDescribeResp, timeout_ms);
+  if (!resp.ok()) return resp.status();
+  return std::move(resp->body);
 }
 
 Result<long> LocalMesh::KillNode(const std::string& id, int sig) {
@@ -381,11 +385,8 @@ Result<long> LocalMesh::KillNode(const std::string& id, int sig) {
   if (!ProcessAlive(pid)) return Status(Code::kNotFound, "node " + id + " is not running");
   if (kill(static_cast<pid_t>(pid), sig) != 0)
     return Status(Code::kIo, "kill " + std::to_string(pid) + ": " + strerror(errno));
-  if (sig == SIGKILL || sig == SIGTERM) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  if (sig == SIGKILL || sig == SIGTERM)
+    WaitExit(pid, std::chrono::steady_clock::now() + std::chrono::seconds(5));
   return pid;
 }
 
@@ -394,9 +395,7 @@ Result<int> LocalMesh::Down(std::string& log) {
   for (const auto& [id, pid] : running) kill(static_cast<pid_t>(pid), SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (const auto& [id, pid] : running) {
-    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (ProcessAlive(pid)) {
+    if (!WaitExit(pid, deadline)) {
       kill(static_cast<pid_t>(pid), SIGKILL);
       log += "node " + id + " did not stop in 5 s: killed\n";
     }

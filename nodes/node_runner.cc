@@ -129,9 +129,11 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     };
 
     mesh.OnEnvelope([&](const std::string& from, codec::Envelope&& env) {
-      if (env.type == codec::MeshType::kDrain) {
+      if (env.type == codec::MeshType::kDrain) {  // answered with the status, as below
         spdlog::info("draining on request");
         service->Drain();
+      }
+      if (env.type == codec::MeshType::kStatusReq || env.type == codec::MeshType::kDrain) {
         codec::Envelope resp;
         resp.type = codec::MeshType::kStatusResp;
         resp.req = env.req;
@@ -145,14 +147,6 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
         resp.req = env.req;
         resp.key = env.key;
         resp.body = service->Describe(env.key);
-        (void)mesh.Reply(from, std::move(resp));
-        return;
-      }
-      if (env.type == codec::MeshType::kStatusReq) {
-        codec::Envelope resp;
-        resp.type = codec::MeshType::kStatusResp;
-        resp.req = env.req;
-        resp.body = status_now();
         (void)mesh.Reply(from, std::move(resp));
         return;
       }
