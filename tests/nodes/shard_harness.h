@@ -180,32 +180,19 @@ class Shards {
       default: return;
     }
     switch (static_cast<FrameType>(env.ftype)) {
-      case FrameType::kPush: {
-        codec::Push p;
-        REQUIRE(codec::Decode(env.body, p) == codec::DecodeStatus::kOk);
-        c.pushes.push_back(p);
-        return;
-      }
-      case FrameType::kReceipt: {
-        codec::Receipt r;
-        REQUIRE(codec::Decode(env.body, r) == codec::DecodeStatus::kOk);
-        c.receipts.push_back(r);
-        return;
-      }
-      case FrameType::kSent: {
-        codec::Sent s;
-        REQUIRE(codec::Decode(env.body, s) == codec::DecodeStatus::kOk);
-        c.sent.push_back(s);
-        return;
-      }
-      case FrameType::kError: {
-        codec::Error e;
-        REQUIRE(codec::Decode(env.body, e) == codec::DecodeStatus::kOk);
-        c.errors.push_back(e);
-        return;
-      }
+      case FrameType::kPush: return Append(env.body, c.pushes);
+      case FrameType::kReceipt: return Append(env.body, c.receipts);
+      case FrameType::kSent: return Append(env.body, c.sent);
+      case FrameType::kError: return Append(env.body, c.errors);
       default: return;
     }
+  }
+  // Decodes a frame body the shard produced (it must be well formed) onto the client's list.
+  template <typename T>
+  static void Append(const std::string& body, std::vector<T>& into) {
+    T v;
+    REQUIRE(codec::Decode(body, v) == codec::DecodeStatus::kOk);
+    into.push_back(std::move(v));
   }
 
   router::HashRing ring_;
