@@ -80,8 +80,8 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   if (int rc = mdb_env_set_mapsize(env, opts.map_size); rc) return fail(rc, "set mapsize");
   if (int rc = mdb_env_set_maxdbs(env, opts.max_tables); rc) return fail(rc, "set maxdbs");
   // NOTLS: read transactions are not tied to OS threads' TLS slots (our reactors own theirs).
-  unsigned flags = MDB_NOTLS | (opts.durable ? 0u : MDB_NOSYNC) |
-                   (opts.writemap ? MDB_WRITEMAP : 0u);
+  unsigned flags =
+      MDB_NOTLS | (opts.durable ? 0u : MDB_NOSYNC) | (opts.writemap ? MDB_WRITEMAP : 0u);
   if (int rc = mdb_env_open(env, dir.c_str(), flags, 0640); rc) return fail(rc, "open");
   return std::unique_ptr<LmdbEnv>(new LmdbEnv(env, opts));
 }
@@ -113,7 +113,9 @@ Result<ReadTxn> LmdbEnv::BeginRead() {
   return ReadTxn(t);
 }
 
-Status LmdbEnv::Sync() { return LmdbStatus(mdb_env_sync(env_, 1), "sync"); }
+Status LmdbEnv::Sync() {
+  return LmdbStatus(mdb_env_sync(env_, 1), "sync");
+}
 
 Result<size_t> LmdbEnv::UsedBytes() {
   MDB_envinfo info{};
