@@ -152,6 +152,31 @@ Status ChatClient::SetPrivacy(codec::PrivacyMode mode) {
                          codec::Encode(codec::Privacy{mode}));
 }
 
+Status ChatClient::UploadBegin(const codec::UploadBegin& m) {
+  return conn_.SendFrame(static_cast<uint8_t>(FrameType::kUploadBegin), codec::Encode(m));
+}
+
+Result<uint64_t> ChatClient::SendWithMedia(const std::string& to, std::string_view body,
+                                           const codec::MediaRef& media) {
+  BackOff();
+  const uint64_t cid = next_cid_++;
+  codec::Send m{to, cid, std::string(body), false, media};
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kSend), codec::Encode(m)); !s.ok())
+    return s;
+  return cid;
+}
+
+Result<uint64_t> ChatClient::SendToGroupWithMedia(const std::string& group, std::string_view body,
+                                                  const codec::MediaRef& media) {
+  BackOff();
+  const uint64_t cid = next_cid_++;
+  codec::GroupSend m{group, cid, std::string(body), media};
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kGroupSend), codec::Encode(m));
+      !s.ok())
+    return s;
+  return cid;
+}
+
 Status ChatClient::Ping(uint64_t t) {
   return conn_.SendFrame(static_cast<uint8_t>(FrameType::kPing), codec::Encode(codec::Ping{t}));
 }
@@ -229,6 +254,9 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
     case FrameType::kGroupHint: return DecodeAs<codec::GroupHint>(*f);
     case FrameType::kPresence: return DecodeAs<codec::Presence>(*f);
     case FrameType::kTypingNotice: return DecodeAs<codec::TypingNotice>(*f);
+    case FrameType::kUploadState: return DecodeAs<codec::UploadState>(*f);
+    case FrameType::kMediaData: return DecodeAs<codec::MediaData>(*f);
+    case FrameType::kMediaLink: return DecodeAs<codec::MediaLink>(*f);
     default:
       return Status(Code::kInvalid,
                     std::string("unexpected frame from server: ") + codec::FrameTypeName(f->type));

@@ -12,6 +12,7 @@
 #include "client/connection.h"
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 
 namespace meshchat::client {
@@ -22,7 +23,8 @@ struct Pong {
 // Something the server told us.
 using Event =
     std::variant<codec::Sent, codec::Push, codec::Receipt, codec::Error, codec::Bye, Pong,
-                 codec::GroupResult, codec::GroupHint, codec::Presence, codec::TypingNotice>;
+                 codec::GroupResult, codec::GroupHint, codec::Presence, codec::TypingNotice,
+                 codec::UploadState, codec::MediaData, codec::MediaLink>;
 
 struct Endpoint {
   std::string host;
@@ -68,6 +70,19 @@ class ChatClient {
   Status Typing(const std::string& to, bool on = true, bool group = false);
   Status SetPrivacy(codec::PrivacyMode mode);
   Status Ping(uint64_t t);
+  // Media frames (client/media_transfer.h builds uploads and downloads on these).
+  Status UploadBegin(const codec::UploadBegin& m);
+  // Frames about one media item: its 16-byte id, then the message.
+  template <typename M>
+  Status SendMedia(std::string_view id, const M& m) {
+    return conn_.SendFrame(static_cast<uint8_t>(codec::TypeOf(m)),
+                           std::string(id) + codec::Encode(m));
+  }
+  // A message carrying a media reference (the bytes were uploaded first).
+  Result<uint64_t> SendWithMedia(const std::string& to, std::string_view body,
+                                 const codec::MediaRef& media);
+  Result<uint64_t> SendToGroupWithMedia(const std::string& group, std::string_view body,
+                                        const codec::MediaRef& media);
   Status Bye();
   // The next event, or kTimeout / kUnavailable (connection closed).
   Result<Event> Next(int timeout_ms);

@@ -37,6 +37,13 @@ const char* ErrorCodeName(ErrorCode c) {
     case ErrorCode::kGroupExists: return "group_exists";
     case ErrorCode::kGroupFull: return "group_full";
     case ErrorCode::kRateLimited: return "rate_limited";
+    case ErrorCode::kMediaNotFound: return "media_not_found";
+    case ErrorCode::kMediaTooLarge: return "media_too_large";
+    case ErrorCode::kMediaType: return "media_type";
+    case ErrorCode::kHashMismatch: return "hash_mismatch";
+    case ErrorCode::kBadOffset: return "bad_offset";
+    case ErrorCode::kMediaUnavailable: return "media_unavailable";
+    case ErrorCode::kMediaIncomplete: return "media_incomplete";
   }
   return "unknown_error";
 }
@@ -66,11 +73,47 @@ std::string Encode(const Welcome& m) {
   return s;
 }
 
+void Put(Writer& w, const MediaRef& m) {
+  w.Map(5).Key("id").Bin(m.id).Key("size").Uint(m.size).Key("type").Str(m.type);
+  w.Key("sha256").Bin(m.sha256).Key("ticket").Bin(m.ticket);
+}
+
+std::string Encode(const MediaRef& m) {
+  std::string s;
+  Writer w(s);
+  Put(w, m);
+  return s;
+}
+
+DecodeStatus ReadMediaRef(const msgpack::object* o, MediaRef& out) {
+  if (!o) return DecodeStatus::kMalformed;
+  auto m = MapView::Of(*o);
+  if (!m) return DecodeStatus::kMalformed;
+  MC_DECODE_TRY(ReadBytes(m->Find("id"), out.id, kMediaIdBytes));
+  MC_DECODE_TRY(ReadUint(m->Find("size"), out.size));
+  MC_DECODE_TRY(ReadStr(m->Find("type"), out.type, kMaxMediaTypeBytes));
+  MC_DECODE_TRY(ReadBytes(m->Find("sha256"), out.sha256, kSha256Bytes));
+  MC_DECODE_TRY(ReadBytes(m->Find("ticket"), out.ticket, kSha256Bytes));
+  if (out.id.size() != kMediaIdBytes || out.sha256.size() != kSha256Bytes ||
+      out.ticket.size() != kSha256Bytes)
+    return DecodeStatus::kMalformed;
+  return DecodeStatus::kOk;
+}
+
+DecodeStatus Decode(std::string_view body, MediaRef& out) {
+  msgpack::zone zone;
+  msgpack::object obj;
+  MC_DECODE_TRY(BoundedUnpack(body, zone, obj, {}));
+  return ReadMediaRef(&obj, out);
+}
+
 std::string Encode(const Send& m) {
   std::string s;
   Writer w(s);
-  w.Map(m.app ? 4 : 3).Key("to").Str(m.to).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
+  w.Map(3 + (m.app ? 1 : 0) + (m.media ? 1 : 0));
+  w.Key("to").Str(m.to).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
   if (m.app) w.Key("app").Bool(true);
+  if (m.media) Put(w.Key("media"), *m.media);
   return s;
 }
 
@@ -93,7 +136,7 @@ std::string Encode(const Sent& m) {
 std::string Encode(const Push& m) {
   std::string s;
   Writer w(s);
-  const uint32_t extra = (m.group.empty() ? 0 : 1) + (m.system ? 1 : 0);
+  const uint32_t extra = (m.group.empty() ? 0 : 1) + (m.system ? 1 : 0) + (m.media ? 1 : 0);
   w.Map(8 + extra)
       .Key("n")
       .Uint(m.n)
@@ -113,6 +156,7 @@ std::string Encode(const Push& m) {
       .Bin(m.body);
   if (!m.group.empty()) w.Key("group").Str(m.group);
   if (m.system) w.Key("sys").Bool(true);
+  if (m.media) Put(w.Key("media"), *m.media);
   return s;
 }
 
@@ -161,7 +205,7 @@ std::string Encode(const Bye& m) {
 std::string Encode(const Error& m) {
   std::string s;
   Writer w(s);
-  w.Map(3 + (m.cid ? 1 : 0) + (m.retry_after ? 1 : 0))
+  w.Map(3 + (m.cid ? 1 : 0) + (m.retry_after ? 1 : 0) + (m.media.empty() ? 0 : 1))
       .Key("code")
       .Uint(static_cast<uint64_t>(m.code))
       .Key("msg")
@@ -170,6 +214,7 @@ std::string Encode(const Error& m) {
       .Bool(m.fatal);
   if (m.cid) w.Key("cid").Uint(*m.cid);
   if (m.retry_after) w.Key("retry_after").Uint(m.retry_after);
+  if (!m.media.empty()) w.Key("media").Bin(m.media);
   return s;
 }
 
@@ -201,6 +246,8 @@ DecodeStatus Decode(std::string_view body, Send& out) {
     MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
     out.app = false;
     if (m.Find("app")) MC_DECODE_TRY(ReadBool(m.Find("app"), out.app));
+    out.media.reset();
+    if (const auto* md = m.Find("media")) MC_DECODE_TRY(ReadMediaRef(md, out.media.emplace()));
     return DecodeStatus::kOk;
   });
 }
@@ -229,6 +276,8 @@ DecodeStatus Decode(std::string_view body, Push& out) {
     out.system = false;
     if (m.Find("group")) MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
     if (m.Find("sys")) MC_DECODE_TRY(ReadBool(m.Find("sys"), out.system));
+    out.media.reset();
+    if (const auto* md = m.Find("media")) MC_DECODE_TRY(ReadMediaRef(md, out.media.emplace()));
     return DecodeStatus::kOk;
   });
 }
@@ -294,6 +343,8 @@ DecodeStatus Decode(std::string_view body, Error& out) {
     }
     out.retry_after = 0;
     if (m.Find("retry_after")) MC_DECODE_TRY(ReadUint(m.Find("retry_after"), out.retry_after));
+    out.media.clear();
+    if (m.Find("media")) MC_DECODE_TRY(ReadBytes(m.Find("media"), out.media, kMediaIdBytes));
     return DecodeStatus::kOk;
   });
 }

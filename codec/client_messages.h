@@ -36,13 +36,20 @@ enum class ErrorCode : uint16_t {
   kHelloTimeout = 12,
   kShuttingDown = 13,
   kSlowConsumer = 14,
-  kReplaced = 15,        // the same device connected again; this connection is closed
-  kTooManyDevices = 16,  // the user already has the maximum number of devices connected
-  kNotMember = 17,       // not a member of that group (or no such group: not revealed)
-  kNotAdmin = 18,        // the operation needs a group admin
-  kGroupExists = 19,     // create: the id is taken
-  kGroupFull = 20,       // the member cap would be exceeded
-  kRateLimited = 21,     // too many requests: retry after `retry_after` ms
+  kReplaced = 15,          // the same device connected again; this connection is closed
+  kTooManyDevices = 16,    // the user already has the maximum number of devices connected
+  kNotMember = 17,         // not a member of that group (or no such group: not revealed)
+  kNotAdmin = 18,          // the operation needs a group admin
+  kGroupExists = 19,       // create: the id is taken
+  kGroupFull = 20,         // the member cap would be exceeded
+  kRateLimited = 21,       // too many requests: retry after `retry_after` ms
+  kMediaNotFound = 22,     // no such media, or not yours to see (the two are not told apart)
+  kMediaTooLarge = 23,     // over the size limit, or a chunk past the declared size
+  kMediaType = 24,         // content type not allowed
+  kHashMismatch = 25,      // the bytes do not match the declared sha256: upload discarded
+  kBadOffset = 26,         // a chunk not at the next expected offset (the error says which)
+  kMediaUnavailable = 27,  // the media store is slow or down: retry later
+  kMediaIncomplete = 28,   // a message references media that is not fully uploaded
 };
 const char* ErrorCodeName(ErrorCode c);
 
@@ -61,11 +68,29 @@ struct Welcome {
   bool operator==(const Welcome&) const = default;
 };
 
+inline constexpr size_t kMediaIdBytes = 16;  // 128 random bits, made by the server
+inline constexpr size_t kSha256Bytes = 32;
+inline constexpr size_t kMaxMediaTypeBytes = 64;
+
+// A reference to uploaded media, carried in a message instead of the bytes. `ticket` is the
+// server's signature over the other fields, given to the uploader when the upload completed;
+// it proves the media is complete, and whoever holds it (the uploader, the participants of a
+// chat whose message carried it) may fetch the media.
+struct MediaRef {
+  std::string id;  // kMediaIdBytes raw bytes
+  uint64_t size = 0;
+  std::string type;
+  std::string sha256;  // kSha256Bytes raw bytes
+  std::string ticket;  // kSha256Bytes raw bytes
+  bool operator==(const MediaRef&) const = default;
+};
+
 struct Send {
   std::string to;
   uint64_t cid = 0;  // client message id, chosen by the sender, > 0
   std::string body;
   bool app = false;  // sent by the app on its own (a retry), not by the user: not activity
+  std::optional<MediaRef> media{};
   bool operator==(const Send&) const = default;
 };
 
@@ -92,6 +117,7 @@ struct Push {
   std::string body;
   std::string group;    // set for a group message (`chat` is then the group too)
   bool system = false;  // a group system message (membership, name): body is its text
+  std::optional<MediaRef> media{};
   bool operator==(const Push&) const = default;
 };
 
@@ -140,8 +166,13 @@ struct Error {
   std::optional<uint64_t> cid;  // the send this error answers, when it answers one
   bool fatal = false;           // the server closes the connection after a fatal error
   uint64_t retry_after = 0;     // rate_limited: milliseconds to wait before trying again
+  std::string media{};          // the media id (raw) this error is about, if any
   bool operator==(const Error&) const = default;
 };
+
+// A media reference as a nested map value (inside send, push, group_send).
+std::string Encode(const MediaRef& m);
+DecodeStatus Decode(std::string_view body, MediaRef& out);
 
 std::string Encode(const Hello& m);
 std::string Encode(const Welcome& m);

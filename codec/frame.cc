@@ -15,14 +15,32 @@ bool IsClientToServer(uint8_t type) {
     case FrameType::kPresenceQuery:
     case FrameType::kPresenceWatch:
     case FrameType::kTyping:
-    case FrameType::kPrivacy: return true;
+    case FrameType::kPrivacy:
+    case FrameType::kUploadBegin:
+    case FrameType::kUploadChunk:
+    case FrameType::kUploadStatus:
+    case FrameType::kFetch:
+    case FrameType::kMediaLinkReq: return true;
     default: return false;
   }
+}
+
+bool IsMediaFrame(uint8_t type) {
+  return type >= static_cast<uint8_t>(FrameType::kUploadBegin) &&
+         type <= static_cast<uint8_t>(FrameType::kMediaLink);
 }
 
 const char* FrameTypeName(uint8_t type) {
   switch (static_cast<FrameType>(type)) {
     case FrameType::kHello: return "hello";
+    case FrameType::kUploadBegin: return "upload_begin";
+    case FrameType::kUploadState: return "upload_state";
+    case FrameType::kUploadChunk: return "upload_chunk";
+    case FrameType::kUploadStatus: return "upload_status";
+    case FrameType::kFetch: return "fetch";
+    case FrameType::kMediaData: return "media_data";
+    case FrameType::kMediaLinkReq: return "media_link_req";
+    case FrameType::kMediaLink: return "media_link";
     case FrameType::kWelcome: return "welcome";
     case FrameType::kSend: return "send";
     case FrameType::kSent: return "sent";

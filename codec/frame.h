@@ -42,11 +42,21 @@ enum class FrameType : uint8_t {
   kTypingNotice = 0x15,   // S->C  someone is typing to you
   kPrivacy = 0x16,        // C->S  who may see this user's online / last seen
   kReconnect = 0x17,      // S->C  this gateway is draining: reconnect to another one
+  kUploadBegin = 0x18,    // C->S  start an upload (size, type, sha256): the server picks the id
+  kUploadState = 0x19,    // S->C  how far an upload got (answer to begin, chunk, status)
+  kUploadChunk = 0x1A,    // C->S  [media id] bytes at an offset
+  kUploadStatus = 0x1B,   // C->S  [media id] how far did my upload get?
+  kFetch = 0x1C,          // C->S  [media id] a byte range of media
+  kMediaData = 0x1D,      // S->C  the bytes
+  kMediaLinkReq = 0x1E,   // C->S  [media id] a signed, expiring HTTP URL for the media
+  kMediaLink = 0x1F,      // S->C  the URL
   kError = 0x0F,          // S->C
 };
 
 // True for the types a client may send to the server.
 bool IsClientToServer(uint8_t type);
+// Media frames (0x18-0x1F) go to media nodes, not to the user's session shard.
+bool IsMediaFrame(uint8_t type);
 const char* FrameTypeName(uint8_t type);
 
 enum class DecodeStatus { kOk, kNeedMore, kTooLarge, kMalformed };

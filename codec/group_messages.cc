@@ -9,7 +9,7 @@ UnpackLimits GroupLimits() {
   UnpackLimits l;
   l.array = kMaxGroupList;
   l.map = 32;
-  l.depth = 4;
+  l.depth = 5;  // result > messages > message > media reference
   return l;
 }
 
@@ -86,8 +86,8 @@ std::string Encode(const GroupResult& m) {
   w.Key("groups").Array(static_cast<uint32_t>(m.groups.size()));
   for (const auto& g : m.groups) w.Str(g);
   w.Key("messages").Array(static_cast<uint32_t>(m.messages.size()));
-  for (const auto& p : m.messages)
-    w.Array(8)
+  for (const auto& p : m.messages) {
+    w.Array(p.media ? 9 : 8)
         .Str(p.from)
         .Str(p.from_device)
         .Uint(p.seq)
@@ -96,6 +96,8 @@ std::string Encode(const GroupResult& m) {
         .Bin(p.body)
         .Bool(p.system)
         .Str(p.group);
+    if (p.media) Put(w, *p.media);
+  }
   return s;
 }
 
@@ -135,7 +137,7 @@ DecodeStatus Decode(std::string_view body, GroupResult& out) {
         if (!msgs || msgs->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
         for (uint32_t i = 0; i < msgs->via.array.size; ++i) {
           const msgpack::object& e = msgs->via.array.ptr[i];
-          if (e.type != msgpack::type::ARRAY || e.via.array.size != 8)
+          if (e.type != msgpack::type::ARRAY || e.via.array.size < 8 || e.via.array.size > 9)
             return DecodeStatus::kMalformed;
           Push p;
           MC_DECODE_TRY(ReadStr(&e.via.array.ptr[0], p.from, kMaxIdBytes));
@@ -147,6 +149,8 @@ DecodeStatus Decode(std::string_view body, GroupResult& out) {
           MC_DECODE_TRY(ReadBool(&e.via.array.ptr[6], p.system));
           MC_DECODE_TRY(ReadStr(&e.via.array.ptr[7], p.group, kMaxIdBytes));
           p.chat = p.group;
+          if (e.via.array.size == 9)
+            MC_DECODE_TRY(ReadMediaRef(&e.via.array.ptr[8], p.media.emplace()));
           out.messages.push_back(std::move(p));
         }
         return DecodeStatus::kOk;
@@ -156,7 +160,9 @@ DecodeStatus Decode(std::string_view body, GroupResult& out) {
 
 std::string Encode(const GroupSend& m) {
   std::string s;
-  Writer(s).Map(3).Key("group").Str(m.group).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
+  Writer w(s);
+  w.Map(m.media ? 4 : 3).Key("group").Str(m.group).Key("cid").Uint(m.cid).Key("body").Bin(m.body);
+  if (m.media) Put(w.Key("media"), *m.media);
   return s;
 }
 
@@ -165,6 +171,8 @@ DecodeStatus Decode(std::string_view body, GroupSend& out) {
     MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
     MC_DECODE_TRY(ReadUint(m.Find("cid"), out.cid));
     MC_DECODE_TRY(ReadBytes(m.Find("body"), out.body, kMaxBodyBytes));
+    out.media.reset();
+    if (const auto* md = m.Find("media")) MC_DECODE_TRY(ReadMediaRef(md, out.media.emplace()));
     return DecodeStatus::kOk;
   });
 }

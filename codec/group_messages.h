@@ -52,6 +52,7 @@ struct GroupSend {
   std::string group;
   uint64_t cid = 0;
   std::string body;
+  std::optional<MediaRef> media{};
   bool operator==(const GroupSend&) const = default;
 };
 

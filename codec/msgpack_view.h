@@ -101,4 +101,9 @@ class Writer {
   msgpack::packer<Sink> pk_;
 };
 
+// A media reference nested in a larger message (codec/client_messages.h).
+struct MediaRef;
+void Put(Writer& w, const MediaRef& m);
+DecodeStatus ReadMediaRef(const msgpack::object* o, MediaRef& out);
+
 }  // namespace meshchat::codec

@@ -26,15 +26,23 @@ int Sextet(char c) {
 }
 
 std::string Mac(std::string_view secret, std::string_view data) {
+  return HmacSha256(secret, data);
+}
+
+}  // namespace
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
             reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len))
     return {};
   return std::string(reinterpret_cast<const char*>(out), len);
 }
 
-}  // namespace
+bool SameMac(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 const char* TokenStatusName(TokenStatus s) {
   switch (s) {

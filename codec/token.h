@@ -34,6 +34,9 @@ TokenStatus VerifyToken(std::string_view token, std::string_view secret, int64_t
 bool ReadClaimsUnverified(std::string_view token, TokenClaims& out);
 
 std::string Base64UrlEncode(std::string_view in);
+// HMAC-SHA256 (32 raw bytes), and a constant-time comparison of two MACs (false if empty).
+std::string HmacSha256(std::string_view key, std::string_view data);
+bool SameMac(std::string_view a, std::string_view b);
 // False on a character outside the alphabet, impossible length, or output over `max_out`.
 bool Base64UrlDecode(std::string_view in, std::string& out, size_t max_out);
 

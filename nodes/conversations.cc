@@ -103,6 +103,7 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
   e.ts = ts;
   e.expires_ms = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
   e.body = std::move(send.body);
+  if (send.media) e.media = codec::Encode(*send.media);
   // The recipient's copy, then the sender's own (its other devices see what it sent).
   InboxAppend to_recipient{{send.to}, e};
   to_recipient.entry.chat = sender;

@@ -1,5 +1,6 @@
 #include "nodes/gateway_core.h"
 
+#include "codec/media_messages.h"
 #include "codec/token.h"
 
 #include <algorithm>
@@ -106,7 +107,36 @@ void GatewayCore::HandleHello(uint64_t conn, Conn& c, std::string_view body, Eff
   Announce(conn, c, codec::MeshType::kConnOpen, fx);
 }
 
+void GatewayCore::ForwardMedia(uint64_t conn, const Conn& c, const codec::FrameView& f,
+                               Effects& fx) {
+  if (!media_ || media_->empty() || !new_media_id_)
+    return Error(conn, ErrorCode::kServiceUnavailable, "no media nodes in the map", fx);
+  // Routed by the id: a fresh random one for upload_begin, else the frame's 16-byte prefix
+  // (the only bytes of a media frame the gateway looks at).
+  std::string id;
+  if (f.type == static_cast<uint8_t>(FrameType::kUploadBegin)) {
+    id = new_media_id_();
+  } else {
+    std::string_view prefix, rest;
+    if (!codec::SplitMediaId(f.body, prefix, rest))
+      return Error(conn, ErrorCode::kMalformedFrame, "media frame without its 16-byte id", fx);
+    id.assign(prefix);
+  }
+  const std::string key = codec::HexOf(id);
+  const std::string& owner = media_->Owner(key);
+  if (!peer_up_(owner))
+    return Error(conn, ErrorCode::kServiceUnavailable, "media node unreachable; retry", fx);
+  codec::Envelope env;
+  env.type = codec::MeshType::kClientFrame;
+  env.key = key;
+  env.stamp = StampOf(conn, c);
+  env.ftype = f.type;
+  env.body.assign(f.body);
+  fx.mesh.push_back({owner, std::move(env), conn});
+}
+
 void GatewayCore::Forward(uint64_t conn, const Conn& c, const codec::FrameView& f, Effects& fx) {
+  if (codec::IsMediaFrame(f.type)) return ForwardMedia(conn, c, f, fx);
   if (sessions_.empty())
     return Error(conn, ErrorCode::kServiceUnavailable, "no session nodes in the map", fx);
   const std::string& owner = sessions_.Owner(c.user);

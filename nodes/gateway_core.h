@@ -43,6 +43,13 @@ class GatewayCore {
   GatewayCore(GatewayConfig cfg, const Clock& clock, const router::HashRing& sessions,
               PeerUpFn peer_up);
 
+  // Media frames go to the media ring; upload_begin gets a fresh id from `new_id` (16 random
+  // bytes). Without a media ring they are refused as service_unavailable.
+  void SetMedia(const router::HashRing* media, std::function<std::string()> new_id) {
+    media_ = media;
+    new_media_id_ = std::move(new_id);
+  }
+
   void OnOpen(uint64_t conn);
   void OnFrame(uint64_t conn, const codec::FrameView& frame, Effects& fx);
   // The transport could not decode a frame (oversize length, zero length): fatal error.
@@ -81,6 +88,7 @@ class GatewayCore {
   void Error(uint64_t conn, codec::ErrorCode code, const std::string& msg, Effects& fx);
   void HandleHello(uint64_t conn, Conn& c, std::string_view body, Effects& fx);
   void Forward(uint64_t conn, const Conn& c, const codec::FrameView& f, Effects& fx);
+  void ForwardMedia(uint64_t conn, const Conn& c, const codec::FrameView& f, Effects& fx);
   void Announce(uint64_t conn, const Conn& c, codec::MeshType type, Effects& fx);
   codec::Stamp StampOf(uint64_t conn, const Conn& c) const;
 
@@ -88,6 +96,8 @@ class GatewayCore {
   const Clock& clock_;
   const router::HashRing& sessions_;
   PeerUpFn peer_up_;
+  const router::HashRing* media_ = nullptr;
+  std::function<std::string()> new_media_id_;
   void Unwatch(uint64_t conn, Conn& c, Effects& fx);
 
   std::unordered_map<uint64_t, Conn> conns_;

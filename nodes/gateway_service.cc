@@ -1,6 +1,9 @@
 #include "nodes/gateway_service.h"
 
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+
+#include "codec/media_messages.h"
 
 namespace meshchat::nodes {
 namespace {
@@ -26,6 +29,7 @@ GatewayConfig ConfigFor(const NodeContext& ctx) {
 GatewayService::GatewayService(NodeContext& ctx)
     : ctx_(ctx),
       sessions_(ctx.map.IdsWithRole(router::Role::kSession)),
+      media_(ctx.map.IdsWithRole(router::Role::kMedia)),
       core_(ConfigFor(ctx), ctx.clock, sessions_,
             [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); }),
       listener_(ctx.reactor, ListenerFor(ctx.self),
@@ -44,6 +48,12 @@ GatewayService::GatewayService(NodeContext& ctx)
                                           }}),
       sub_(ctx.mesh.context(), zmq::socket_type::sub) {
   if (ctx.secret.empty()) throw std::runtime_error("a gateway needs --secret-file");
+  core_.SetMedia(&media_, [] {
+    std::string id(codec::kMediaIdBytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(id.data()), static_cast<int>(id.size())) != 1)
+      throw std::runtime_error("no randomness for a media id");  // the OS ran dry: fatal
+    return id;
+  });
 }
 
 void GatewayService::Start() {

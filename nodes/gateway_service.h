@@ -25,6 +25,7 @@ class GatewayService final : public Service {
 
   NodeContext& ctx_;
   router::HashRing sessions_;
+  router::HashRing media_;
   GatewayCore core_;
   ClientListener listener_;
   zmq::socket_t sub_;  // presence changes of the users local clients watch

@@ -251,6 +251,7 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   e.ts = static_cast<uint64_t>(clock_.WallMs());
   e.expires_ms = e.ts + static_cast<uint64_t>(cfg_.ttl_ms);
   e.body = std::move(m.body);
+  if (m.media) e.media = codec::Encode(*m.media);
   const uint64_t seq = meta->next_seq;
   std::vector<std::string> audience;
   for (const auto& [user, info] : **members) audience.push_back(user);
@@ -387,19 +388,23 @@ Status GroupCore::HandleRequest(const codec::Envelope& env, Effects& fx) {
     const std::string prefix = req.group + '\0';
     size_t bytes = 0;
     Status bad = Status::Ok();
-    Status s = kv_.Scan(kLogTable, prefix + store::BigEndian64(from_seq),
-                        [&](std::string_view k, std::string_view v) {
-                          if (k.substr(0, prefix.size()) != prefix) return false;
-                          InboxEntry e;
-                          if (!DecodeRecord(v, e)) {
-                            bad = Status(Code::kInvalid, "corrupt group log");
-                            return false;
-                          }
-                          bytes += e.body.size() + 64;
-                          r.messages.push_back(codec::Push{0, e.group, e.from, e.from_device, e.seq,
-                                                           e.cid, e.ts, e.body, e.group, e.system});
-                          return r.messages.size() < limit && bytes < kMaxPullBytes;
-                        });
+    Status s = kv_.Scan(
+        kLogTable, prefix + store::BigEndian64(from_seq),
+        [&](std::string_view k, std::string_view v) {
+          if (k.substr(0, prefix.size()) != prefix) return false;
+          InboxEntry e;
+          if (!DecodeRecord(v, e)) {
+            bad = Status(Code::kInvalid, "corrupt group log");
+            return false;
+          }
+          bytes += e.body.size() + 64;
+          codec::Push& p = r.messages.emplace_back(codec::Push{
+              0, e.group, e.from, e.from_device, e.seq, e.cid, e.ts, e.body, e.group, e.system});
+          if (!e.media.empty() &&
+              codec::Decode(e.media, p.media.emplace()) != codec::DecodeStatus::kOk)
+            p.media.reset();
+          return r.messages.size() < limit && bytes < kMaxPullBytes;
+        });
     if (!s.ok()) return s;
     if (!bad.ok()) return bad;
     return answer(std::move(r));

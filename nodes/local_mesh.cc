@@ -168,8 +168,15 @@ std::vector<std::pair<std::string, long>> LocalMesh::RunningNodes() const {
 
 Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   if (o.gateways < 1 || o.sessions < 1 || o.gateways > 64 || o.sessions > 64 || o.groups < 0 ||
-      o.groups > 64 || o.presence < 0 || o.presence > 64)
-    return {Code::kInvalid, "need 1..64 gateways, 1..64 session nodes and 0..64 group nodes"};
+      o.groups > 64 || o.presence < 0 || o.presence > 64 || o.media < 0 || o.media > 64)
+    return {Code::kInvalid,
+            "need 1..64 gateways, 1..64 session nodes and 0..64 group, presence and media nodes"};
+  if (o.media_store != "localdir" && o.media_store != "rados")
+    return {Code::kInvalid, "--media must be localdir or rados"};
+  if (o.media_store == "rados" && (o.ceph_conf.empty() || !fs::exists(o.ceph_conf)))
+    return {Code::kInvalid,
+            "--media rados needs --ceph-conf FILE (an existing ceph.conf; "
+            "scripts/ceph-dev up makes one)"};
   if (auto running = RunningNodes(); !running.empty())
     return {Code::kExists, "a mesh is already running under " + var_ + " (" +
                                std::to_string(running.size()) +
@@ -182,9 +189,11 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   map.epoch = 1;
   // Every port in one call: ports are held until all are chosen, so none repeats (a second
   // call could be handed a port the first one just released).
-  const size_t nodes = static_cast<size_t>(o.gateways + o.sessions + o.groups + o.presence);
+  const size_t nodes =
+      static_cast<size_t>(o.gateways + o.sessions + o.groups + o.presence + o.media);
   auto ports = FreePorts(
-      static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups + o.presence * 2) + nodes);
+      static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups + o.presence * 2 + o.media * 2) +
+      nodes);
   size_t p = 0;
   std::string endpoints;
   for (int i = 1; i <= o.gateways; ++i) {
@@ -216,6 +225,20 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   for (int i = 1; i <= o.groups; ++i) {
     map.nodes.push_back({"g" + std::to_string(i), router::Role::kGroup,
                          "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
+  }
+  fs::create_directories(var_ + "/opts");
+  for (int i = 1; i <= o.media; ++i) {
+    const std::string id = "m" + std::to_string(i);
+    map.nodes.push_back({id, router::Role::kMedia,
+                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
+    // Settings of this node only: its HTTP endpoint for signed links, and its blob store.
+    const std::string http = o.host + ":" + std::to_string(ports[p++]);
+    std::ofstream f(var_ + "/opts/" + id + ".opts");
+    f << "http_listen=" << http << "\nhttp_base=http://" << http << "\nmedia=" << o.media_store
+      << "\n";
+    if (o.media_store == "rados")
+      f << "ceph_conf=" << fs::absolute(o.ceph_conf).string() << "\nceph_pool=" << o.ceph_pool
+        << "\nceph_user=" << o.ceph_user << "\n";
   }
   for (auto& n : map.nodes) n.metrics = o.host + ":" + std::to_string(ports[p++]);
   std::ofstream(map_path()) << map.Serialize();
@@ -263,7 +286,8 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   log += "started " + std::to_string(map.nodes.size()) + " nodes (" + std::to_string(o.gateways) +
          " gateways, " + std::to_string(o.sessions) + " session nodes, " +
          std::to_string(o.groups) + " group nodes, " + std::to_string(o.presence) +
-         " presence nodes) under " + var_ + "\n";
+         " presence nodes, " + std::to_string(o.media) + " media nodes on " + o.media_store +
+         ") under " + var_ + "\n";
   return Status::Ok();
 }
 
@@ -272,12 +296,14 @@ Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
   const std::string logf = var_ + "/log/" + n.id + ".log";
   std::vector<std::string> args = {exe,      "--map",        map_path(),      "--id",       n.id,
                                    "--data", var_ + "/data", "--secret-file", secret_path()};
-  std::ifstream opts(var_ + "/node.opts");
-  for (std::string line; std::getline(opts, line);)
-    if (!line.empty()) {
-      args.push_back("--opt");
-      args.push_back(line);
-    }
+  for (const std::string& file : {var_ + "/node.opts", var_ + "/opts/" + n.id + ".opts"}) {
+    std::ifstream opts(file);
+    for (std::string line; std::getline(opts, line);)
+      if (!line.empty()) {
+        args.push_back("--opt");
+        args.push_back(line);
+      }
+  }
   pid_t pid = fork();
   if (pid < 0) return Status(Code::kIo, "fork failed");
   if (pid == 0) {

@@ -25,6 +25,11 @@ struct UpOptions {
   int sessions = 2;
   int groups = 2;
   int presence = 1;
+  int media = 1;
+  std::string media_store = "localdir";  // or rados (then ceph_conf is required)
+  std::string ceph_conf;
+  std::string ceph_pool = "meshchat";
+  std::string ceph_user = "meshchat";  // scripts/ceph-dev's least-privileged client
   std::string host = "127.0.0.1";
   int ready_timeout_ms = 15000;
   std::vector<std::string> node_opts;  // KEY=VALUE passed to every node as --opt

@@ -258,6 +258,12 @@ int main(int argc, char** argv) {
   cup->add_option("--sessions", up.sessions, "number of session nodes")->check(CLI::Range(1, 64));
   cup->add_option("--groups", up.groups, "number of group nodes")->check(CLI::Range(0, 64));
   cup->add_option("--presence", up.presence, "number of presence nodes")->check(CLI::Range(0, 64));
+  cup->add_option("--media-nodes", up.media, "number of media nodes")->check(CLI::Range(0, 64));
+  cup->add_option("--media", up.media_store, "media blob store: localdir (default) or rados")
+      ->check(CLI::IsMember({"localdir", "rados"}));
+  cup->add_option("--ceph-conf", up.ceph_conf, "ceph.conf for --media rados");
+  cup->add_option("--pool", up.ceph_pool, "RADOS pool for media (default meshchat)");
+  cup->add_option("--ceph-user", up.ceph_user, "cephx user, without client. (default meshchat)");
 
   cup->add_option("--opt", up.node_opts, "KEY=VALUE setting passed to every node (repeatable)");
 

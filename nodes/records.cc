@@ -27,7 +27,7 @@ namespace {
 constexpr size_t kMaxDevicesStored = 16;
 
 void Put(Writer& w, const InboxEntry& e) {
-  w.Array(14)
+  w.Array(15)
       .Uint(static_cast<uint64_t>(e.kind))
       .Str(e.chat)
       .Str(e.from)
@@ -41,11 +41,14 @@ void Put(Writer& w, const InboxEntry& e) {
       .Str(e.group)
       .Bool(e.system)
       .Str(e.member)
-      .Bool(e.joined);
+      .Bool(e.joined)
+      .Bin(e.media);
 }
 
 bool Get(const msgpack::object& o, InboxEntry& e) {
-  if (o.type != msgpack::type::ARRAY || o.via.array.size != 14) return false;
+  // 14 fields: a record written before media references existed.
+  if (o.type != msgpack::type::ARRAY || (o.via.array.size != 14 && o.via.array.size != 15))
+    return false;
   const msgpack::object* f = o.via.array.ptr;
   uint64_t kind = 0, receipt = 0;
   bool ok = codec::ReadUint(&f[0], kind) == DecodeStatus::kOk &&
@@ -62,6 +65,9 @@ bool Get(const msgpack::object& o, InboxEntry& e) {
             codec::ReadBool(&f[11], e.system) == DecodeStatus::kOk &&
             codec::ReadStr(&f[12], e.member, codec::kMaxIdBytes) == DecodeStatus::kOk &&
             codec::ReadBool(&f[13], e.joined) == DecodeStatus::kOk;
+  e.media.clear();
+  if (ok && o.via.array.size == 15)
+    ok = codec::ReadBytes(&f[14], e.media, 512) == DecodeStatus::kOk;
   if (!ok || kind < 1 || kind > 2 || receipt < 1 || receipt > 3) return false;
   e.kind = static_cast<InboxEntry::Kind>(kind);
   e.receipt = static_cast<codec::ReceiptKind>(receipt);
@@ -121,6 +127,24 @@ bool DecodeRecord(std::string_view in, InboxAppend& out) {
   });
 }
 
+std::string EncodeRecord(const MediaRefRecord& r) {
+  std::string s;
+  Writer(s).Array(3).Uint(3).Bin(r.id).Str(r.chat);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, MediaRefRecord& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    uint64_t kind = 0;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    return codec::ReadUint(&f[0], kind) == DecodeStatus::kOk && kind == 3 &&
+           codec::ReadBytes(&f[1], out.id, codec::kMediaIdBytes) == DecodeStatus::kOk &&
+           out.id.size() == codec::kMediaIdBytes &&
+           codec::ReadStr(&f[2], out.chat, codec::kMaxIdBytes * 2 + 1) == DecodeStatus::kOk;
+  });
+}
+
 std::string EncodeRecord(const GroupCursor& c) {
   std::string s;
   Writer(s).Array(5).Uint(2).Str(c.group).Str(c.user).Uint(c.delivered).Uint(c.read);
@@ -145,6 +169,7 @@ PayloadKind KindOf(std::string_view payload) {
   if (payload.size() < 2) return PayloadKind::kUnknown;
   if (payload[1] == 1) return PayloadKind::kInboxAppend;
   if (payload[1] == 2) return PayloadKind::kGroupCursor;
+  if (payload[1] == 3) return PayloadKind::kMediaRef;
   return PayloadKind::kUnknown;
 }
 
@@ -217,9 +242,11 @@ std::pair<uint8_t, std::string> FrameFor(uint64_t n, const InboxEntry& e) {
   if (e.kind == InboxEntry::Kind::kReceipt)
     return {static_cast<uint8_t>(codec::FrameType::kReceipt),
             codec::Encode(codec::Receipt{n, e.chat, e.receipt, e.seq})};
-  return {static_cast<uint8_t>(codec::FrameType::kPush),
-          codec::Encode(codec::Push{n, e.chat, e.from, e.from_device, e.seq, e.cid, e.ts, e.body,
-                                    e.group, e.system})};
+  codec::Push p{n, e.chat, e.from, e.from_device, e.seq, e.cid, e.ts, e.body, e.group, e.system};
+  // Validated when the message was accepted; a record that no longer decodes loses only it.
+  if (!e.media.empty() && codec::Decode(e.media, p.media.emplace()) != codec::DecodeStatus::kOk)
+    p.media.reset();
+  return {static_cast<uint8_t>(codec::FrameType::kPush), codec::Encode(p)};
 }
 
 }  // namespace meshchat::nodes

@@ -29,6 +29,7 @@ struct InboxEntry {
   bool system = false;  // group system message: body is its text
   std::string member;   // system message about membership: who joined or left...
   bool joined = false;  // ...and which
+  std::string media;    // message: an encoded codec::MediaRef, or empty
   bool operator==(const InboxEntry&) const = default;
 };
 
@@ -82,10 +83,20 @@ bool DecodeRecord(std::string_view in, InboxEntry& out);
 bool DecodeRecord(std::string_view in, UserState& out);
 bool DecodeRecord(std::string_view in, ChatState& out);
 bool DecodeRecord(std::string_view in, InboxAppend& out);
+// Session -> media owner: a message referencing media `id` (raw) was sent in `chat`, so the
+// media is kept (garbage collection counts from the last reference).
+struct MediaRefRecord {
+  std::string id;
+  std::string chat;
+  bool operator==(const MediaRefRecord&) const = default;
+};
+
+std::string EncodeRecord(const MediaRefRecord& r);
+bool DecodeRecord(std::string_view in, MediaRefRecord& out);
 std::string EncodeRecord(const GroupCursor& c);
 bool DecodeRecord(std::string_view in, GroupCursor& out);
 // Which payload a channel message holds.
-enum class PayloadKind { kUnknown, kInboxAppend, kGroupCursor };
+enum class PayloadKind { kUnknown, kInboxAppend, kGroupCursor, kMediaRef };
 PayloadKind KindOf(std::string_view payload);
 
 // A small record of unsigned integers (counters, cursors).

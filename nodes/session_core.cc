@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "codec/group_messages.h"
+#include "codec/media_messages.h"
 #include "codec/msgpack_view.h"
 #include "codec/presence_messages.h"
 
@@ -34,7 +35,8 @@ SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& 
            std::move(peer_up),
            group_owner ? std::move(group_owner) : NoOwner(),
            presence_owner ? std::move(presence_owner) : NoOwner(),
-           channel_},
+           channel_,
+           NoOwner()},
       conversations_(ctx_),
       inboxes_(ctx_) {
   channel_.SetSelf(ctx_.cfg.node_id, [this](const std::string&, std::string_view payload) {
@@ -178,6 +180,7 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
       return Status::Ok();
     }
     group = gs.group;
+    if (!CheckMedia(env.stamp, gs.media, gs.cid, group, fx)) return Status::Ok();
     if (!AllowSend(env.stamp, gs.cid, fx)) return Status::Ok();
   }
   if (!codec::IsValidId(group)) {
@@ -310,6 +313,23 @@ Status SessionCore::HandlePresenceFrame(const codec::Envelope& env, Effects& fx)
   return Status::Ok();
 }
 
+bool SessionCore::CheckMedia(const codec::Stamp& from, const std::optional<codec::MediaRef>& media,
+                             uint64_t cid, const std::string& chat, Effects& fx) {
+  if (!media) return true;
+  // The ticket is the media node's signature, issued only once every byte was stored and
+  // the hash matched: checking it here needs no round trip to the media node.
+  if (!codec::VerifyMediaTicket(*media, ctx_.cfg.secret)) {
+    ctx_.ErrorToClient(from, ErrorCode::kMediaIncomplete,
+                       "media reference is not of a completed upload (or was altered)", cid, false,
+                       fx);
+    return false;
+  }
+  // Tell the media's owner it is referenced (kept from garbage collection), reliably.
+  const std::string& node = ctx_.media_owner(codec::HexOf(media->id));
+  if (!node.empty()) Fail(channel_.Append(node, EncodeRecord(MediaRefRecord{media->id, chat}), fx));
+  return true;
+}
+
 Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   codec::Send send;
   const auto ds = codec::Decode(env.body, send);
@@ -324,6 +344,8 @@ Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (ds != codec::DecodeStatus::kOk) return refuse("send body must be {to, cid, body}", {});
   if (send.cid == 0) return refuse("cid must be > 0", std::nullopt);
   if (!codec::IsValidId(send.to)) return refuse("invalid recipient id", send.cid);
+  if (!CheckMedia(env.stamp, send.media, send.cid, ConversationId(env.stamp.user, send.to), fx))
+    return Status::Ok();
   if (!AllowSend(env.stamp, send.cid, fx)) return Status::Ok();
   if (!send.app) Activity(env.stamp.user, true, fx);
 

@@ -34,6 +34,10 @@ class SessionCore {
 
   // Start-up: loads channel state. Commit the store afterwards.
   Status Load();
+  // Where media references are reported (the media node owning a media id, in hex).
+  void SetMediaOwner(ShardContext::OwnerFn media_owner) {
+    ctx_.media_owner = std::move(media_owner);
+  }
 
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
   void OnPeerUp(const std::string& node, bool restarted, Effects& fx);
@@ -57,6 +61,9 @@ class SessionCore {
   const ReliableChannel& channel() const { return channel_; }
 
  private:
+  // A message's media reference: false (and the client told) unless its ticket is valid.
+  bool CheckMedia(const codec::Stamp& from, const std::optional<codec::MediaRef>& media,
+                  uint64_t cid, const std::string& chat, Effects& fx);
   struct PendingSend {
     codec::Stamp sender;
     uint64_t cid = 0;

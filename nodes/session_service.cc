@@ -13,7 +13,8 @@ SessionService::SessionService(NodeContext& ctx)
           cfg.send_rate = std::stod(it->second);
         if (auto it = ctx.options.find("send_burst"); it != ctx.options.end())
           cfg.send_burst = std::stod(it->second);
-        return std::make_unique<SessionCore>(
+        cfg.secret = ctx.secret;
+        auto core = std::make_unique<SessionCore>(
             cfg, ctx.clock, kv,
             [this](std::string_view key) -> const std::string& { return sessions.Owner(key); },
             [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); },
@@ -25,6 +26,11 @@ SessionService::SessionService(NodeContext& ctx)
               static const std::string kNone;  // no presence nodes in the map
               return presence.empty() ? kNone : presence.Owner(key);
             });
+        core->SetMediaOwner([this](std::string_view key) -> const std::string& {
+          static const std::string kNone;  // no media nodes in the map
+          return media.empty() ? kNone : media.Owner(key);
+        });
+        return core;
       }) {}
 
 }  // namespace meshchat::nodes

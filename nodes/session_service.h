@@ -12,10 +12,12 @@ struct SessionRings {
   explicit SessionRings(const router::ClusterMap& map)
       : sessions(map.IdsWithRole(router::Role::kSession)),
         groups(map.IdsWithRole(router::Role::kGroup)),
-        presence(map.IdsWithRole(router::Role::kPresence)) {}
+        presence(map.IdsWithRole(router::Role::kPresence)),
+        media(map.IdsWithRole(router::Role::kMedia)) {}
   router::HashRing sessions;
   router::HashRing groups;
   router::HashRing presence;
+  router::HashRing media;
 };
 
 class SessionService final : private SessionRings, public DurableService<SessionCore> {

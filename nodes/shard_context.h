@@ -26,6 +26,7 @@ struct SessionConfig {
   int64_t push_rto_max_ms = 60000;                 // ...up to this
   double send_rate = 50;                           // messages per second per user (sustained)...
   double send_burst = 100;                         // ...with this many allowed at once
+  std::string secret;  // cluster secret: verifies the tickets of media references
 };
 
 struct ShardContext {
@@ -40,6 +41,7 @@ struct ShardContext {
   OwnerFn group_owner;     // the group node owning a group id ("" if none)
   OwnerFn presence_owner;  // the presence node owning a user id ("" if none)
   ReliableChannel& channel;
+  OwnerFn media_owner;  // the media node owning a media id (hex) ("" if none)
 
   // A frame (type and body) to one client connection, through its gateway.
   void ToClient(const codec::Stamp& to, uint8_t type, std::string body, Effects& fx) const;

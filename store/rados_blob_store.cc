@@ -74,10 +74,10 @@ Status RadosBlobStore::Connect() {
   return Status::Ok();
 }
 
-Result<RadosBlobStore::Conn*> RadosBlobStore::Ready() {
+Result<std::shared_ptr<RadosBlobStore::Conn>> RadosBlobStore::Ready() {
   {
     std::lock_guard lock(mu_);
-    if (conn_) return conn_.get();
+    if (conn_) return conn_;
     if (NowMs() - last_attempt_ms_ < opts_.reconnect_interval_ms)
       return Status(Code::kUnavailable, "RADOS not connected (retry)");
   }
@@ -86,7 +86,17 @@ Result<RadosBlobStore::Conn*> RadosBlobStore::Ready() {
     return Status(Code::kUnavailable, "RADOS not connected (retry): " + s.message());
   }
   std::lock_guard lock(mu_);
-  return conn_.get();
+  if (!conn_) return Status(Code::kUnavailable, "RADOS not connected (retry)");
+  return conn_;
+}
+
+Status RadosBlobStore::Check(Status s) {
+  if (s.code() == Code::kUnavailable) {
+    std::lock_guard lock(mu_);
+    conn_.reset();
+    last_attempt_ms_ = NowMs();
+  }
+  return s;
 }
 
 Status RadosBlobStore::Write(std::string_view id, uint64_t offset, std::string_view data) {
@@ -101,7 +111,8 @@ Status RadosBlobStore::Write(std::string_view id, uint64_t offset, std::string_v
     librados::bufferlist bl;
     bl.append(data.data(), static_cast<unsigned>(n));
     const std::string oid = ObjectName(id, stripe);
-    if (int rc = (*c)->io.write(oid, bl, n, within); rc < 0) return FromErrno(rc, "write " + oid);
+    if (int rc = (*c)->io.write(oid, bl, n, within); rc < 0)
+      return Check(FromErrno(rc, "write " + oid));
     data.remove_prefix(n);
     offset += n;
   }
@@ -124,7 +135,7 @@ Result<size_t> RadosBlobStore::Read(std::string_view id, uint64_t offset, std::s
       if (stripe == 0) return Status(Code::kNotFound, "no blob " + std::string(id));
       break;  // past the last stripe
     }
-    if (rc < 0) return FromErrno(rc, "read " + oid);
+    if (rc < 0) return Check(FromErrno(rc, "read " + oid));
     const size_t got = std::min<size_t>(static_cast<size_t>(rc), bl.length());
     bl.begin().copy(static_cast<unsigned>(got), out.data() + done);
     done += got;
@@ -142,7 +153,7 @@ Status RadosBlobStore::Remove(std::string_view id, uint64_t size) {
   for (uint64_t s = 0; s < stripes; ++s) {
     const std::string oid = ObjectName(id, s);
     int rc = (*c)->io.remove(oid);
-    if (rc < 0 && rc != -ENOENT) return FromErrno(rc, "remove " + oid);
+    if (rc < 0 && rc != -ENOENT) return Check(FromErrno(rc, "remove " + oid));
   }
   return Status::Ok();
 }

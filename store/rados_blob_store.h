@@ -40,10 +40,14 @@ class RadosBlobStore : public BlobStore {
 
  private:
   struct Conn;
-  Result<Conn*> Ready();
+  // A shared handle: a reconnect never frees one another thread is using (the HTTP thread).
+  Result<std::shared_ptr<Conn>> Ready();
+  // After a timeout the cluster may have moved or restarted: the next call reconnects
+  // (re-reading the conf) instead of reusing a handle that may never answer again.
+  Status Check(Status s);
   RadosOptions opts_;
   std::mutex mu_;  // guards connecting; ops on a connected IoCtx are thread-safe
-  std::unique_ptr<Conn> conn_;
+  std::shared_ptr<Conn> conn_;
   int64_t last_attempt_ms_ = -1'000'000'000;
 };
 

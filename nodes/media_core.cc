@@ -1,0 +1,439 @@
+#include "nodes/media_core.h"
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "codec/msgpack_view.h"
+#include "codec/token.h"
+#include "nodes/records.h"
+
+namespace meshchat::nodes {
+
+using codec::DecodeStatus;
+using codec::ErrorCode;
+using codec::FrameType;
+using codec::MeshType;
+
+namespace {
+constexpr std::string_view kMediaTable = "media";  // id (raw) -> MediaMeta
+constexpr std::string_view kGcTable = "mediagc";   // gc_at (BE64) + id -> ""
+constexpr size_t kHashReadBytes = 1 << 20;
+}  // namespace
+
+std::string EncodeMeta(const MediaMeta& m) {
+  std::string s;
+  codec::Writer(s)
+      .Array(9)
+      .Str(m.owner)
+      .Uint(m.size)
+      .Str(m.type)
+      .Bin(m.sha256)
+      .Uint(m.created_ms)
+      .Uint(m.next)
+      .Bool(m.done)
+      .Uint(m.refs)
+      .Uint(m.gc_at_ms);
+  return s;
+}
+
+bool DecodeMeta(std::string_view in, MediaMeta& out) {
+  msgpack::zone zone;
+  msgpack::object o;
+  codec::UnpackLimits limits;
+  limits.array = 9;
+  limits.map = 0;
+  limits.depth = 1;
+  if (codec::BoundedUnpack(in, zone, o, limits) != DecodeStatus::kOk) return false;
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 9) return false;
+  const msgpack::object* f = o.via.array.ptr;
+  return codec::ReadStr(&f[0], out.owner, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+         codec::ReadUint(&f[1], out.size) == DecodeStatus::kOk &&
+         codec::ReadStr(&f[2], out.type, codec::kMaxMediaTypeBytes) == DecodeStatus::kOk &&
+         codec::ReadBytes(&f[3], out.sha256, codec::kSha256Bytes) == DecodeStatus::kOk &&
+         codec::ReadUint(&f[4], out.created_ms) == DecodeStatus::kOk &&
+         codec::ReadUint(&f[5], out.next) == DecodeStatus::kOk &&
+         codec::ReadBool(&f[6], out.done) == DecodeStatus::kOk &&
+         codec::ReadUint(&f[7], out.refs) == DecodeStatus::kOk &&
+         codec::ReadUint(&f[8], out.gc_at_ms) == DecodeStatus::kOk;
+}
+
+MediaCore::MediaCore(MediaConfig cfg, const Clock& clock, store::KvStore& kv,
+                     store::BlobStore& blobs, OwnerFn media_owner, PeerUpFn peer_up,
+                     ChannelConfig channel_cfg)
+    : cfg_(std::move(cfg)),
+      clock_(clock),
+      kv_(kv),
+      blobs_(blobs),
+      media_owner_(std::move(media_owner)),
+      channel_(channel_cfg, kv, clock, std::move(peer_up)) {}
+
+Status MediaCore::Load() {
+  return channel_.Load();
+}
+
+void MediaCore::Fail(const Status& s) {
+  if (!s.ok() && batch_error_.ok()) batch_error_ = s;
+}
+
+void MediaCore::Reply(const codec::Stamp& to, FrameType type, std::string body, Effects& fx) const {
+  codec::Envelope r;
+  r.type = MeshType::kToClient;
+  r.key = to.user;
+  r.stamp = to;
+  r.ftype = static_cast<uint8_t>(type);
+  r.body = std::move(body);
+  fx.mesh.push_back({to.gateway, std::move(r), 0});
+}
+
+void MediaCore::Error(const codec::Stamp& to, ErrorCode code, const std::string& msg,
+                      const std::string& id, Effects& fx, std::optional<uint64_t> ref) const {
+  codec::Error e{code, msg, ref, false};
+  e.media = id;
+  Reply(to, FrameType::kError, codec::Encode(e), fx);
+}
+
+void MediaCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
+  switch (env.type) {
+    case MeshType::kClientFrame: {
+      if (env.epoch != cfg_.epoch || env.key.empty() || media_owner_(env.key) != cfg_.node_id) {
+        codec::Envelope r;  // routed with another map, or to the wrong node
+        r.type = MeshType::kWrongOwner;
+        r.key = env.key;
+        r.stamp = env.stamp;
+        fx.mesh.push_back({env.stamp.gateway.empty() ? from : env.stamp.gateway, std::move(r), 0});
+        return;
+      }
+      return Fail(HandleFrame(env, fx));
+    }
+    case MeshType::kChanMsg:
+      return Fail(channel_.OnMessage(
+          from, env, [&](const std::string&, std::string_view p) { return ApplyRef(p); }));
+    case MeshType::kChanAck: return Fail(channel_.OnAck(from, env, fx));
+    default: return;
+  }
+}
+
+Status MediaCore::HandleFrame(const codec::Envelope& env, Effects& fx) {
+  std::string id;
+  if (!codec::UnHex(env.key, id, codec::kMediaIdBytes))
+    return Status::Ok();  // the gateway makes the key; a bad one is not from a gateway of ours
+  if (env.ftype == static_cast<uint8_t>(FrameType::kUploadBegin)) return Begin(env, id, fx);
+  std::string_view prefix, body;
+  if (!codec::SplitMediaId(env.body, prefix, body) || prefix != id) return Status::Ok();
+  switch (static_cast<FrameType>(env.ftype)) {
+    case FrameType::kUploadChunk: return Chunk(env, id, body, fx);
+    case FrameType::kUploadStatus: return StatusOf(env, id, fx);
+    case FrameType::kFetch: return Fetch(env, id, body, fx);
+    case FrameType::kMediaLinkReq: return Link(env, id, body, fx);
+    default: return Status::Ok();
+  }
+}
+
+Result<MediaMeta> MediaCore::Load(const std::string& id) {
+  auto v = kv_.Get(kMediaTable, id);
+  if (!v.ok()) return v.status();
+  MediaMeta m;
+  if (!DecodeMeta(*v, m)) return Status(Code::kInvalid, "corrupt media record");
+  return m;
+}
+
+Status MediaCore::Save(const std::string& id, const MediaMeta& m, uint64_t old_gc_at) {
+  if (old_gc_at != m.gc_at_ms) {
+    if (old_gc_at != 0)
+      if (Status s = kv_.Del(kGcTable, store::BigEndian64(old_gc_at) + id); !s.ok()) return s;
+    if (Status s = kv_.Put(kGcTable, store::BigEndian64(m.gc_at_ms) + id, ""); !s.ok()) return s;
+  }
+  return kv_.Put(kMediaTable, id, EncodeMeta(m));
+}
+
+Status MediaCore::Forget(const std::string& id, const MediaMeta& m) {
+  if (Status s = kv_.Del(kGcTable, store::BigEndian64(m.gc_at_ms) + id); !s.ok()) return s;
+  return kv_.Del(kMediaTable, id);
+}
+
+codec::UploadState MediaCore::StateOf(const std::string& id, const MediaMeta& m,
+                                      uint64_t ref) const {
+  codec::UploadState st{ref, id, m.size, m.next, cfg_.chunk_bytes, m.done, m.type, m.sha256, ""};
+  if (m.done)
+    st.ticket = codec::MediaTicket(codec::MediaRef{id, m.size, m.type, m.sha256, ""}, cfg_.secret);
+  return st;
+}
+
+Status MediaCore::Begin(const codec::Envelope& env, const std::string& id, Effects& fx) {
+  codec::UploadBegin b;
+  const auto ds = codec::Decode(env.body, b);
+  if (ds != DecodeStatus::kOk) {
+    Error(env.stamp, ErrorCode::kBadRequest,
+          "upload_begin body must be {ref, size, type, sha256 (32 bytes)}", "", fx);
+    return Status::Ok();
+  }
+  if (b.size == 0) {
+    Error(env.stamp, ErrorCode::kBadRequest, "size must be > 0", "", fx, b.ref);
+    return Status::Ok();
+  }
+  if (b.size > cfg_.max_bytes) {
+    Error(env.stamp, ErrorCode::kMediaTooLarge,
+          "media over " + std::to_string(cfg_.max_bytes) + " bytes", "", fx, b.ref);
+    return Status::Ok();
+  }
+  if (std::find(cfg_.types.begin(), cfg_.types.end(), b.type) == cfg_.types.end()) {
+    Error(env.stamp, ErrorCode::kMediaType, "content type '" + b.type + "' not allowed", "", fx,
+          b.ref);
+    return Status::Ok();
+  }
+  if (auto have = Load(id); have.ok() || have.status().code() != Code::kNotFound) {
+    // 128 random bits do not collide; a store error does happen. Either way: retry.
+    Error(env.stamp, ErrorCode::kServiceUnavailable, "could not start the upload; retry", "", fx,
+          b.ref);
+    return have.ok() ? Status::Ok() : have.status();
+  }
+  MediaMeta m;
+  m.owner = env.stamp.user;
+  m.size = b.size;
+  m.type = b.type;
+  m.sha256 = b.sha256;
+  m.created_ms = static_cast<uint64_t>(clock_.WallMs());
+  m.gc_at_ms = m.created_ms + static_cast<uint64_t>(cfg_.upload_grace_ms);
+  if (Status s = Save(id, m, 0); !s.ok()) return s;
+  Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, m, b.ref)), fx);
+  return Status::Ok();
+}
+
+Status MediaCore::Chunk(const codec::Envelope& env, const std::string& id, std::string_view body,
+                        Effects& fx) {
+  codec::UploadChunk c;
+  const auto ds = codec::Decode(body, c);
+  if (ds == DecodeStatus::kTooLarge) {
+    Error(env.stamp, ErrorCode::kMediaTooLarge,
+          "chunk over " + std::to_string(codec::kMaxChunkBytes) + " bytes", id, fx);
+    return Status::Ok();
+  }
+  if (ds != DecodeStatus::kOk || c.data.empty()) {
+    Error(env.stamp, ErrorCode::kBadRequest, "upload_chunk body must be {off, data (not empty)}",
+          id, fx);
+    return Status::Ok();
+  }
+  auto m = Load(id);
+  if (!m.ok() || m->owner != env.stamp.user) {
+    Error(env.stamp, ErrorCode::kMediaNotFound, "no such upload", id, fx);
+    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
+  }
+  const uint64_t end = c.off + c.data.size();
+  if (m->done || (c.off < m->next && end <= m->next)) {  // a resend of what is stored
+    Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, *m, 0)), fx);
+    return Status::Ok();
+  }
+  if (end > m->size || end < c.off) {
+    Error(env.stamp, ErrorCode::kMediaTooLarge,
+          "chunk ends past the declared size " + std::to_string(m->size), id, fx);
+    return Status::Ok();
+  }
+  if (c.off != m->next) {
+    Error(env.stamp, ErrorCode::kBadOffset,
+          "chunk at offset " + std::to_string(c.off) + "; expected " + std::to_string(m->next), id,
+          fx);
+    return Status::Ok();
+  }
+  if (Status s = blobs_.Write(codec::HexOf(id), c.off, c.data); !s.ok()) {
+    spdlog::warn("media write {} failed: {}", codec::HexOf(id), s.ToString());
+    Error(env.stamp, ErrorCode::kMediaUnavailable, "media store unavailable; resend this chunk", id,
+          fx);
+    return Status::Ok();
+  }
+  const uint64_t old_gc = m->gc_at_ms;
+  m->next = end;
+  if (m->next == m->size) {
+    auto same = HashMatches(id, *m);
+    if (!same.ok()) {
+      Error(env.stamp, ErrorCode::kMediaUnavailable,
+            "media store unavailable while verifying; resend the last chunk", id, fx);
+      return Status::Ok();  // `next` unchanged: the resend verifies again
+    }
+    if (!*same) {
+      if (Status s = blobs_.Remove(codec::HexOf(id), m->size); !s.ok())
+        spdlog::warn("removing mismatched media {}: {}", codec::HexOf(id), s.ToString());
+      Error(env.stamp, ErrorCode::kHashMismatch,
+            "the bytes do not match the declared sha256; upload discarded", id, fx);
+      m->gc_at_ms = old_gc;
+      return Forget(id, *m);
+    }
+    m->done = true;
+  }
+  if (Status s = Save(id, *m, old_gc); !s.ok()) return s;
+  Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, *m, 0)), fx);
+  return Status::Ok();
+}
+
+Result<bool> MediaCore::HashMatches(const std::string& id, const MediaMeta& m) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    return Status(Code::kIo, "sha256 init");
+  std::string buf(static_cast<size_t>(std::min<uint64_t>(kHashReadBytes, m.size)), '\0');
+  const std::string hex = codec::HexOf(id);
+  uint64_t off = 0;
+  while (off < m.size) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), m.size - off));
+    auto got = blobs_.Read(hex, off, std::span<char>(buf.data(), want));
+    if (!got.ok()) return got.status();
+    if (*got == 0) return false;  // shorter than declared
+    EVP_DigestUpdate(ctx.get(), buf.data(), *got);
+    off += *got;
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), out, &len) != 1) return Status(Code::kIo, "sha256 final");
+  return std::string_view(reinterpret_cast<const char*>(out), len) == m.sha256;
+}
+
+Status MediaCore::StatusOf(const codec::Envelope& env, const std::string& id, Effects& fx) {
+  auto m = Load(id);
+  if (!m.ok() || m->owner != env.stamp.user) {
+    Error(env.stamp, ErrorCode::kMediaNotFound, "no such upload", id, fx);
+    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
+  }
+  Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, *m, 0)), fx);
+  return Status::Ok();
+}
+
+bool MediaCore::MayRead(const codec::Stamp& who, const std::string& id, const MediaMeta& m,
+                        std::string_view ticket) const {
+  if (!m.done) return false;
+  if (m.owner == who.user) return true;
+  return codec::VerifyMediaTicket(
+      codec::MediaRef{id, m.size, m.type, m.sha256, std::string(ticket)}, cfg_.secret);
+}
+
+Status MediaCore::Fetch(const codec::Envelope& env, const std::string& id, std::string_view body,
+                        Effects& fx) {
+  codec::Fetch f;
+  if (codec::Decode(body, f) != DecodeStatus::kOk) {
+    Error(env.stamp, ErrorCode::kBadRequest, "fetch body must be {ticket, off, len}", id, fx);
+    return Status::Ok();
+  }
+  auto m = Load(id);
+  if (!m.ok() || !MayRead(env.stamp, id, *m, f.ticket)) {
+    Error(env.stamp, ErrorCode::kMediaNotFound, "no such media", id, fx);
+    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
+  }
+  if (f.off > m->size) {
+    Error(env.stamp, ErrorCode::kBadOffset, "offset past the end", id, fx);
+    return Status::Ok();
+  }
+  uint64_t len = f.len == 0 ? cfg_.chunk_bytes : std::min<uint64_t>(f.len, cfg_.chunk_bytes);
+  len = std::min<uint64_t>(len, m->size - f.off);
+  codec::MediaData d{id, f.off, m->size, m->type, std::string(static_cast<size_t>(len), '\0')};
+  auto got = blobs_.Read(codec::HexOf(id), f.off, d.data);
+  if (!got.ok()) {
+    const bool gone = got.status().code() == Code::kNotFound;
+    Error(env.stamp, gone ? ErrorCode::kMediaNotFound : ErrorCode::kMediaUnavailable,
+          gone ? "no such media" : "media store unavailable; retry", id, fx);
+    return Status::Ok();
+  }
+  d.data.resize(*got);
+  Reply(env.stamp, FrameType::kMediaData, codec::Encode(d), fx);
+  return Status::Ok();
+}
+
+Status MediaCore::Link(const codec::Envelope& env, const std::string& id, std::string_view body,
+                       Effects& fx) {
+  codec::MediaLinkReq req;
+  if (codec::Decode(body, req) != DecodeStatus::kOk) {
+    Error(env.stamp, ErrorCode::kBadRequest, "media_link_req body must be {ticket, ttl}", id, fx);
+    return Status::Ok();
+  }
+  auto m = Load(id);
+  if (!m.ok() || !MayRead(env.stamp, id, *m, req.ticket)) {
+    Error(env.stamp, ErrorCode::kMediaNotFound, "no such media", id, fx);
+    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
+  }
+  if (cfg_.http_base.empty()) {
+    Error(env.stamp, ErrorCode::kServiceUnavailable, "this media node serves no HTTP links", id,
+          fx);
+    return Status::Ok();
+  }
+  const uint64_t ttl = std::min(req.ttl == 0 ? cfg_.link_ttl_s : req.ttl, cfg_.max_link_ttl_s);
+  const uint64_t exp = static_cast<uint64_t>(clock_.WallMs() / 1000) + ttl;
+  const std::string hex = codec::HexOf(id);
+  std::string type = m->type;  // [a-z0-9.+/-]: escape the two that mean something in a query
+  std::string type_q;
+  for (char c : type) type_q += c == '/' ? "%2F" : c == '+' ? "%2B" : std::string(1, c);
+  const std::string url =
+      cfg_.http_base + "/media/" + hex + "?u=" + env.stamp.user + "&e=" + std::to_string(exp) +
+      "&n=" + std::to_string(m->size) + "&t=" + type_q +
+      "&s=" + codec::UrlSignature(hex, env.stamp.user, exp, m->size, type, cfg_.secret);
+  Reply(env.stamp, FrameType::kMediaLink, codec::Encode(codec::MediaLink{id, url, exp}), fx);
+  return Status::Ok();
+}
+
+bool MediaCore::CheckUrl(std::string_view id_hex, std::string_view user, uint64_t exp,
+                         uint64_t size, std::string_view type, std::string_view sig,
+                         std::string_view secret, uint64_t now_s) {
+  if (exp < now_s) return false;
+  return codec::SameMac(codec::UrlSignature(id_hex, user, exp, size, type, secret), sig);
+}
+
+Status MediaCore::ApplyRef(std::string_view payload) {
+  MediaRefRecord r;
+  if (!DecodeRecord(payload, r)) {
+    spdlog::error("undecodable media reference skipped");  // would block the channel forever
+    return Status::Ok();
+  }
+  auto m = Load(r.id);
+  if (!m.ok()) return m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
+  const uint64_t old_gc = m->gc_at_ms;
+  ++m->refs;
+  m->gc_at_ms = std::max<uint64_t>(
+      old_gc, static_cast<uint64_t>(clock_.WallMs()) + static_cast<uint64_t>(cfg_.retention_ms));
+  return Save(r.id, *m, old_gc);
+}
+
+void MediaCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
+  Fail(channel_.OnPeerUp(node, fx));
+}
+
+void MediaCore::OnTick(Effects& fx) {
+  Fail(channel_.OnTick(fx));
+  const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
+  std::vector<std::string> due;
+  Status s = kv_.Scan(kGcTable, "", [&](std::string_view key, std::string_view) {
+    if (key.size() != 8 + codec::kMediaIdBytes || store::ReadBigEndian64(key) > now) return false;
+    due.emplace_back(key.substr(8));
+    return due.size() < cfg_.gc_batch;
+  });
+  if (!s.ok()) return Fail(s);
+  for (const auto& id : due) {
+    auto m = Load(id);
+    if (!m.ok()) {
+      if (m.status().code() != Code::kNotFound) return Fail(m.status());
+      continue;
+    }
+    // Bytes first: if the store is down the record stays and the next tick tries again.
+    if (Status r = blobs_.Remove(codec::HexOf(id), m->size); !r.ok()) {
+      spdlog::warn("media gc {}: {}", codec::HexOf(id), r.ToString());
+      return;
+    }
+    if (Status f = Forget(id, *m); !f.ok()) return Fail(f);
+    ++collected_;
+  }
+}
+
+Status MediaCore::EndBatch(Effects& fx) {
+  channel_.FlushAcks(fx);
+  Status s = batch_error_;
+  batch_error_ = Status::Ok();
+  if (s.ok()) s = kv_.Commit();
+  if (s.ok()) return s;
+  kv_.Rollback();
+  OnStoreLost(fx);
+  return s;
+}
+
+void MediaCore::OnStoreLost(Effects& fx) {
+  fx.Clear();
+  channel_.OnCommitFailed();
+}
+
+}  // namespace meshchat::nodes

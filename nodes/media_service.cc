@@ -1,0 +1,72 @@
+#include "nodes/media_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "store/localdir_blob_store.h"
+#include "store/rados_blob_store.h"
+
+namespace meshchat::nodes {
+
+namespace {
+std::string Opt(const NodeContext& ctx, const std::string& key, const std::string& fallback) {
+  auto it = ctx.options.find(key);
+  return it == ctx.options.end() ? fallback : it->second;
+}
+}  // namespace
+
+MediaParts::MediaParts(const NodeContext& ctx) : media(ctx.map.IdsWithRole(router::Role::kMedia)) {
+  const std::string kind = Opt(ctx, "media", "localdir");
+  if (kind == "localdir") {
+    blobs = std::make_unique<store::LocalDirBlobStore>(ctx.data_dir + "/media");
+  } else if (kind == "rados") {
+    store::RadosOptions o;
+    o.conf_file = Opt(ctx, "ceph_conf", "");
+    if (o.conf_file.empty()) throw std::runtime_error("media=rados needs --opt ceph_conf=FILE");
+    o.pool = Opt(ctx, "ceph_pool", o.pool);
+    o.client = Opt(ctx, "ceph_user", o.client);
+    o.op_timeout_s = std::stoi(Opt(ctx, "ceph_timeout_s", "5"));
+    auto rados = std::make_unique<store::RadosBlobStore>(o);
+    // Not fatal: the node serves (and chat flows) while Ceph is down; uploads get a
+    // retryable error and the store reconnects by itself.
+    if (Status s = rados->Connect(); !s.ok())
+      spdlog::warn("media: RADOS not reachable yet ({}); will retry", s.ToString());
+    blobs = std::move(rados);
+  } else {
+    throw std::runtime_error("--opt media must be localdir or rados, not '" + kind + "'");
+  }
+}
+
+MediaService::MediaService(NodeContext& ctx)
+    : MediaParts(ctx),
+      DurableService<MediaCore>(
+          ctx,
+          [&ctx, this](store::KvStore& kv) {
+            if (ctx.secret.empty()) throw std::runtime_error("a media node needs --secret-file");
+            MediaConfig cfg;
+            cfg.node_id = ctx.self.id;
+            cfg.epoch = ctx.map.epoch;
+            cfg.secret = ctx.secret;
+            cfg.max_bytes = std::stoull(Opt(ctx, "max_mb", "64")) << 20;
+            cfg.http_base = Opt(ctx, "http_base", "");
+            cfg.upload_grace_ms = std::stoll(Opt(ctx, "upload_grace_s", "86400")) * 1000;
+            cfg.retention_ms = std::stoll(Opt(ctx, "retention_s", "2592000")) * 1000;
+            return std::make_unique<MediaCore>(
+                cfg, ctx.clock, kv, *blobs,
+                [this](std::string_view k) -> const std::string& { return media.Owner(k); },
+                [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); });
+          }),
+      ctx_(ctx) {}
+
+void MediaService::Start() {
+  DurableService<MediaCore>::Start();
+  const std::string listen = Opt(ctx_, "http_listen", "");
+  if (listen.empty()) return;
+  std::string host;
+  uint16_t port = 0;
+  if (!router::SplitHostPort(listen, host, port))
+    throw std::runtime_error("--opt http_listen wants HOST:PORT, got '" + listen + "'");
+  http_ = std::make_unique<MediaHttpServer>(host, port, *blobs, ctx_.secret, ctx_.clock);
+  spdlog::info("media: {} blob store, HTTP links on {}", blobs->Kind(), listen);
+}
+
+}  // namespace meshchat::nodes
