@@ -5,6 +5,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -51,6 +52,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case FrameType::kTypingNotice: RoundTrip<TypingNotice>(f.body); break;
       case FrameType::kPrivacy: RoundTrip<Privacy>(f.body); break;
       case FrameType::kError: RoundTrip<Error>(f.body); break;
+      case FrameType::kUploadBegin: RoundTrip<UploadBegin>(f.body); break;
+      case FrameType::kUploadState: RoundTrip<UploadState>(f.body); break;
+      case FrameType::kMediaData: RoundTrip<MediaData>(f.body); break;
+      case FrameType::kMediaLink: RoundTrip<MediaLink>(f.body); break;
+      case FrameType::kUploadChunk:
+      case FrameType::kUploadStatus:
+      case FrameType::kFetch:
+      case FrameType::kMediaLinkReq: {  // the id prefix, then the message
+        std::string_view id, rest;
+        if (!SplitMediaId(f.body, id, rest)) break;
+        FUZZ_CHECK(id.size() == kMediaIdBytes);
+        if (f.type == static_cast<uint8_t>(FrameType::kUploadChunk)) RoundTrip<UploadChunk>(rest);
+        if (f.type == static_cast<uint8_t>(FrameType::kUploadStatus)) RoundTrip<UploadStatus>(rest);
+        if (f.type == static_cast<uint8_t>(FrameType::kFetch)) RoundTrip<Fetch>(rest);
+        if (f.type == static_cast<uint8_t>(FrameType::kMediaLinkReq)) RoundTrip<MediaLinkReq>(rest);
+        break;
+      }
       default: RoundTrip<Send>(f.body); break;
     }
     in.remove_prefix(used);

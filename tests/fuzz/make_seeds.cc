@@ -7,6 +7,7 @@
 #include "codec/client_messages.h"
 #include "codec/envelope.h"
 #include "codec/group_messages.h"
+#include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 #include "codec/token.h"
 
@@ -28,6 +29,21 @@ int main(int argc, char** argv) {
   Write(frames, "welcome", EncodeMessageFrame(Welcome{"alice", "phone", 1, "gw1", 1700000000000}));
   Write(frames, "send", EncodeMessageFrame(Send{"bob", 1, "hi"}));
   Write(frames, "sent", EncodeMessageFrame(Sent{1, "bob", 2, 3}));
+  {
+    const std::string id(kMediaIdBytes, 'i'), sha(kSha256Bytes, 's');
+    const MediaRef ref{id, 10, "image/png", sha, sha};
+    Write(frames, "send_media", EncodeMessageFrame(Send{"bob", 2, "pic", false, ref}));
+    Write(frames, "upload_begin", EncodeMessageFrame(UploadBegin{1, 10, "image/png", sha}));
+    Write(frames, "upload_state",
+          EncodeMessageFrame(UploadState{1, id, 10, 4, 262144, true, "image/png", sha, sha}));
+    Write(frames, "upload_chunk", EncodeMediaFrame(id, UploadChunk{4, "abcdef"}));
+    Write(frames, "upload_status", EncodeMediaFrame(id, UploadStatus{}));
+    Write(frames, "fetch", EncodeMediaFrame(id, Fetch{sha, 0, 10}));
+    Write(frames, "media_data",
+          EncodeMessageFrame(MediaData{id, 0, 10, "image/png", "0123456789"}));
+    Write(frames, "media_link_req", EncodeMediaFrame(id, MediaLinkReq{sha, 60}));
+    Write(frames, "media_link", EncodeMessageFrame(MediaLink{id, "http://h/media/x", 99}));
+  }
   Write(frames, "push",
         EncodeMessageFrame(Push{4, "alice", "alice", "phone", 2, 1, 3, "hi", "", false}));
   Write(frames, "receipt", EncodeMessageFrame(Receipt{5, "bob", ReceiptKind::kRead, 2}));
