@@ -7,6 +7,9 @@
 //   chat privacy everyone|contacts|nobody
 //   chat group ACTION GROUP [ARGS..]          create, add, remove, leave, rename, info, list,
 //                                            receipts, send
+//   chat send-image --to bob photo.jpg [--caption T] [--group]   upload, then send
+//   chat fetch MEDIA_ID -o FILE               download media this device received (or sent)
+//   chat link MEDIA_ID [--ttl S]              a signed, expiring HTTP URL for it
 // Exit codes: 0 ok, 1 the server refused (error frame), 2 usage, 3 cannot connect or
 // authenticate, 4 timed out.
 #include <poll.h>
@@ -21,6 +24,7 @@
 #include "client/chat_client.h"
 #include "client/group_commands.h"
 #include "client/local_history.h"
+#include "client/media_commands.h"
 #include "codec/token.h"
 
 using namespace meshchat;
@@ -54,6 +58,13 @@ int Connect(const std::string& server, std::string token, std::optional<ChatClie
   }
   out.emplace(std::move(c).value());
   return 0;
+}
+
+// " [media ID TYPE N bytes]" for a message carrying media (fetch it with `chat fetch ID`).
+std::string MediaNote(const codec::Push& p) {
+  if (!p.media) return "";
+  return " [media " + codec::HexOf(p.media->id) + " " + p.media->type + " " +
+         std::to_string(p.media->size) + " bytes]";
 }
 
 int64_t MsLeft(std::chrono::steady_clock::time_point deadline) {
@@ -121,8 +132,8 @@ int CmdListen(ChatClient& c, client::LocalHistory& h, int count, double timeout_
     if (auto* p = std::get_if<codec::Push>(&*ev)) {
       h.Append(*p);
       h.SaveLastN(c.last_n());
-      if (p->from == c.welcome().user) continue;  // our own, sent from another device
-      std::cout << p->body << std::endl;          // flushed per line for scripts
+      if (p->from == c.welcome().user) continue;           // our own, sent from another device
+      std::cout << p->body << MediaNote(*p) << std::endl;  // flushed per line for scripts
       if (read) (void)c.Read(p->chat, p->seq);
       ++got;
     } else if (std::get_if<codec::Receipt>(&*ev)) {
@@ -146,7 +157,7 @@ void Show(ChatClient& c, client::LocalHistory& h, const client::Event& ev) {
     if (p->system)
       std::cout << "[" << p->group << "] * " << p->body << "\n";
     else
-      std::cout << "[" << p->group << "/" << p->from << "] " << p->body << "\n";
+      std::cout << "[" << p->group << "/" << p->from << "] " << p->body << MediaNote(*p) << "\n";
     if (!p->system) (void)c.ReadGroup(p->group, p->seq);
   } else if (auto* p = std::get_if<codec::Push>(&ev)) {
     h.Append(*p);
@@ -154,7 +165,7 @@ void Show(ChatClient& c, client::LocalHistory& h, const client::Event& ev) {
     if (p->from == c.welcome().user) {
       std::cout << "[you -> " << p->chat << ", other device] " << p->body << "\n";
     } else {
-      std::cout << "[" << p->from << "] " << p->body << "\n";
+      std::cout << "[" << p->from << "] " << p->body << MediaNote(*p) << "\n";
       (void)c.Read(p->chat, p->seq);  // shown on screen: the chat is open
     }
   } else if (auto* s = std::get_if<codec::Sent>(&ev)) {
@@ -323,6 +334,22 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"everyone", "contacts", "nobody"}));
 
+  client::MediaCommand mcmd;
+  auto* cimage = app.add_subcommand("send-image", "upload a file, then send it in a message");
+  cimage->add_option("--to", mcmd.to, "recipient user id (or group id with --group)")->required();
+  cimage->add_option("file", mcmd.path, "the file")->required();
+  cimage->add_option("--caption", mcmd.caption, "message text");
+  cimage->add_option("--type", mcmd.type, "content type (default: from the extension)");
+  cimage->add_flag("--group", mcmd.group, "--to names a group");
+  cimage->add_option("--timeout", mcmd.timeout_s, "seconds to wait for each answer");
+  auto* cfetch = app.add_subcommand("fetch", "download media received in a message");
+  cfetch->add_option("id", mcmd.id, "media id (hex, as listen and history show it)")->required();
+  cfetch->add_option("-o,--output", mcmd.path, "file to write")->required();
+  cfetch->add_option("--timeout", mcmd.timeout_s, "seconds to wait for each answer");
+  auto* clink = app.add_subcommand("link", "print a signed, expiring HTTP URL for media");
+  clink->add_option("id", mcmd.id, "media id (hex)")->required();
+  clink->add_option("--ttl", mcmd.ttl_s, "seconds the URL stays valid (server caps it)");
+
   std::string with;
   auto* chistory = app.add_subcommand("history", "show what this device has received");
   chistory->add_option("--with", with, "only the chat with this user");
@@ -338,6 +365,10 @@ int main(int argc, char** argv) {
   client::LocalHistory h(c->welcome().user, c->welcome().device);
   c->set_last_n(h.LastN());
   if (csend->parsed()) return CmdSend(*c, to, text, wait, send_timeout);
+  if (cimage->parsed() || cfetch->parsed() || clink->parsed()) {
+    mcmd.action = cimage->parsed() ? "send-image" : cfetch->parsed() ? "fetch" : "link";
+    return client::RunMediaCommand(*c, h, mcmd);
+  }
   if (cpresence->parsed()) return CmdPresence(*c, who);
   if (cprivacy->parsed()) {
     const auto m = mode == "contacts" ? codec::PrivacyMode::kContacts

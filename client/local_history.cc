@@ -1,5 +1,7 @@
 #include "client/local_history.h"
 
+#include "codec/media_messages.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -46,9 +48,38 @@ std::string LocalHistory::DefaultDir() {
 LocalHistory::LocalHistory(const std::string& user, const std::string& device)
     : base_(DefaultDir() + "/" + user + "." + device) {}
 
+void LocalHistory::SaveMedia(const codec::MediaRef& r) const {
+  std::error_code ec;
+  std::filesystem::create_directories(DefaultDir(), ec);
+  std::ofstream out(base_ + ".media", std::ios::app);
+  out << codec::HexOf(r.id) << '\t' << r.size << '\t' << r.type << '\t' << codec::HexOf(r.sha256)
+      << '\t' << codec::HexOf(r.ticket) << '\n';
+}
+
+std::optional<codec::MediaRef> LocalHistory::FindMedia(const std::string& id_hex) const {
+  std::ifstream in(base_ + ".media");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, size, type, sha, ticket;
+    if (!std::getline(ls, id, '\t') || id != id_hex || !std::getline(ls, size, '\t') ||
+        !std::getline(ls, type, '\t') || !std::getline(ls, sha, '\t') || !std::getline(ls, ticket))
+      continue;
+    codec::MediaRef r;
+    r.size = std::strtoull(size.c_str(), nullptr, 10);
+    r.type = type;
+    if (codec::UnHex(id, r.id, codec::kMediaIdBytes) &&
+        codec::UnHex(sha, r.sha256, codec::kSha256Bytes) &&
+        codec::UnHex(ticket, r.ticket, codec::kSha256Bytes))
+      return r;
+  }
+  return std::nullopt;
+}
+
 void LocalHistory::Append(const codec::Push& p) {
   std::error_code ec;
   std::filesystem::create_directories(DefaultDir(), ec);
+  if (p.media) SaveMedia(*p.media);
   std::ofstream out(base_ + ".history", std::ios::app);
   out << p.ts << '\t' << p.chat << '\t' << p.from << '\t' << p.seq << '\t' << Escape(p.body)
       << '\n';

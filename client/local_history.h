@@ -2,10 +2,13 @@
 // the device's last processed inbox position, so a restarted `chat` does not show a message
 // twice. Files live in $MESHCHAT_HOME/var/client/ (or ./var/client/): USER.DEVICE.history
 // (one tab-separated line per message: ts, chat, from, seq, body with \\ \t \n escaped) and
-// USER.DEVICE.state (the last position).
+// USER.DEVICE.state (the last position), and USER.DEVICE.media: the media references this
+// device uploaded or received (hex id, size, type, hex sha256, hex ticket per line), which
+// `chat fetch ID` needs: the ticket is what grants access.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,8 @@ class LocalHistory {
   std::vector<HistoryLine> Read(const std::string& with = "") const;
   uint64_t LastN() const;
   void SaveLastN(uint64_t n) const;
+  void SaveMedia(const codec::MediaRef& ref) const;
+  std::optional<codec::MediaRef> FindMedia(const std::string& id_hex) const;
 
  private:
   std::string base_;

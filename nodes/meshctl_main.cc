@@ -279,7 +279,7 @@ int main(int argc, char** argv) {
   cdrain->add_option("gateway", node_id, "gateway id")->required();
   std::string role_name;
   auto* cring = app.add_subcommand("ring", "which node owns which share of a role's keys");
-  cring->add_option("role", role_name, "session, group or presence")->required();
+  cring->add_option("role", role_name, "session, group, presence or media")->required();
   std::string who_user;
   auto* cwho = app.add_subcommand("who", "where a user is connected, how much waits for it");
   cwho->add_option("user", who_user, "user id")->required();

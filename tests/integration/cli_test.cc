@@ -30,7 +30,7 @@ TEST_CASE("meshctl up refuses a second start; down stops once, then says so", "[
     CHECK(mesh.Meshctl("up", &out) == 1);
     CHECK_THAT(out, Catch::Contains("already running") && Catch::Contains("meshctl down"));
     CHECK(mesh.Meshctl("down", &out) == 0);
-    CHECK_THAT(out, Catch::Contains("stopped 7 nodes"));
+    CHECK_THAT(out, Catch::Contains("stopped 8 nodes"));
     CHECK(mesh.Meshctl("down", &out) == 0);
     CHECK_THAT(out, Catch::Contains("nothing to stop"));
     // Status of a stopped mesh: every node down, exit code 3.
@@ -43,8 +43,9 @@ TEST_CASE("meshctl status lists every node, as a table and as JSON", "[cli]") {
   TestMesh mesh(2, 3);
   std::string out;
   REQUIRE(mesh.Meshctl("status", &out) == 0);
-  for (const char* id : {"gw1", "gw2", "s1", "s2", "s3"}) CHECK_THAT(out, Catch::Contains(id));
-  CHECK_THAT(out, Catch::Contains("7/7"));  // each node sees its 7 peers (groups, presence too)
+  for (const char* id : {"gw1", "gw2", "s1", "s2", "s3", "m1"})
+    CHECK_THAT(out, Catch::Contains(id));
+  CHECK_THAT(out, Catch::Contains("8/8"));  // each node sees its 8 peers (groups, presence, media)
   CHECK_THAT(out, Catch::Contains("EPOCH") && Catch::Contains("MSG/S") && Catch::Contains("STORE"));
   REQUIRE(mesh.Meshctl("top --count 3 --interval 0.2", &out) == 0);
   size_t tables = 0;
@@ -243,8 +244,8 @@ TEST_CASE("meshctl ring, who and restart", "[cli]") {
   REQUIRE(mesh.Meshctl("ring session", &out) == 0);
   CHECK_THAT(out, Catch::Contains("s1") && Catch::Contains("s2") && Catch::Contains("%"));
   CHECK(mesh.Meshctl("ring wizard", &out) == 2);
-  CHECK(mesh.Meshctl("ring media", &out) == 1);  // none in this map
-  CHECK_THAT(out, Catch::Contains("no media nodes"));
+  REQUIRE(mesh.Meshctl("ring media", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("m1") && Catch::Contains("100.00%"));
 
   auto bob = mesh.Connect("bob", 1, "phone");
   auto alice = mesh.Connect("alice", 0);
@@ -283,4 +284,43 @@ TEST_CASE("meshctl drain sends a gateway's clients away and stops it taking new 
   CHECK(mesh.Meshctl("drain s1", &out) == 1);
   CHECK_THAT(out, Catch::Contains("not a gateway"));
   CHECK(mesh.Meshctl("drain nosuch", &out) == 1);
+}
+
+TEST_CASE("chat send-image, listen, fetch and link", "[cli][media]") {
+  TestMesh mesh;
+  const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
+  const std::string alice = home + Bin("chat") + " --token " + mesh.Token("alice") + " --server " +
+                            mesh.GatewayAddr(0) + " ";
+  const std::string bob = home + Bin("chat") + " --token " + mesh.Token("bob") + " --server " +
+                          mesh.GatewayAddr(1) + " ";
+  const std::string dir = mesh.var() + "/..";
+  std::string photo(700'000, '\0');
+  for (size_t i = 0; i < photo.size(); ++i) photo[i] = static_cast<char>(i * 131 + i / 7);
+  std::ofstream(dir + "/cat.jpg", std::ios::binary) << photo;
+  std::string out;
+  REQUIRE(RunCommand(alice + "send-image --to bob " + dir + "/cat.jpg --caption 'my cat'", &out) ==
+          0);
+  INFO(out);
+  const size_t at = out.find("media=");
+  REQUIRE(at != std::string::npos);
+  const std::string id = out.substr(at + 6, 32);
+  CHECK_THAT(out, Catch::Contains("image/jpeg 700000 bytes"));
+  REQUIRE(RunCommand(bob + "listen --count 1 --timeout 10", &out) == 0);
+  CHECK(out == "my cat [media " + id + " image/jpeg 700000 bytes]\n");
+  REQUIRE(RunCommand(bob + "fetch " + id + " -o " + dir + "/got.jpg", &out) == 0);
+  std::ifstream got(dir + "/got.jpg", std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(got), {}) == photo);
+  REQUIRE(RunCommand(bob + "link " + id + " --ttl 60", &out) == 0);
+  CHECK_THAT(out, Catch::StartsWith("http://127.0.0.1:") && Catch::Contains("/media/" + id));
+  // Carol never received it: this device has no reference, and exit code 2 says so.
+  const std::string carol = home + Bin("chat") + " --token " + mesh.Token("carol") + " ";
+  CHECK(RunCommand(carol + "fetch " + id + " -o " + dir + "/x", &out) == 2);
+  CHECK_THAT(out, Catch::Contains("no reference to media"));
+  CHECK(RunCommand(alice + "send-image --to bob " + dir + "/missing.jpg", &out) == 2);
+  std::ofstream(dir + "/notes.xyz") << "x";
+  CHECK(RunCommand(alice + "send-image --to bob " + dir + "/notes.xyz", &out) == 2);
+  CHECK_THAT(out, Catch::Contains("--type"));
+  CHECK(RunCommand(alice + "send-image --to bob --type text/html " + dir + "/notes.xyz", &out) ==
+        1);
+  CHECK_THAT(out, Catch::Contains("not allowed"));
 }
