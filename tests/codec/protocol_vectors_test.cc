@@ -10,6 +10,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 
 using namespace meshchat::codec;
@@ -64,6 +65,26 @@ void Check(const std::map<std::string, std::string>& vectors, const std::string&
   CHECK(EncodeFrame(type, Encode(got)) == it->second);
 }
 
+// Frames about one media item: the 16-byte id, then the map.
+template <typename M>
+void CheckPrefixed(const std::map<std::string, std::string>& vectors, const std::string& name,
+                   const std::string& id, const M& expected, uint8_t type) {
+  INFO("vector " << name << "; the code encodes it as:\n" << Hex(EncodeMediaFrame(id, expected)));
+  auto it = vectors.find(name);
+  REQUIRE(it != vectors.end());
+  FrameView f;
+  size_t used = 0;
+  REQUIRE(DecodeFrame(it->second, f, used) == DecodeStatus::kOk);
+  CHECK(f.type == type);
+  std::string_view got_id, rest;
+  REQUIRE(SplitMediaId(f.body, got_id, rest));
+  CHECK(got_id == id);
+  M got;
+  REQUIRE(Decode(rest, got) == DecodeStatus::kOk);
+  CHECK(got == expected);
+  CHECK(EncodeMediaFrame(id, got) == it->second);
+}
+
 }  // namespace
 
 TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][protocol]") {
@@ -93,4 +114,15 @@ TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][prot
   Check(v, "privacy", Privacy{PrivacyMode::kContacts}, 0x16);
   Check(v, "error_send", Error{ErrorCode::kServiceUnavailable, "could not store; retry", 1, false},
         0x0F);
+
+  std::string id;
+  for (int i = 0; i < 16; ++i) id.push_back(static_cast<char>(i));
+  const std::string sha(32, '\xaa'), ticket(32, '\xbb');
+  Check(v, "upload_begin", UploadBegin{1, 5, "image/png", sha}, 0x18);
+  Check(v, "upload_state", UploadState{1, id, 5, 5, 262144, true, "image/png", sha, ticket}, 0x19);
+  Check(v, "media_data", MediaData{id, 0, 5, "image/png", "hello"}, 0x1D);
+  Check(v, "send_media", Send{"bob", 2, "pic", false, MediaRef{id, 5, "image/png", sha, ticket}},
+        0x03);
+  CheckPrefixed(v, "upload_chunk", id, UploadChunk{0, "hello"}, 0x1A);
+  CheckPrefixed(v, "fetch", id, Fetch{ticket, 0, 5}, 0x1C);
 }
