@@ -77,6 +77,7 @@ class DurableService : public Service {
 
  protected:
   Core& core() { return *core_; }
+  const Core& core() const { return *core_; }
   int64_t Option(const std::string& key, int64_t fallback) const {
     auto it = ctx_.options.find(key);
     return it == ctx_.options.end() ? fallback : std::stoll(it->second);

@@ -18,8 +18,9 @@ using codec::FrameType;
 using codec::MeshType;
 
 namespace {
-constexpr std::string_view kMediaTable = "media";  // id (raw) -> MediaMeta
-constexpr std::string_view kGcTable = "mediagc";   // gc_at (BE64) + id -> ""
+constexpr std::string_view kMediaTable = "media";     // id (raw) -> MediaMeta
+constexpr std::string_view kGcTable = "mediagc";      // gc_at (BE64) + id -> ""
+constexpr std::string_view kOpenTable = "mediaopen";  // user -> unfinished uploads (uints)
 constexpr size_t kHashReadBytes = 1 << 20;
 }  // namespace
 
@@ -149,7 +150,25 @@ Status MediaCore::Save(const std::string& id, const MediaMeta& m, uint64_t old_g
   return kv_.Put(kMediaTable, id, EncodeMeta(m));
 }
 
+Result<uint64_t> MediaCore::OpenUploads(const std::string& user) {
+  auto v = kv_.Get(kOpenTable, user);
+  if (!v.ok())
+    return v.status().code() == Code::kNotFound ? Result<uint64_t>(uint64_t{0}) : v.status();
+  std::vector<uint64_t> n;
+  if (!DecodeUints(*v, n, 1)) return Status(Code::kInvalid, "corrupt open-upload count");
+  return n[0];
+}
+
+Status MediaCore::AddOpenUploads(const std::string& user, int delta) {
+  auto n = OpenUploads(user);
+  if (!n.ok()) return n.status();
+  const uint64_t now = delta < 0 && *n == 0 ? 0 : *n + static_cast<uint64_t>(delta);
+  return now == 0 ? kv_.Del(kOpenTable, user) : kv_.Put(kOpenTable, user, EncodeUints({now}));
+}
+
 Status MediaCore::Forget(const std::string& id, const MediaMeta& m) {
+  if (!m.done)
+    if (Status s = AddOpenUploads(m.owner, -1); !s.ok()) return s;
   if (Status s = kv_.Del(kGcTable, store::BigEndian64(m.gc_at_ms) + id); !s.ok()) return s;
   return kv_.Del(kMediaTable, id);
 }
@@ -184,6 +203,13 @@ Status MediaCore::Begin(const codec::Envelope& env, const std::string& id, Effec
           b.ref);
     return Status::Ok();
   }
+  auto open = OpenUploads(env.stamp.user);
+  if (!open.ok()) return open.status();
+  if (*open >= cfg_.max_open_uploads) {
+    Error(env.stamp, ErrorCode::kRateLimited,
+          "too many unfinished uploads; finish or wait for them to expire", "", fx, b.ref);
+    return Status::Ok();
+  }
   if (auto have = Load(id); have.ok() || have.status().code() != Code::kNotFound) {
     // 128 random bits do not collide; a store error does happen. Either way: retry.
     Error(env.stamp, ErrorCode::kServiceUnavailable, "could not start the upload; retry", "", fx,
@@ -198,6 +224,8 @@ Status MediaCore::Begin(const codec::Envelope& env, const std::string& id, Effec
   m.created_ms = static_cast<uint64_t>(clock_.WallMs());
   m.gc_at_ms = m.created_ms + static_cast<uint64_t>(cfg_.upload_grace_ms);
   if (Status s = Save(id, m, 0); !s.ok()) return s;
+  if (Status s = AddOpenUploads(m.owner, +1); !s.ok()) return s;
+  ++counters_.begun;
   Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, m, b.ref)), fx);
   return Status::Ok();
 }
@@ -239,11 +267,13 @@ Status MediaCore::Chunk(const codec::Envelope& env, const std::string& id, std::
   }
   if (Status s = blobs_.Write(codec::HexOf(id), c.off, c.data); !s.ok()) {
     spdlog::warn("media write {} failed: {}", codec::HexOf(id), s.ToString());
+    ++counters_.store_errors;
     Error(env.stamp, ErrorCode::kMediaUnavailable, "media store unavailable; resend this chunk", id,
           fx);
     return Status::Ok();
   }
   const uint64_t old_gc = m->gc_at_ms;
+  counters_.bytes_in += c.data.size();
   m->next = end;
   if (m->next == m->size) {
     auto same = HashMatches(id, *m);
@@ -258,9 +288,12 @@ Status MediaCore::Chunk(const codec::Envelope& env, const std::string& id, std::
       Error(env.stamp, ErrorCode::kHashMismatch,
             "the bytes do not match the declared sha256; upload discarded", id, fx);
       m->gc_at_ms = old_gc;
+      ++counters_.mismatched;
       return Forget(id, *m);
     }
     m->done = true;
+    ++counters_.completed;
+    if (Status s = AddOpenUploads(m->owner, -1); !s.ok()) return s;
   }
   if (Status s = Save(id, *m, old_gc); !s.ok()) return s;
   Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, *m, 0)), fx);
@@ -333,6 +366,7 @@ Status MediaCore::Fetch(const codec::Envelope& env, const std::string& id, std::
     return Status::Ok();
   }
   d.data.resize(*got);
+  counters_.bytes_out += *got;
   Reply(env.stamp, FrameType::kMediaData, codec::Encode(d), fx);
   return Status::Ok();
 }
@@ -364,6 +398,7 @@ Status MediaCore::Link(const codec::Envelope& env, const std::string& id, std::s
       cfg_.http_base + "/media/" + hex + "?u=" + env.stamp.user + "&e=" + std::to_string(exp) +
       "&n=" + std::to_string(m->size) + "&t=" + type_q +
       "&s=" + codec::UrlSignature(hex, env.stamp.user, exp, m->size, type, cfg_.secret);
+  ++counters_.links;
   Reply(env.stamp, FrameType::kMediaLink, codec::Encode(codec::MediaLink{id, url, exp}), fx);
   return Status::Ok();
 }

@@ -40,6 +40,7 @@ struct MediaConfig {
   uint64_t max_link_ttl_s = 86400;  // ...and the most a client may ask for
   std::string http_base;            // e.g. http://127.0.0.1:9300 ("" = no HTTP links)
   size_t gc_batch = 64;             // items collected per tick at most
+  uint64_t max_open_uploads = 16;   // unfinished uploads per user on this node
 };
 
 // What the store keeps per media id.
@@ -75,6 +76,11 @@ class MediaCore {
   void OnStoreLost(Effects& fx);
   uint64_t Connections() const { return 0; }
   uint64_t collected() const { return collected_; }
+  struct Counters {
+    uint64_t begun = 0, completed = 0, mismatched = 0, bytes_in = 0, bytes_out = 0,
+             store_errors = 0, links = 0;
+  };
+  const Counters& counters() const { return counters_; }
 
   // For the HTTP endpoint: is this URL's signature valid and unexpired at `now_s`?
   static bool CheckUrl(std::string_view id_hex, std::string_view user, uint64_t exp, uint64_t size,
@@ -97,6 +103,9 @@ class MediaCore {
   Result<MediaMeta> Load(const std::string& id);  // kNotFound if absent
   Status Save(const std::string& id, const MediaMeta& m, uint64_t old_gc_at);
   Status Forget(const std::string& id, const MediaMeta& m);
+  // Unfinished uploads per user: counted so one user cannot open unbounded many.
+  Result<uint64_t> OpenUploads(const std::string& user);
+  Status AddOpenUploads(const std::string& user, int delta);
   bool MayRead(const codec::Stamp& who, const std::string& id, const MediaMeta& m,
                std::string_view ticket) const;
   codec::UploadState StateOf(const std::string& id, const MediaMeta& m, uint64_t ref) const;
@@ -113,6 +122,7 @@ class MediaCore {
   ReliableChannel channel_;
   Status batch_error_;
   uint64_t collected_ = 0;
+  Counters counters_;
 };
 
 }  // namespace meshchat::nodes

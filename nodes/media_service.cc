@@ -57,6 +57,20 @@ MediaService::MediaService(NodeContext& ctx)
           }),
       ctx_(ctx) {}
 
+void MediaService::WriteMetrics(MetricsText& m) const {
+  DurableService<MediaCore>::WriteMetrics(m);
+  const auto& c = core().counters();
+  m.Counter("meshchat_media_uploads_begun_total", "uploads begun", c.begun);
+  m.Counter("meshchat_media_uploads_completed_total", "uploads complete and verified", c.completed);
+  m.Counter("meshchat_media_hash_mismatches_total", "uploads discarded: sha256 mismatch",
+            c.mismatched);
+  m.Counter("meshchat_media_bytes_in_total", "media bytes stored", c.bytes_in);
+  m.Counter("meshchat_media_bytes_out_total", "media bytes served over the mesh", c.bytes_out);
+  m.Counter("meshchat_media_store_errors_total", "blob store writes that failed", c.store_errors);
+  m.Counter("meshchat_media_links_total", "signed HTTP links issued", c.links);
+  m.Counter("meshchat_media_collected_total", "media garbage-collected", core().collected());
+}
+
 void MediaService::Start() {
   DurableService<MediaCore>::Start();
   const std::string listen = Opt(ctx_, "http_listen", "");

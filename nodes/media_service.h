@@ -28,6 +28,7 @@ class MediaService final : private MediaParts, public DurableService<MediaCore> 
  public:
   explicit MediaService(NodeContext& ctx);
   void Start() override;
+  void WriteMetrics(MetricsText& m) const override;
 
  private:
   NodeContext& ctx_;

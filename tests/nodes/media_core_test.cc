@@ -235,3 +235,26 @@ TEST_CASE("media core: URL signatures bind every field and expire", "[nodes][med
   CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "text/html", sig, kSecret, 999));
   CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, "other", 999));
 }
+
+TEST_CASE("media core: unfinished uploads per user are capped", "[nodes][media]") {
+  Node n;
+  auto begin = [&](char tag) {
+    return n.Frame("alice", FrameType::kUploadBegin, std::string(16, tag),
+                   Encode(UploadBegin{1, 2500, "image/png", client::Sha256(kData)}));
+  };
+  for (char t = 'a'; t < 'a' + 16; ++t) n.One<UploadState>(begin(t));
+  CHECK(n.One<codec::Error>(begin('z')).code == ErrorCode::kRateLimited);
+  // Completing one frees a slot; so does an abandoned one expiring.
+  n.Upload(std::string(16, 'y'), "bob", kData);  // other users are not affected
+  const std::string first(16, 'a');
+  for (uint64_t off = 0; off < kData.size(); off += 1000)
+    n.One<UploadState>(n.Frame("alice", FrameType::kUploadChunk, first,
+                               Encode(UploadChunk{off, kData.substr(off, 1000)})));
+  n.One<UploadState>(begin('z'));
+  CHECK(n.One<codec::Error>(begin('x')).code == ErrorCode::kRateLimited);
+  n.clock.Advance(3'600'001);
+  n.Tick();
+  n.One<UploadState>(begin('x'));
+  CHECK(n.core->counters().begun == 19);
+  CHECK(n.core->counters().completed == 2);
+}
