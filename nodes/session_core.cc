@@ -180,8 +180,9 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
       return Status::Ok();
     }
     group = gs.group;
-    if (!CheckMedia(env.stamp, gs.media, gs.cid, group, fx)) return Status::Ok();
+    if (!CheckMedia(env.stamp, gs.media, gs.cid, fx)) return Status::Ok();
     if (!AllowSend(env.stamp, gs.cid, fx)) return Status::Ok();
+    ReferMedia(gs.media, gs.group, fx);
   }
   if (!codec::IsValidId(group)) {
     ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "invalid group id", std::nullopt, false,
@@ -314,7 +315,7 @@ Status SessionCore::HandlePresenceFrame(const codec::Envelope& env, Effects& fx)
 }
 
 bool SessionCore::CheckMedia(const codec::Stamp& from, const std::optional<codec::MediaRef>& media,
-                             uint64_t cid, const std::string& chat, Effects& fx) {
+                             uint64_t cid, Effects& fx) {
   if (!media) return true;
   // The ticket is the media node's signature, issued only once every byte was stored and
   // the hash matched: checking it here needs no round trip to the media node.
@@ -324,10 +325,16 @@ bool SessionCore::CheckMedia(const codec::Stamp& from, const std::optional<codec
                        fx);
     return false;
   }
-  // Tell the media's owner it is referenced (kept from garbage collection), reliably.
+  return true;
+}
+
+void SessionCore::ReferMedia(const std::optional<codec::MediaRef>& media, const std::string& chat,
+                             Effects& fx) {
+  if (!media) return;
+  // Tell the media's owner it is referenced (kept from garbage collection), reliably: the
+  // channel's outbox is durable, so a media node that is down hears of it when it is back.
   const std::string& node = ctx_.media_owner(codec::HexOf(media->id));
   if (!node.empty()) Fail(channel_.Append(node, EncodeRecord(MediaRefRecord{media->id, chat}), fx));
-  return true;
 }
 
 Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
@@ -344,9 +351,9 @@ Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (ds != codec::DecodeStatus::kOk) return refuse("send body must be {to, cid, body}", {});
   if (send.cid == 0) return refuse("cid must be > 0", std::nullopt);
   if (!codec::IsValidId(send.to)) return refuse("invalid recipient id", send.cid);
-  if (!CheckMedia(env.stamp, send.media, send.cid, ConversationId(env.stamp.user, send.to), fx))
-    return Status::Ok();
+  if (!CheckMedia(env.stamp, send.media, send.cid, fx)) return Status::Ok();
   if (!AllowSend(env.stamp, send.cid, fx)) return Status::Ok();
+  ReferMedia(send.media, ConversationId(env.stamp.user, send.to), fx);
   if (!send.app) Activity(env.stamp.user, true, fx);
 
   const std::string conv = ConversationId(env.stamp.user, send.to);

@@ -2,6 +2,8 @@
 // retries and failures, over several shards on in-memory stores and a fake clock.
 #include <catch2/catch.hpp>
 
+#include "codec/media_messages.h"
+#include "nodes/records.h"
 #include "tests/nodes/shard_harness.h"
 
 using namespace meshchat;
@@ -302,7 +304,7 @@ TEST_CASE("entries are deleted once every device acked them", "[nodes][inbox]") 
   s.Connect("bob", "pc", "gw2", 3);
   for (uint64_t i = 1; i <= 10; ++i) s.Send(alice, "bob", i, "x");
   CHECK(s.kv("s1").Count("inbox") == 10);  // alice's only device needs no copies
-  s.AckAll(b1);  // kept for bob's pc; alice gets a delivered receipt
+  s.AckAll(b1);                            // kept for bob's pc; alice gets a delivered receipt
   CHECK(s.kv("s1").Count("inbox") == 11);
   s.AckAll(b2);
   CHECK(s.kv("s1").Count("inbox") == 1);
@@ -376,4 +378,42 @@ TEST_CASE("a shard refuses keys it does not own and stale epochs", "[nodes]") {
   s.core(owner).OnEnvelope("gw1", Envelope(e), fx);
   REQUIRE(fx.mesh.size() == 1);
   CHECK(fx.mesh[0].env.type == MeshType::kWrongOwner);
+}
+
+TEST_CASE("media references: a valid ticket is delivered and reported, a bad one refused",
+          "[nodes][media]") {
+  nodes::SessionConfig base;
+  base.secret = "cluster-secret-for-tests";
+  Shards s({"s1", "s2"}, base);
+  std::vector<std::string> reported;  // media ids reported to the media node "m1"
+  for (const char* id : {"s1", "s2"})
+    s.core(id).SetMediaOwner([](std::string_view) -> const std::string& {
+      static const std::string kM1 = "m1";
+      return kM1;
+    });
+  s.drop = [&](const std::string&, const std::string& to, const Envelope& e) {
+    if (to != "m1") return false;
+    nodes::MediaRefRecord r;
+    if (e.type == MeshType::kChanMsg && nodes::DecodeRecord(e.body, r)) reported.push_back(r.id);
+    return true;  // no media node here: the channel keeps it for resending
+  };
+  auto [a, b] = SpreadPair(s);
+  Stamp alice{a, "phone", 1, "gw1"};
+  s.Connect(a, "phone", "gw1", 1);
+  s.Connect(b, "phone", "gw2", 2);
+  MediaRef ref{std::string(16, 'i'), 10, "image/png", std::string(32, 's'), ""};
+  ref.ticket = MediaTicket(ref, base.secret);
+  s.Frame(alice, FrameType::kSend, Encode(Send{b, 7, "pic", false, ref}));
+  REQUIRE(s.Client("gw2", 2).pushes.size() == 1);
+  CHECK(s.Client("gw2", 2).pushes[0].media == ref);
+  CHECK(reported == std::vector<std::string>{ref.id});
+
+  MediaRef forged = ref;
+  forged.size = 11;  // the ticket no longer matches
+  s.Frame(alice, FrameType::kSend, Encode(Send{b, 8, "pic", false, forged}));
+  REQUIRE(s.Client("gw1", 1).errors.size() == 1);
+  CHECK(s.Client("gw1", 1).errors[0].code == ErrorCode::kMediaIncomplete);
+  CHECK(s.Client("gw1", 1).errors[0].cid == 8u);
+  CHECK(s.Client("gw2", 2).pushes.size() == 1);
+  CHECK(reported.size() == 1);
 }
