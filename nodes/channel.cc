@@ -208,6 +208,18 @@ void ReliableChannel::FlushAcks(Effects& fx) {
   ack_due_.clear();
 }
 
+Status ReliableChannel::CommitBatch(Status& batch_error, Effects& fx) {
+  FlushAcks(fx);
+  Status s = batch_error;
+  batch_error = Status::Ok();
+  if (s.ok()) s = kv_.Commit();
+  if (s.ok()) return s;
+  kv_.Rollback();
+  fx.Clear();  // nothing that depended on this batch may be carried out
+  OnCommitFailed();
+  return s;
+}
+
 void ReliableChannel::OnCommitFailed() {
   // In-memory positions may be ahead of the store: reload them from it when next used.
   in_.clear();

@@ -59,6 +59,10 @@ class ReliableChannel {
   void FlushAcks(Effects& fx);
   // The batch did not commit: forget what was sent from it; resend from the last ack.
   void OnCommitFailed();
+  // Ends a store batch of a core that owns this channel: queues the acks, commits unless
+  // `batch_error` (reset here) says an effect already failed, and on failure rolls back,
+  // drops every effect of the batch and forgets what the channel sent from it.
+  Status CommitBatch(Status& batch_error, Effects& fx);
 
   uint64_t Unacked() const;
 

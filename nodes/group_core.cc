@@ -427,13 +427,8 @@ void GroupCore::OnTick(Effects& fx) {
 }
 
 Status GroupCore::EndBatch(Effects& fx) {
-  channel_.FlushAcks(fx);
-  Status s = batch_error_;
-  batch_error_ = Status::Ok();
-  if (s.ok()) s = kv_.Commit();
-  if (s.ok()) return s;
-  kv_.Rollback();
-  OnStoreLost(fx);
+  Status s = channel_.CommitBatch(batch_error_, fx);
+  if (!s.ok()) members_.clear();  // the cache may hold changes that were not stored
   return s;
 }
 

@@ -22,6 +22,11 @@ constexpr std::string_view kMediaTable = "media";     // id (raw) -> MediaMeta
 constexpr std::string_view kGcTable = "mediagc";      // gc_at (BE64) + id -> ""
 constexpr std::string_view kOpenTable = "mediaopen";  // user -> unfinished uploads (uints)
 constexpr size_t kHashReadBytes = 1 << 20;
+
+// The client was already told (not found): only a store error fails the batch.
+Status Answered(const Status& s) {
+  return s.code() == Code::kNotFound ? Status::Ok() : s;
+}
 }  // namespace
 
 std::string EncodeMeta(const MediaMeta& m) {
@@ -244,11 +249,8 @@ Status MediaCore::Chunk(const codec::Envelope& env, const std::string& id, std::
           id, fx);
     return Status::Ok();
   }
-  auto m = Load(id);
-  if (!m.ok() || m->owner != env.stamp.user) {
-    Error(env.stamp, ErrorCode::kMediaNotFound, "no such upload", id, fx);
-    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
-  }
+  auto m = Visible(env, id, nullptr, fx);
+  if (!m.ok()) return Answered(m.status());
   const uint64_t end = c.off + c.data.size();
   if (m->done || (c.off < m->next && end <= m->next)) {  // a resend of what is stored
     Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, *m, 0)), fx);
@@ -322,13 +324,21 @@ Result<bool> MediaCore::HashMatches(const std::string& id, const MediaMeta& m) {
 }
 
 Status MediaCore::StatusOf(const codec::Envelope& env, const std::string& id, Effects& fx) {
-  auto m = Load(id);
-  if (!m.ok() || m->owner != env.stamp.user) {
-    Error(env.stamp, ErrorCode::kMediaNotFound, "no such upload", id, fx);
-    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
-  }
+  auto m = Visible(env, id, nullptr, fx);
+  if (!m.ok()) return Answered(m.status());
   Reply(env.stamp, FrameType::kUploadState, codec::Encode(StateOf(id, *m, 0)), fx);
   return Status::Ok();
+}
+
+Result<MediaMeta> MediaCore::Visible(const codec::Envelope& env, const std::string& id,
+                                     const std::string* ticket, Effects& fx) {
+  auto m = Load(id);
+  const bool ok =
+      m.ok() && (ticket ? MayRead(env.stamp, id, *m, *ticket) : m->owner == env.stamp.user);
+  if (ok) return m;
+  Error(env.stamp, ErrorCode::kMediaNotFound, ticket ? "no such media" : "no such upload", id, fx);
+  if (!m.ok() && m.status().code() != Code::kNotFound) return m.status();  // a store error
+  return Status(Code::kNotFound, "answered");
 }
 
 bool MediaCore::MayRead(const codec::Stamp& who, const std::string& id, const MediaMeta& m,
@@ -346,11 +356,8 @@ Status MediaCore::Fetch(const codec::Envelope& env, const std::string& id, std::
     Error(env.stamp, ErrorCode::kBadRequest, "fetch body must be {ticket, off, len}", id, fx);
     return Status::Ok();
   }
-  auto m = Load(id);
-  if (!m.ok() || !MayRead(env.stamp, id, *m, f.ticket)) {
-    Error(env.stamp, ErrorCode::kMediaNotFound, "no such media", id, fx);
-    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
-  }
+  auto m = Visible(env, id, &f.ticket, fx);
+  if (!m.ok()) return Answered(m.status());
   if (f.off > m->size) {
     Error(env.stamp, ErrorCode::kBadOffset, "offset past the end", id, fx);
     return Status::Ok();
@@ -378,11 +385,8 @@ Status MediaCore::Link(const codec::Envelope& env, const std::string& id, std::s
     Error(env.stamp, ErrorCode::kBadRequest, "media_link_req body must be {ticket, ttl}", id, fx);
     return Status::Ok();
   }
-  auto m = Load(id);
-  if (!m.ok() || !MayRead(env.stamp, id, *m, req.ticket)) {
-    Error(env.stamp, ErrorCode::kMediaNotFound, "no such media", id, fx);
-    return m.ok() || m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
-  }
+  auto m = Visible(env, id, &req.ticket, fx);
+  if (!m.ok()) return Answered(m.status());
   if (cfg_.http_base.empty()) {
     Error(env.stamp, ErrorCode::kServiceUnavailable, "this media node serves no HTTP links", id,
           fx);
@@ -456,14 +460,7 @@ void MediaCore::OnTick(Effects& fx) {
 }
 
 Status MediaCore::EndBatch(Effects& fx) {
-  channel_.FlushAcks(fx);
-  Status s = batch_error_;
-  batch_error_ = Status::Ok();
-  if (s.ok()) s = kv_.Commit();
-  if (s.ok()) return s;
-  kv_.Rollback();
-  OnStoreLost(fx);
-  return s;
+  return channel_.CommitBatch(batch_error_, fx);
 }
 
 void MediaCore::OnStoreLost(Effects& fx) {

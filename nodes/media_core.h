@@ -106,6 +106,11 @@ class MediaCore {
   // Unfinished uploads per user: counted so one user cannot open unbounded many.
   Result<uint64_t> OpenUploads(const std::string& user);
   Status AddOpenUploads(const std::string& user, int delta);
+  // The item if `env`'s user may see it: with `ticket`, a reader (owner or ticket holder) of
+  // complete media; without, its uploader. Otherwise the client is told media_not_found and
+  // the result is kNotFound (or the store's error).
+  Result<MediaMeta> Visible(const codec::Envelope& env, const std::string& id,
+                            const std::string* ticket, Effects& fx);
   bool MayRead(const codec::Stamp& who, const std::string& id, const MediaMeta& m,
                std::string_view ticket) const;
   codec::UploadState StateOf(const std::string& id, const MediaMeta& m, uint64_t ref) const;

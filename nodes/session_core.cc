@@ -437,15 +437,8 @@ void SessionCore::OnStoreLost(Effects& fx) {
 }
 
 Status SessionCore::EndBatch(Effects& fx) {
-  channel_.FlushAcks(fx);
-  Status s = batch_error_;
-  batch_error_ = Status::Ok();
-  if (s.ok()) s = ctx_.kv.Commit();
-  if (s.ok()) return s;
-  ctx_.kv.Rollback();
-  fx.Clear();  // nothing that depended on this batch may be carried out
-  channel_.OnCommitFailed();
-  inboxes_.OnCommitFailed();
+  Status s = channel_.CommitBatch(batch_error_, fx);
+  if (!s.ok()) inboxes_.OnCommitFailed();
   return s;
 }
 

@@ -21,6 +21,16 @@ std::string LastLine(const std::string& s) {
   while (!t.empty() && t.back() == '\n') t.pop_back();
   return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
 }
+// MESHCHAT_HOME=... for `chat` run against this mesh.
+std::string HomeOf(const TestMesh& mesh) {
+  return "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
+}
+
+// The start of a `chat` command line for `user` through the gateway-th gateway.
+std::string ChatAs(const TestMesh& mesh, const std::string& user, size_t gateway) {
+  return HomeOf(mesh) + Bin("chat") + " --token " + mesh.Token(user) + " --server " +
+         mesh.GatewayAddr(gateway) + " ";
+}
 }  // namespace
 
 TEST_CASE("meshctl up refuses a second start; down stops once, then says so", "[cli]") {
@@ -97,11 +107,8 @@ TEST_CASE("meshctl token mints a token the cluster accepts, and checks its input
 
 TEST_CASE("chat send, listen and history across gateways, online or not", "[cli]") {
   TestMesh mesh;
-  const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
-  const std::string alice = home + Bin("chat") + " --token " + mesh.Token("alice") + " --server " +
-                            mesh.GatewayAddr(0) + " ";
-  const std::string bob = home + Bin("chat") + " --token " + mesh.Token("bob") + " --server " +
-                          mesh.GatewayAddr(1) + " ";
+  const std::string home = HomeOf(mesh);
+  const std::string alice = ChatAs(mesh, "alice", 0), bob = ChatAs(mesh, "bob", 1);
   std::string out;
   // bob is offline: the messages are stored (single tick) and wait for him.
   REQUIRE(RunCommand(alice + "send --to bob 'first line'", &out) == 0);
@@ -288,11 +295,8 @@ TEST_CASE("meshctl drain sends a gateway's clients away and stops it taking new 
 
 TEST_CASE("chat send-image, listen, fetch and link", "[cli][media]") {
   TestMesh mesh;
-  const std::string home = "MESHCHAT_HOME=" + mesh.var().substr(0, mesh.var().rfind('/')) + " ";
-  const std::string alice = home + Bin("chat") + " --token " + mesh.Token("alice") + " --server " +
-                            mesh.GatewayAddr(0) + " ";
-  const std::string bob = home + Bin("chat") + " --token " + mesh.Token("bob") + " --server " +
-                          mesh.GatewayAddr(1) + " ";
+  const std::string home = HomeOf(mesh);
+  const std::string alice = ChatAs(mesh, "alice", 0), bob = ChatAs(mesh, "bob", 1);
   const std::string dir = mesh.var() + "/..";
   std::string photo(700'000, '\0');
   for (size_t i = 0; i < photo.size(); ++i) photo[i] = static_cast<char>(i * 131 + i / 7);

@@ -10,18 +10,12 @@
 
 #include "client/media_transfer.h"
 #include "tests/integration/test_mesh.h"
+#include "tests/random_bytes.h"
 
 using namespace meshchat;
 using namespace meshchat::test;
 
 namespace {
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 // Sends a message with `ref` from a to b and returns what b receives.
 codec::MediaRef ShareAndReceive(client::ChatClient& ca, client::ChatClient& cb,

@@ -10,19 +10,14 @@
 #include "store/localdir_blob_store.h"
 #include "store/mem_blob_store.h"
 #include "store/rados_blob_store.h"
+#include "tests/random_bytes.h"
 #include "tests/temp_dir.h"
 
 using namespace meshchat;
+using meshchat::test::RandomBytes;
 using namespace meshchat::store;
 
 namespace {
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 std::string UniqueId() {
   static std::mt19937_64 rng(std::random_device{}());

@@ -29,9 +29,9 @@ TEST_CASE("put, get, delete and scan on a real LMDB file", "[store]") {
   CHECK(r->Get(*t, "k3").status().code() == Code::kNotFound);
   std::vector<std::string> keys;
   REQUIRE(r->Scan(*t, "k6", [&](std::string_view k, std::string_view) {
-                keys.emplace_back(k);
-                return keys.size() < 3;
-              }).ok());
+             keys.emplace_back(k);
+             return keys.size() < 3;
+           }).ok());
   CHECK(keys == std::vector<std::string>{"k6", "k7", "k8"});
 }
 
