@@ -136,7 +136,8 @@ std::string Encode(const Sent& m) {
 std::string Encode(const Push& m) {
   std::string s;
   Writer w(s);
-  const uint32_t extra = (m.group.empty() ? 0 : 1) + (m.system ? 1 : 0) + (m.media ? 1 : 0);
+  const uint32_t extra =
+      (m.group.empty() ? 0 : 1) + (m.system ? 1 : 0) + (m.media ? 1 : 0) + (m.exp ? 1 : 0);
   w.Map(8 + extra)
       .Key("n")
       .Uint(m.n)
@@ -157,6 +158,7 @@ std::string Encode(const Push& m) {
   if (!m.group.empty()) w.Key("group").Str(m.group);
   if (m.system) w.Key("sys").Bool(true);
   if (m.media) Put(w.Key("media"), *m.media);
+  if (m.exp) w.Key("exp").Uint(m.exp);
   return s;
 }
 
@@ -276,6 +278,8 @@ DecodeStatus Decode(std::string_view body, Push& out) {
     out.system = false;
     if (m.Find("group")) MC_DECODE_TRY(ReadStr(m.Find("group"), out.group, kMaxIdBytes));
     if (m.Find("sys")) MC_DECODE_TRY(ReadBool(m.Find("sys"), out.system));
+    out.exp = 0;
+    if (m.Find("exp")) MC_DECODE_TRY(ReadUint(m.Find("exp"), out.exp));
     out.media.reset();
     if (const auto* md = m.Find("media")) MC_DECODE_TRY(ReadMediaRef(md, out.media.emplace()));
     return DecodeStatus::kOk;

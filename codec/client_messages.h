@@ -118,6 +118,7 @@ struct Push {
   std::string group;    // set for a group message (`chat` is then the group too)
   bool system = false;  // a group system message (membership, name): body is its text
   std::optional<MediaRef> media{};
+  uint64_t exp = 0;  // disappearing message: delete it at this time (ms since epoch); 0 = never
   bool operator==(const Push&) const = default;
 };
 

@@ -35,6 +35,7 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kDescribeReq: return "describe_req";
     case MeshType::kDescribeResp: return "describe_resp";
     case MeshType::kDrain: return "drain";
+    case MeshType::kHistoryReq: return "history_req";
   }
   return "unknown";
 }
@@ -87,7 +88,8 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kDrain)) return DecodeStatus::kMalformed;
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kHistoryReq))
+    return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));
   MC_DECODE_TRY(ReadUint(&f[3], out.epoch));

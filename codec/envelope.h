@@ -46,6 +46,7 @@ enum class MeshType : uint8_t {
   kDescribeReq = 26,    // operator -> node: describe `key` (a user, for `meshctl who`)
   kDescribeResp = 27,   // body = a msgpack map, node-specific
   kDrain = 28,          // operator -> gateway: stop accepting, send clients elsewhere
+  kHistoryReq = 29,     // session -> conversation owner: key = conversation, body = History
 };
 const char* MeshTypeName(uint8_t t);
 

@@ -20,7 +20,9 @@ bool IsClientToServer(uint8_t type) {
     case FrameType::kUploadChunk:
     case FrameType::kUploadStatus:
     case FrameType::kFetch:
-    case FrameType::kMediaLinkReq: return true;
+    case FrameType::kMediaLinkReq:
+    case FrameType::kChatMode:
+    case FrameType::kHistory: return true;
     default: return false;
   }
 }
@@ -41,6 +43,9 @@ const char* FrameTypeName(uint8_t type) {
     case FrameType::kMediaData: return "media_data";
     case FrameType::kMediaLinkReq: return "media_link_req";
     case FrameType::kMediaLink: return "media_link";
+    case FrameType::kChatMode: return "chat_mode";
+    case FrameType::kHistory: return "history";
+    case FrameType::kHistoryPage: return "history_page";
     case FrameType::kWelcome: return "welcome";
     case FrameType::kSend: return "send";
     case FrameType::kSent: return "sent";

@@ -50,6 +50,9 @@ enum class FrameType : uint8_t {
   kMediaData = 0x1D,      // S->C  the bytes
   kMediaLinkReq = 0x1E,   // C->S  [media id] a signed, expiring HTTP URL for the media
   kMediaLink = 0x1F,      // S->C  the URL
+  kChatMode = 0x20,       // C->S  a one-to-one chat becomes temporary/permanent, or its timer
+  kHistory = 0x21,        // C->S  a page of a permanent one-to-one chat's history
+  kHistoryPage = 0x22,    // S->C  that page
   kError = 0x0F,          // S->C
 };
 

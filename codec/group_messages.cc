@@ -1,5 +1,6 @@
 #include "codec/group_messages.h"
 
+#include "codec/history_messages.h"
 #include "codec/msgpack_view.h"
 
 namespace meshchat::codec {
@@ -29,10 +30,17 @@ DecodeStatus ReadStrList(const msgpack::object* o, std::vector<std::string>& out
 std::string Encode(const GroupRequest& m) {
   std::string s;
   Writer w(s);
-  w.Map(7).Key("op").Str(m.op).Key("rid").Uint(m.rid).Key("group").Str(m.group);
+  w.Map(m.mode.empty() ? 7 : 9)
+      .Key("op")
+      .Str(m.op)
+      .Key("rid")
+      .Uint(m.rid)
+      .Key("group")
+      .Str(m.group);
   w.Key("users").Array(static_cast<uint32_t>(m.users.size()));
   for (const auto& u : m.users) w.Str(u);
   w.Key("name").Str(m.name).Key("seq").Uint(m.seq).Key("limit").Uint(m.limit);
+  if (!m.mode.empty()) w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer);
   return s;
 }
 
@@ -51,6 +59,10 @@ DecodeStatus Decode(std::string_view body, GroupRequest& out) {
         if (m.Find("name")) MC_DECODE_TRY(ReadStr(m.Find("name"), out.name, kMaxErrorTextBytes));
         if (m.Find("seq")) MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
         if (m.Find("limit")) MC_DECODE_TRY(ReadUint(m.Find("limit"), out.limit));
+        out.mode.clear();
+        out.timer = 0;
+        if (m.Find("mode")) MC_DECODE_TRY(ReadStr(m.Find("mode"), out.mode, 16));
+        if (m.Find("timer")) MC_DECODE_TRY(ReadUint(m.Find("timer"), out.timer));
         return DecodeStatus::kOk;
       },
       GroupLimits());
@@ -59,7 +71,7 @@ DecodeStatus Decode(std::string_view body, GroupRequest& out) {
 std::string Encode(const GroupResult& m) {
   std::string s;
   Writer w(s);
-  w.Map(13)
+  w.Map(m.mode.empty() ? 13 : 16)
       .Key("rid")
       .Uint(m.rid)
       .Key("ok")
@@ -85,19 +97,9 @@ std::string Encode(const GroupResult& m) {
     w.Array(4).Str(mem.user).Bool(mem.admin).Uint(mem.delivered).Uint(mem.read);
   w.Key("groups").Array(static_cast<uint32_t>(m.groups.size()));
   for (const auto& g : m.groups) w.Str(g);
-  w.Key("messages").Array(static_cast<uint32_t>(m.messages.size()));
-  for (const auto& p : m.messages) {
-    w.Array(p.media ? 9 : 8)
-        .Str(p.from)
-        .Str(p.from_device)
-        .Uint(p.seq)
-        .Uint(p.cid)
-        .Uint(p.ts)
-        .Bin(p.body)
-        .Bool(p.system)
-        .Str(p.group);
-    if (p.media) Put(w, *p.media);
-  }
+  PutMessages(w.Key("messages"), m.messages);
+  if (!m.mode.empty())
+    w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer).Key("more").Bool(m.more);
   return s;
 }
 
@@ -119,6 +121,9 @@ DecodeStatus Decode(std::string_view body, GroupResult& out) {
         MC_DECODE_TRY(ReadUint(m.Find("total"), out.total));
         MC_DECODE_TRY(ReadUint(m.Find("delivered"), out.delivered));
         MC_DECODE_TRY(ReadUint(m.Find("read"), out.read));
+        if (m.Find("mode")) MC_DECODE_TRY(ReadStr(m.Find("mode"), out.mode, 16));
+        if (m.Find("timer")) MC_DECODE_TRY(ReadUint(m.Find("timer"), out.timer));
+        if (m.Find("more")) MC_DECODE_TRY(ReadBool(m.Find("more"), out.more));
         const msgpack::object* mem = m.Find("members");
         if (!mem || mem->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
         for (uint32_t i = 0; i < mem->via.array.size; ++i) {
@@ -133,26 +138,8 @@ DecodeStatus Decode(std::string_view body, GroupResult& out) {
           out.members.push_back(std::move(gm));
         }
         MC_DECODE_TRY(ReadStrList(m.Find("groups"), out.groups));
-        const msgpack::object* msgs = m.Find("messages");
-        if (!msgs || msgs->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
-        for (uint32_t i = 0; i < msgs->via.array.size; ++i) {
-          const msgpack::object& e = msgs->via.array.ptr[i];
-          if (e.type != msgpack::type::ARRAY || e.via.array.size < 8 || e.via.array.size > 9)
-            return DecodeStatus::kMalformed;
-          Push p;
-          MC_DECODE_TRY(ReadStr(&e.via.array.ptr[0], p.from, kMaxIdBytes));
-          MC_DECODE_TRY(ReadStr(&e.via.array.ptr[1], p.from_device, kMaxIdBytes));
-          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[2], p.seq));
-          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[3], p.cid));
-          MC_DECODE_TRY(ReadUint(&e.via.array.ptr[4], p.ts));
-          MC_DECODE_TRY(ReadBytes(&e.via.array.ptr[5], p.body, kMaxBodyBytes));
-          MC_DECODE_TRY(ReadBool(&e.via.array.ptr[6], p.system));
-          MC_DECODE_TRY(ReadStr(&e.via.array.ptr[7], p.group, kMaxIdBytes));
-          p.chat = p.group;
-          if (e.via.array.size == 9)
-            MC_DECODE_TRY(ReadMediaRef(&e.via.array.ptr[8], p.media.emplace()));
-          out.messages.push_back(std::move(p));
-        }
+        MC_DECODE_TRY(ReadMessages(m.Find("messages"), out.messages));
+        for (auto& p : out.messages) p.chat = p.group;
         return DecodeStatus::kOk;
       },
       GroupLimits());

@@ -15,13 +15,15 @@ namespace meshchat::codec {
 inline constexpr size_t kMaxGroupList = 1024;  // users in one request, members in one result
 
 struct GroupRequest {
-  std::string op;    // create, add, remove, leave, rename, info, list, receipts, pull
+  std::string op;  // create, add, remove, leave, rename, info, list, receipts, pull, mode, history
   uint64_t rid = 0;  // request id chosen by the client, echoed in the result
   std::string group;
   std::vector<std::string> users;
   std::string name;
   uint64_t seq = 0;    // receipts: which message; pull: messages after this sequence
-  uint64_t limit = 0;  // pull: at most this many (server caps at 256)
+  uint64_t limit = 0;  // pull, history: at most this many (server caps at 256 / 100)
+  std::string mode{};  // mode: "temporary" or "permanent"
+  uint64_t timer = 0;  // mode: disappearing timer in seconds (0 = off)
   bool operator==(const GroupRequest&) const = default;
 };
 
@@ -44,7 +46,10 @@ struct GroupResult {
   std::vector<GroupMember> members;             // info, receipts (detail)
   std::vector<std::string> groups;              // list
   uint64_t total = 0, delivered = 0, read = 0;  // receipts: "delivered to k of n"
-  std::vector<Push> messages;                   // pull
+  std::vector<Push> messages;                   // pull, history
+  std::string mode{};                           // info, history: the group's retention mode
+  uint64_t timer = 0;                           // info, history: its disappearing timer (s)
+  bool more = false;                            // history: older messages remain
   bool operator==(const GroupResult&) const = default;
 };
 

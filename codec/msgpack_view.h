@@ -84,6 +84,10 @@ class Writer {
     pk_.pack_uint64(v);
     return *this;
   }
+  Writer& Nil() {
+    pk_.pack_nil();
+    return *this;
+  }
   Writer& Bool(bool v) {
     v ? pk_.pack_true() : pk_.pack_false();
     return *this;

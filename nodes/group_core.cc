@@ -398,11 +398,7 @@ Status GroupCore::HandleRequest(const codec::Envelope& env, Effects& fx) {
             return false;
           }
           bytes += e.body.size() + 64;
-          codec::Push& p = r.messages.emplace_back(codec::Push{
-              0, e.group, e.from, e.from_device, e.seq, e.cid, e.ts, e.body, e.group, e.system});
-          if (!e.media.empty() &&
-              codec::Decode(e.media, p.media.emplace()) != codec::DecodeStatus::kOk)
-            p.media.reset();
+          r.messages.push_back(PushOf(0, e));
           return r.messages.size() < limit && bytes < kMaxPullBytes;
         });
     if (!s.ok()) return s;

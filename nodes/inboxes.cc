@@ -12,6 +12,7 @@ constexpr std::string_view kChatTable = "chat";
 constexpr std::string_view kInboxTable = "inbox";
 constexpr std::string_view kExpiryTable = "inbox_exp";
 constexpr std::string_view kUserGroupsTable = "ugroups";  // user \0 group -> ""
+constexpr size_t kExpiryScanLimit = 4096;  // inbox entries looked at per expiry pass and user
 
 // Expiry is indexed per (time bucket, user), not per entry: one index write per user per
 // bucket instead of a write and a delete for every message.
@@ -363,8 +364,12 @@ Status Inboxes::ApplyOne(const std::string& user, const InboxEntry& entry, Effec
   if (Status s = ctx_.kv.Put(kInboxTable, InboxKey(user, n), EncodeRecord(a.entry)); !s.ok())
     return s;
   if (a.entry.expires_ms) {
-    const std::string key =
-        ExpiryKey(ExpiryBucketEnd(a.entry.expires_ms, ctx_.cfg.inbox_ttl_ms), user);
+    // Buckets are a fraction of the lifetime: a disappearing message with a short timer is
+    // collected that much sooner after it is due.
+    const int64_t life = a.entry.vanish_ms && a.entry.vanish_ms == a.entry.expires_ms
+                             ? static_cast<int64_t>(a.entry.vanish_ms - a.entry.ts)
+                             : ctx_.cfg.inbox_ttl_ms;
+    const std::string key = ExpiryKey(ExpiryBucketEnd(a.entry.expires_ms, life), user);
     auto have = ctx_.kv.Get(kExpiryTable, key);
     if (!have.ok() && have.status().code() != Code::kNotFound) return have.status();
     if (!have.ok())
@@ -423,9 +428,11 @@ Status Inboxes::ExpireDue(size_t max, Effects& fx) {
     if (Status st = ctx_.kv.Del(kExpiryTable, key); !st.ok()) return st;
     auto us = LoadUser(user);
     if (!us.ok()) return us.status();
-    // Entries expire in position order (one retention for all), so stop at the first one
-    // still alive; later ones have their own bucket marks.
+    // Disappearing timers differ per chat, so expiry is not in position order: look at every
+    // entry (an inbox holds only what some device has not acknowledged yet), up to a bound;
+    // if the bound is hit, the mark is put back for the next pass.
     const std::string prefix = user + '\0';
+    size_t seen = 0;
     std::vector<std::pair<uint64_t, InboxEntry>> expired;
     Status bad = Status::Ok();
     s = ctx_.kv.Scan(kInboxTable, InboxKey(user, us->kept_from),
@@ -437,20 +444,25 @@ Status Inboxes::ExpireDue(size_t max, Effects& fx) {
                          bad = Status(Code::kInvalid, "corrupt inbox entry");
                          return false;
                        }
-                       if (e.expires_ms == 0 || e.expires_ms > now) return false;
-                       expired.emplace_back(n, std::move(e));
-                       return expired.size() < max;
+                       ++seen;
+                       if (e.expires_ms != 0 && e.expires_ms <= now)
+                         expired.emplace_back(n, std::move(e));
+                       return expired.size() < max && seen < kExpiryScanLimit;
                      });
     if (!s.ok()) return s;
     if (!bad.ok()) return bad;
     for (const auto& [n, e] : expired) {
       if (Status st = ctx_.kv.Del(kInboxTable, InboxKey(user, n)); !st.ok()) return st;
-      // No device of the recipient ever got it: tell the sender.
-      if (e.kind == InboxEntry::Kind::kMessage && e.from != user && n > us->max_acked)
+      // No device of the recipient ever got it: tell the sender (not for a disappearing
+      // message: it vanished as meant to).
+      if (e.kind == InboxEntry::Kind::kMessage && e.from != user && n > us->max_acked &&
+          e.vanish_ms == 0)
         if (Status st = SendReceipt(e.from, user, codec::ReceiptKind::kExpired, e.seq, fx);
             !st.ok())
           return st;
     }
+    if (expired.size() >= max || seen >= kExpiryScanLimit)  // not done: look again next pass
+      if (Status st = ctx_.kv.Put(kExpiryTable, key, ""); !st.ok()) return st;
   }
   return Status::Ok();
 }

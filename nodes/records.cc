@@ -27,7 +27,7 @@ namespace {
 constexpr size_t kMaxDevicesStored = 16;
 
 void Put(Writer& w, const InboxEntry& e) {
-  w.Array(15)
+  w.Array(16)
       .Uint(static_cast<uint64_t>(e.kind))
       .Str(e.chat)
       .Str(e.from)
@@ -42,12 +42,13 @@ void Put(Writer& w, const InboxEntry& e) {
       .Bool(e.system)
       .Str(e.member)
       .Bool(e.joined)
-      .Bin(e.media);
+      .Bin(e.media)
+      .Uint(e.vanish_ms);
 }
 
 bool Get(const msgpack::object& o, InboxEntry& e) {
-  // 14 fields: a record written before media references existed.
-  if (o.type != msgpack::type::ARRAY || (o.via.array.size != 14 && o.via.array.size != 15))
+  // 14 or 15 fields: a record written before media references (or timers) existed.
+  if (o.type != msgpack::type::ARRAY || o.via.array.size < 14 || o.via.array.size > 16)
     return false;
   const msgpack::object* f = o.via.array.ptr;
   uint64_t kind = 0, receipt = 0;
@@ -66,8 +67,10 @@ bool Get(const msgpack::object& o, InboxEntry& e) {
             codec::ReadStr(&f[12], e.member, codec::kMaxIdBytes) == DecodeStatus::kOk &&
             codec::ReadBool(&f[13], e.joined) == DecodeStatus::kOk;
   e.media.clear();
-  if (ok && o.via.array.size == 15)
+  e.vanish_ms = 0;
+  if (ok && o.via.array.size >= 15)
     ok = codec::ReadBytes(&f[14], e.media, 512) == DecodeStatus::kOk;
+  if (ok && o.via.array.size == 16) ok = codec::ReadUint(&f[15], e.vanish_ms) == DecodeStatus::kOk;
   if (!ok || kind < 1 || kind > 2 || receipt < 1 || receipt > 3) return false;
   e.kind = static_cast<InboxEntry::Kind>(kind);
   e.receipt = static_cast<codec::ReceiptKind>(receipt);
@@ -238,15 +241,20 @@ bool DecodeRecord(std::string_view in, ChatState& out) {
   return true;
 }
 
+codec::Push PushOf(uint64_t n, const InboxEntry& e) {
+  codec::Push p{n, e.chat, e.from, e.from_device, e.seq, e.cid, e.ts, e.body, e.group, e.system};
+  p.exp = e.vanish_ms;
+  // Validated when the message was accepted; a record that no longer decodes loses only it.
+  if (!e.media.empty() && codec::Decode(e.media, p.media.emplace()) != codec::DecodeStatus::kOk)
+    p.media.reset();
+  return p;
+}
+
 std::pair<uint8_t, std::string> FrameFor(uint64_t n, const InboxEntry& e) {
   if (e.kind == InboxEntry::Kind::kReceipt)
     return {static_cast<uint8_t>(codec::FrameType::kReceipt),
             codec::Encode(codec::Receipt{n, e.chat, e.receipt, e.seq})};
-  codec::Push p{n, e.chat, e.from, e.from_device, e.seq, e.cid, e.ts, e.body, e.group, e.system};
-  // Validated when the message was accepted; a record that no longer decodes loses only it.
-  if (!e.media.empty() && codec::Decode(e.media, p.media.emplace()) != codec::DecodeStatus::kOk)
-    p.media.reset();
-  return {static_cast<uint8_t>(codec::FrameType::kPush), codec::Encode(p)};
+  return {static_cast<uint8_t>(codec::FrameType::kPush), codec::Encode(PushOf(n, e))};
 }
 
 }  // namespace meshchat::nodes

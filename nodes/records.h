@@ -30,6 +30,7 @@ struct InboxEntry {
   std::string member;   // system message about membership: who joined or left...
   bool joined = false;  // ...and which
   std::string media;    // message: an encoded codec::MediaRef, or empty
+  uint64_t vanish_ms = 0;  // disappearing message: deleted everywhere at this time; 0 = never
   bool operator==(const InboxEntry&) const = default;
 };
 
@@ -103,6 +104,8 @@ PayloadKind KindOf(std::string_view payload);
 std::string EncodeUints(const std::vector<uint64_t>& v);
 bool DecodeUints(std::string_view in, std::vector<uint64_t>& out, size_t expect);
 
+// The push a device gets for message entry `n` (0 for history pages and pulls).
+codec::Push PushOf(uint64_t n, const InboxEntry& e);
 // The push or receipt frame (type, body) a device gets for inbox entry `n`.
 std::pair<uint8_t, std::string> FrameFor(uint64_t n, const InboxEntry& e);
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "codec/group_messages.h"
+#include "codec/history_messages.h"
 #include "codec/media_messages.h"
 #include "codec/msgpack_view.h"
 #include "codec/presence_messages.h"
@@ -98,6 +99,9 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
       if (CheckOwner(from, env, fx)) Fail(conversations_.OnDeliver(from, env, fx));
       return;
     case MeshType::kDeliverResult: return HandleDeliverResult(env, fx);
+    case MeshType::kHistoryReq:
+      if (CheckOwner(from, env, fx)) Fail(conversations_.OnHistory(env, fx));
+      return;
     case MeshType::kWrongOwner:
       env.arg = static_cast<uint64_t>(ErrorCode::kServiceUnavailable);
       return HandleDeliverResult(env, fx);
@@ -117,6 +121,8 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
 Status SessionCore::HandleClientFrame(const codec::Envelope& env, Effects& fx) {
   switch (static_cast<FrameType>(env.ftype)) {
     case FrameType::kSend: return HandleSend(env, fx);
+    case FrameType::kChatMode: return HandleChatMode(env, fx);
+    case FrameType::kHistory: return HandleHistory(env, fx);
     case FrameType::kAck: {
       codec::Ack ack;
       if (codec::Decode(env.body, ack) != codec::DecodeStatus::kOk) {
@@ -355,21 +361,71 @@ Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (!AllowSend(env.stamp, send.cid, fx)) return Status::Ok();
   ReferMedia(send.media, ConversationId(env.stamp.user, send.to), fx);
   if (!send.app) Activity(env.stamp.user, true, fx);
+  DeliverToOwner(env, send.to, send.cid, fx);
+  return Status::Ok();
+}
 
-  const std::string conv = ConversationId(env.stamp.user, send.to);
+void SessionCore::DeliverToOwner(const codec::Envelope& env, const std::string& to, uint64_t cid,
+                                 Effects& fx) {
+  const std::string conv = ConversationId(env.stamp.user, to);
   const std::string& owner = ctx_.owner(conv);
   if (!ctx_.peer_up(owner)) {
     ctx_.ErrorToClient(env.stamp, ErrorCode::kServiceUnavailable,
-                       "the conversation's shard is unreachable; retry", send.cid, false, fx);
-    return Status::Ok();
+                       "the conversation's shard is unreachable; retry", cid, false, fx);
+    return;
   }
   codec::Envelope d;
   d.type = MeshType::kDeliver;
   d.req = next_req_++;
   d.key = conv;
   d.stamp = env.stamp;
-  d.body = env.body;  // validated; the owner decodes it again rather than trusting a copy
-  pending_[d.req] = {env.stamp, send.cid, ctx_.clock.MonoMs() + ctx_.cfg.deliver_timeout_ms};
+  d.ftype = env.ftype;  // send or chat_mode
+  d.body = env.body;    // validated; the owner decodes it again rather than trusting a copy
+  pending_[d.req] = {env.stamp, cid, ctx_.clock.MonoMs() + ctx_.cfg.deliver_timeout_ms};
+  fx.mesh.push_back({owner, std::move(d), 0});
+}
+
+Status SessionCore::HandleChatMode(const codec::Envelope& env, Effects& fx) {
+  codec::ChatMode m;
+  codec::ChatRetention r;
+  auto refuse = [&](const std::string& msg, std::optional<uint64_t> cid) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, msg, cid, false, fx);
+    return Status::Ok();
+  };
+  if (codec::Decode(env.body, m) != codec::DecodeStatus::kOk)
+    return refuse("chat_mode body must be {to, cid, mode, timer}", std::nullopt);
+  if (m.cid == 0) return refuse("cid must be > 0", std::nullopt);
+  if (!codec::IsValidId(m.to)) return refuse("invalid chat id", m.cid);
+  if (!codec::ParseRetention(m.mode, r))
+    return refuse("mode must be temporary or permanent", m.cid);
+  if (m.timer != 0 && (m.timer < codec::kMinTimerS || m.timer > codec::kMaxTimerS))
+    return refuse("timer must be 0 (off) or 1 s .. 90 days", m.cid);
+  if (!AllowSend(env.stamp, m.cid, fx)) return Status::Ok();
+  Activity(env.stamp.user, true, fx);
+  DeliverToOwner(env, m.to, m.cid, fx);
+  return Status::Ok();
+}
+
+Status SessionCore::HandleHistory(const codec::Envelope& env, Effects& fx) {
+  codec::History h;
+  if (codec::Decode(env.body, h) != codec::DecodeStatus::kOk || !codec::IsValidId(h.chat)) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest,
+                       "history body must be {rid, chat, before, after, limit}", std::nullopt,
+                       false, fx);
+    return Status::Ok();
+  }
+  const std::string conv = ConversationId(env.stamp.user, h.chat);
+  const std::string& owner = ctx_.owner(conv);
+  if (!ctx_.peer_up(owner)) {
+    ctx_.ErrorToClient(env.stamp, ErrorCode::kServiceUnavailable,
+                       "the conversation's shard is unreachable; retry", std::nullopt, false, fx);
+    return Status::Ok();
+  }
+  codec::Envelope d;
+  d.type = MeshType::kHistoryReq;
+  d.key = conv;
+  d.stamp = env.stamp;
+  d.body = env.body;
   fx.mesh.push_back({owner, std::move(d), 0});
   return Status::Ok();
 }
@@ -415,6 +471,7 @@ void SessionCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
   Fail(inboxes_.ExpireDue(1000, fx));
   Fail(conversations_.ExpireDedup(1000));
+  Fail(conversations_.ExpireLog(1000));
 }
 
 std::string SessionCore::DescribeUser(const std::string& user) {

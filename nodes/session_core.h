@@ -61,6 +61,11 @@ class SessionCore {
   const ReliableChannel& channel() const { return channel_; }
 
  private:
+  Status HandleChatMode(const codec::Envelope& env, Effects& fx);
+  Status HandleHistory(const codec::Envelope& env, Effects& fx);
+  // Hands a validated send or chat_mode to the conversation's owner; `sent` or an error comes
+  // back through HandleDeliverResult.
+  void DeliverToOwner(const codec::Envelope& env, const std::string& to, uint64_t cid, Effects& fx);
   // A message's media reference: false (and the client told) unless its ticket is valid.
   bool CheckMedia(const codec::Stamp& from, const std::optional<codec::MediaRef>& media,
                   uint64_t cid, Effects& fx);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "codec/client_messages.h"
+#include "codec/history_messages.h"
 #include "nodes/session_core.h"
 #include "router/hash_ring.h"
 #include "store/mem_kv_store.h"
@@ -23,6 +24,7 @@ struct ClientView {
   std::vector<codec::Receipt> receipts;
   std::vector<codec::Sent> sent;
   std::vector<codec::Error> errors;
+  std::vector<codec::HistoryPage> pages;
   int welcomed = 0;
   int refused = 0;
   bool closed = false;
@@ -184,6 +186,7 @@ class Shards {
       case FrameType::kReceipt: return Append(env.body, c.receipts);
       case FrameType::kSent: return Append(env.body, c.sent);
       case FrameType::kError: return Append(env.body, c.errors);
+      case FrameType::kHistoryPage: return Append(env.body, c.pages);
       default: return;
     }
   }
