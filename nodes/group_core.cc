@@ -12,9 +12,12 @@ using codec::ErrorCode;
 using codec::MeshType;
 
 namespace {
-constexpr std::string_view kMetaTable = "gmeta";    // group -> [next_seq] + name
-constexpr std::string_view kMemberTable = "gmem";   // group \0 user -> [admin, joined_seq]
-constexpr std::string_view kLogTable = "glog";      // group \0 be64(seq) -> InboxEntry
+constexpr std::string_view kMetaTable = "gmeta";   // group -> [next_seq] + name
+constexpr std::string_view kMemberTable = "gmem";  // group \0 user -> [admin, joined_seq]
+}  // namespace
+// Shared with group_retention.cc.
+const std::string_view GroupCore::kLogTable = "glog";  // group \0 be64(seq) -> InboxEntry
+namespace {
 constexpr std::string_view kDedupTable = "gdedup";  // group \0 sender \0 be64(cid) -> [seq, ts]
 constexpr std::string_view kCursorTable = "gcur";   // group \0 user -> [delivered, read]
 constexpr uint64_t kMaxPull = 256;
@@ -106,6 +109,7 @@ Status GroupCore::Publish(const std::string& group, Meta& meta, InboxEntry e,
   if (Status s = kv_.Put(kLogTable, group + '\0' + store::BigEndian64(e.seq), EncodeRecord(e));
       !s.ok())
     return s;
+  if (Status s = Keep(group, e); !s.ok()) return s;
   if (audience.size() > cfg_.large_group && !e.system) {
     // Large group: a doorbell per member (not stored: devices pull the range from the log).
     for (const auto& user : audience) {
@@ -252,6 +256,12 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   e.expires_ms = e.ts + static_cast<uint64_t>(cfg_.ttl_ms);
   e.body = std::move(m.body);
   if (m.media) e.media = codec::Encode(*m.media);
+  auto mode = LoadMode(m.group);
+  if (!mode.ok()) return mode.status();
+  if (mode->timer_s > 0) {  // disappearing: gone from logs and inboxes after the timer
+    e.vanish_ms = e.ts + mode->timer_s * 1000;
+    e.expires_ms = std::min(e.expires_ms, e.vanish_ms);
+  }
   const uint64_t seq = meta->next_seq;
   std::vector<std::string> audience;
   for (const auto& [user, info] : **members) audience.push_back(user);
@@ -317,9 +327,13 @@ Status GroupCore::HandleRequest(const codec::Envelope& env, Effects& fx) {
   if (!meta.ok()) return meta.status();
   const bool admin = self->second.admin;
 
-  if (req.op == "add" || req.op == "remove" || req.op == "rename") {
+  if (req.op == "add" || req.op == "remove" || req.op == "rename" || req.op == "mode") {
     if (!admin) return answer(Refuse(ErrorCode::kNotAdmin, "only admins can do that"));
-    if (req.op == "rename") {
+    if (req.op == "mode") {
+      codec::GroupResult refused;
+      if (Status s = SetMode(req, who, *meta, audience(), fx, refused); !s.ok()) return s;
+      if (!refused.ok) return answer(std::move(refused));
+    } else if (req.op == "rename") {
       meta->name = req.name.empty() ? req.group : req.name;
       if (Status s = System(req.group, *meta, who, who.user + " renamed the group to " + meta->name,
                             "", false, audience(), fx);
@@ -364,6 +378,10 @@ Status GroupCore::HandleRequest(const codec::Envelope& env, Effects& fx) {
     r.seq = meta->next_seq - 1;
     for (const auto& [u, m] : members) r.members.push_back({u, m.admin, 0, 0});
     r.total = members.size();
+    auto mode = LoadMode(req.group);
+    if (!mode.ok()) return mode.status();
+    r.mode = mode->permanent ? "permanent" : "temporary";
+    r.timer = mode->timer_s;
     return answer(std::move(r));
   } else if (req.op == "receipts") {
     codec::GroupResult r;
@@ -379,6 +397,12 @@ Status GroupCore::HandleRequest(const codec::Envelope& env, Effects& fx) {
       r.read += cur[1] >= req.seq ? 1 : 0;
     }
     return answer(std::move(r));
+  } else if (req.op == "history") {
+    codec::GroupResult r;
+    r.name = meta->name;
+    r.seq = meta->next_seq - 1;
+    if (Status s = History(req, self->second.joined_seq, meta->next_seq, r); !s.ok()) return s;
+    return answer(std::move(r));
   } else if (req.op == "pull") {
     codec::GroupResult r;
     r.name = meta->name;
@@ -388,19 +412,18 @@ Status GroupCore::HandleRequest(const codec::Envelope& env, Effects& fx) {
     const std::string prefix = req.group + '\0';
     size_t bytes = 0;
     Status bad = Status::Ok();
-    Status s = kv_.Scan(
-        kLogTable, prefix + store::BigEndian64(from_seq),
-        [&](std::string_view k, std::string_view v) {
-          if (k.substr(0, prefix.size()) != prefix) return false;
-          InboxEntry e;
-          if (!DecodeRecord(v, e)) {
-            bad = Status(Code::kInvalid, "corrupt group log");
-            return false;
-          }
-          bytes += e.body.size() + 64;
-          r.messages.push_back(PushOf(0, e));
-          return r.messages.size() < limit && bytes < kMaxPullBytes;
-        });
+    Status s = kv_.Scan(kLogTable, prefix + store::BigEndian64(from_seq),
+                        [&](std::string_view k, std::string_view v) {
+                          if (k.substr(0, prefix.size()) != prefix) return false;
+                          InboxEntry e;
+                          if (!DecodeRecord(v, e)) {
+                            bad = Status(Code::kInvalid, "corrupt group log");
+                            return false;
+                          }
+                          bytes += e.body.size() + 64;
+                          r.messages.push_back(PushOf(0, e));
+                          return r.messages.size() < limit && bytes < kMaxPullBytes;
+                        });
     if (!s.ok()) return s;
     if (!bad.ok()) return bad;
     return answer(std::move(r));
@@ -420,6 +443,7 @@ void GroupCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
 
 void GroupCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
+  Fail(ExpireVanished(1000));
 }
 
 Status GroupCore::EndBatch(Effects& fx) {

@@ -56,6 +56,20 @@ class GroupCore {
     std::string name;
     uint64_t next_seq = 1;
   };
+  struct Mode {
+    bool permanent = false;  // history kept (default: temporary)
+    uint64_t timer_s = 0;    // disappearing messages; 0 = off
+  };
+  // Retention (group_retention.cc).
+  Result<Mode> LoadMode(const std::string& group);
+  Status SetMode(const codec::GroupRequest& req, const codec::Stamp& who, Meta& meta,
+                 const std::vector<std::string>& audience, Effects& fx,
+                 codec::GroupResult& refused);
+  // Keeps a published entry in the history (if permanent) and indexes its disappearance.
+  Status Keep(const std::string& group, const InboxEntry& e);
+  Status History(const codec::GroupRequest& req, uint64_t joined_seq, uint64_t next_seq,
+                 codec::GroupResult& r);
+  Status ExpireVanished(size_t max);
 
   Status HandleRequest(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);
@@ -73,6 +87,7 @@ class GroupCore {
   void Reply(const codec::Stamp& to, codec::GroupResult r, Effects& fx);
   void Fail(const Status& s);
 
+  static const std::string_view kLogTable;
   GroupConfig cfg_;
   const Clock& clock_;
   store::KvStore& kv_;

@@ -162,3 +162,72 @@ TEST_CASE("receipt cursors only move forward; read implies delivered", "[nodes][
   CHECK(r.delivered == 2);
   CHECK(r.read == 1);
 }
+
+TEST_CASE("group retention: admins set the mode, history from the join point, timers",
+          "[nodes][groups][retention]") {
+  Owner o;
+  const Stamp bob{"bob", "pc", 2, "gw2"}, carol{"carol", "pc", 3, "gw2"};
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
+  auto history = [&](const Stamp& who, uint64_t before, uint64_t limit) {
+    GroupRequest r = Req("history");
+    r.seq = before;
+    r.limit = limit;
+    o.Post(MeshType::kGroupOp, who, "crew", Encode(r));
+    return o.Result();
+  };
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 1, "not kept"}));
+  CHECK(history(kAlice, 0, 10).messages.empty());  // temporary by default
+  CHECK(history(kAlice, 0, 10).mode == "temporary");
+
+  GroupRequest mode = Req("mode");
+  mode.mode = "permanent";
+  o.Post(MeshType::kGroupOp, bob, "crew", Encode(mode));
+  CHECK(o.Result().code == ErrorCode::kNotAdmin);
+  mode.mode = "forever";
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
+  CHECK(o.Result().code == ErrorCode::kBadRequest);
+  mode.mode = "permanent";
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
+  REQUIRE(o.Result().ok);
+  auto announce = o.FanOut();
+  REQUIRE(!announce.empty());
+  CHECK(announce[0].entry.system);
+  CHECK(announce[0].entry.body == "alice made this group permanent; disappearing messages off");
+
+  for (int i = 1; i <= 5; ++i)
+    o.Post(MeshType::kGroupSend, kAlice, "crew",
+           Encode(GroupSend{"crew", 10 + static_cast<uint64_t>(i), "m" + std::to_string(i)}));
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("add", {"carol"})));
+  o.Post(MeshType::kGroupSend, bob, "crew", Encode(GroupSend{"crew", 20, "m6"}));
+
+  auto page = history(bob, 0, 3);
+  REQUIRE(page.messages.size() == 3);
+  CHECK(page.messages.back().body == "m6");
+  CHECK(page.more);
+  auto all = history(bob, 0, 100);
+  CHECK(all.messages.size() == 8);  // announcement, m1..m5, "added carol", m6
+  CHECK(all.messages.front().system);
+  auto carols = history(carol, 0, 100);  // from her join point: "added carol", m6
+  REQUIRE(carols.messages.size() == 2);
+  CHECK(carols.messages[0].system);
+  CHECK(carols.messages[1].body == "m6");
+  CHECK_FALSE(carols.more);
+
+  mode.timer = 60;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 30, "vanishes"}));
+  auto sent = o.FanOut();
+  REQUIRE(!sent.empty());
+  CHECK(sent[0].entry.vanish_ms == sent[0].entry.ts + 60'000);
+  CHECK(history(bob, 0, 100).messages.back().body == "vanishes");
+  o.clock.Advance(60'001);
+  o.fx.Clear();
+  o.core->OnTick(o.fx);
+  REQUIRE(o.core->EndBatch(o.fx).ok());
+  auto after = history(bob, 0, 100);
+  CHECK(after.messages.back().body != "vanishes");
+  CHECK(after.timer == 60);
+  GroupRequest pull = Req("pull");
+  o.Post(MeshType::kGroupOp, bob, "crew", Encode(pull));
+  for (const auto& m : o.Result().messages) CHECK(m.body != "vanishes");  // gone from the log too
+}

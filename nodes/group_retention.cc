@@ -1,0 +1,109 @@
+// GroupCore's retention: a group's mode (temporary / permanent) and disappearing timer, the
+// history kept while it is permanent, and the expiry of disappearing messages.
+//
+// The group log (`glog`) is what large groups pull from, whatever the mode. History is a
+// separate table (`ghist`), written only while the group is permanent, so a mode change
+// applies from its own message on, in both directions, as for one-to-one chats.
+#include "codec/history_messages.h"
+#include "nodes/group_core.h"
+
+namespace meshchat::nodes {
+
+namespace {
+constexpr std::string_view kModeTable = "gmode";      // group -> [permanent, timer_s]
+constexpr std::string_view kHistTable = "ghist";      // group \0 be64(seq) -> InboxEntry
+constexpr std::string_view kVanishTable = "gvanish";  // be64(vanish) group \0 be64(seq) -> ""
+}  // namespace
+
+Result<GroupCore::Mode> GroupCore::LoadMode(const std::string& group) {
+  auto v = kv_.Get(kModeTable, group);
+  if (!v.ok()) return v.status().code() == Code::kNotFound ? Result<Mode>(Mode{}) : v.status();
+  std::vector<uint64_t> u;
+  if (!DecodeUints(*v, u, 2)) return Status(Code::kInvalid, "corrupt group mode");
+  return Mode{u[0] == 1, u[1]};
+}
+
+Status GroupCore::SetMode(const codec::GroupRequest& req, const codec::Stamp& who, Meta& meta,
+                          const std::vector<std::string>& audience, Effects& fx,
+                          codec::GroupResult& refused) {
+  codec::ChatRetention r;
+  if (!codec::ParseRetention(req.mode, r) ||
+      (req.timer != 0 && (req.timer < codec::kMinTimerS || req.timer > codec::kMaxTimerS))) {
+    refused.ok = false;
+    refused.code = codec::ErrorCode::kBadRequest;
+    refused.msg = "mode must be temporary or permanent, timer 0 (off) or 1 s .. 90 days";
+    return Status::Ok();
+  }
+  const Mode m{r == codec::ChatRetention::kPermanent, req.timer};
+  if (Status s = kv_.Put(kModeTable, req.group, EncodeUints({m.permanent ? 1u : 0u, m.timer_s}));
+      !s.ok())
+    return s;
+  return System(req.group, meta, who,
+                who.user + " made this group " + (m.permanent ? "permanent" : "temporary") +
+                    (m.timer_s ? "; messages disappear after " + std::to_string(m.timer_s) + " s"
+                               : "; disappearing messages off"),
+                "", false, audience, fx);
+}
+
+Status GroupCore::Keep(const std::string& group, const InboxEntry& e) {
+  auto mode = LoadMode(group);
+  if (!mode.ok()) return mode.status();
+  const std::string key = group + '\0' + store::BigEndian64(e.seq);
+  if (mode->permanent)
+    if (Status s = kv_.Put(kHistTable, key, EncodeRecord(e)); !s.ok()) return s;
+  if (e.vanish_ms == 0) return Status::Ok();
+  return kv_.Put(kVanishTable, store::BigEndian64(e.vanish_ms) + key, "");
+}
+
+Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, uint64_t next_seq,
+                          codec::GroupResult& r) {
+  auto mode = LoadMode(req.group);
+  if (!mode.ok()) return mode.status();
+  r.mode = mode->permanent ? "permanent" : "temporary";
+  r.timer = mode->timer_s;
+  const uint64_t limit = std::clamp<uint64_t>(req.limit, 1, codec::kMaxHistoryPage);
+  const uint64_t hi = req.seq == 0 || req.seq > next_seq ? next_seq : req.seq;
+  // A member sees history only from when it joined.
+  const uint64_t floor = std::max<uint64_t>(joined_seq, 1);
+  const uint64_t lo = hi > floor + limit ? hi - limit : floor;
+  const std::string prefix = req.group + '\0';
+  const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
+  Status bad = Status::Ok();
+  Status s = kv_.Scan(kHistTable, prefix + store::BigEndian64(lo),
+                      [&](std::string_view k, std::string_view v) {
+                        if (k.substr(0, prefix.size()) != prefix) return false;
+                        if (store::ReadBigEndian64(k.substr(prefix.size())) >= hi) return false;
+                        InboxEntry e;
+                        if (!DecodeRecord(v, e)) {
+                          bad = Status(Code::kInvalid, "corrupt group history");
+                          return false;
+                        }
+                        if (e.vanish_ms == 0 || e.vanish_ms > now)
+                          r.messages.push_back(PushOf(0, e));
+                        return true;
+                      });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  r.more = lo > floor;
+  return Status::Ok();
+}
+
+Status GroupCore::ExpireVanished(size_t max) {
+  const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
+  std::vector<std::string> due;
+  Status s = kv_.Scan(kVanishTable, "", [&](std::string_view k, std::string_view) {
+    if (due.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
+    due.emplace_back(k);
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (const auto& mark : due) {
+    const std::string key = mark.substr(8);
+    for (auto table : {kLogTable, kHistTable})
+      if (Status st = kv_.Del(table, key); !st.ok()) return st;
+    if (Status st = kv_.Del(kVanishTable, mark); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace meshchat::nodes
