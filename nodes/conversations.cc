@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "codec/history_messages.h"
+#include "codec/media_messages.h"
 #include "nodes/records.h"
 
 namespace meshchat::nodes {
@@ -149,7 +150,16 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
                           : "; disappearing messages off");
   } else {
     e.body = std::move(send.body);
-    if (send.media) e.media = codec::Encode(*send.media);
+    if (send.media) {
+      e.media = codec::Encode(*send.media);
+      // The media's owner keeps it for as long as this message may be seen, reliably.
+      const std::string& node = ctx_.media_owner(codec::HexOf(send.media->id));
+      if (!node.empty())
+        if (Status s = ctx_.channel.Append(
+                node, EncodeRecord(MediaRefRecord{send.media->id, env.key, e.vanish_ms}), fx);
+            !s.ok())
+          return s;
+    }
   }
   if (st->permanent)  // the chat keeps its history: log it here, where the sequence is
     if (Status s = Log(env.key, e); !s.ok()) return s;

@@ -423,9 +423,14 @@ Status MediaCore::ApplyRef(std::string_view payload) {
   auto m = Load(r.id);
   if (!m.ok()) return m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
   const uint64_t old_gc = m->gc_at_ms;
+  // Kept as long as the longest-lived reference needs it: the retention after a plain
+  // message, or until a disappearing message vanishes. The first reference replaces the
+  // upload grace period.
+  const uint64_t until = r.until_ms ? r.until_ms
+                                    : static_cast<uint64_t>(clock_.WallMs()) +
+                                          static_cast<uint64_t>(cfg_.retention_ms);
+  m->gc_at_ms = m->refs == 0 ? until : std::max(old_gc, until);
   ++m->refs;
-  m->gc_at_ms = std::max<uint64_t>(
-      old_gc, static_cast<uint64_t>(clock_.WallMs()) + static_cast<uint64_t>(cfg_.retention_ms));
   return Save(r.id, *m, old_gc);
 }
 

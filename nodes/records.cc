@@ -132,16 +132,17 @@ bool DecodeRecord(std::string_view in, InboxAppend& out) {
 
 std::string EncodeRecord(const MediaRefRecord& r) {
   std::string s;
-  Writer(s).Array(3).Uint(3).Bin(r.id).Str(r.chat);
+  Writer(s).Array(4).Uint(3).Bin(r.id).Str(r.chat).Uint(r.until_ms);
   return s;
 }
 
 bool DecodeRecord(std::string_view in, MediaRefRecord& out) {
   return Unpack(in, [&](const msgpack::object& o) {
     uint64_t kind = 0;
-    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) return false;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) return false;
     const msgpack::object* f = o.via.array.ptr;
     return codec::ReadUint(&f[0], kind) == DecodeStatus::kOk && kind == 3 &&
+           codec::ReadUint(&f[3], out.until_ms) == DecodeStatus::kOk &&
            codec::ReadBytes(&f[1], out.id, codec::kMediaIdBytes) == DecodeStatus::kOk &&
            out.id.size() == codec::kMediaIdBytes &&
            codec::ReadStr(&f[2], out.chat, codec::kMaxIdBytes * 2 + 1) == DecodeStatus::kOk;

@@ -25,11 +25,11 @@ struct InboxEntry {
   uint64_t expires_ms = 0;  // wall clock; 0 = never
   codec::ReceiptKind receipt = codec::ReceiptKind::kDelivered;
   std::string body;
-  std::string group;    // a group message (chat == group); empty for one-to-one
-  bool system = false;  // group system message: body is its text
-  std::string member;   // system message about membership: who joined or left...
-  bool joined = false;  // ...and which
-  std::string media;    // message: an encoded codec::MediaRef, or empty
+  std::string group;       // a group message (chat == group); empty for one-to-one
+  bool system = false;     // group system message: body is its text
+  std::string member;      // system message about membership: who joined or left...
+  bool joined = false;     // ...and which
+  std::string media;       // message: an encoded codec::MediaRef, or empty
   uint64_t vanish_ms = 0;  // disappearing message: deleted everywhere at this time; 0 = never
   bool operator==(const InboxEntry&) const = default;
 };
@@ -89,6 +89,7 @@ bool DecodeRecord(std::string_view in, InboxAppend& out);
 struct MediaRefRecord {
   std::string id;
   std::string chat;
+  uint64_t until_ms = 0;  // a disappearing message: needed only until then (0: the default)
   bool operator==(const MediaRefRecord&) const = default;
 };
 

@@ -359,7 +359,6 @@ Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (!codec::IsValidId(send.to)) return refuse("invalid recipient id", send.cid);
   if (!CheckMedia(env.stamp, send.media, send.cid, fx)) return Status::Ok();
   if (!AllowSend(env.stamp, send.cid, fx)) return Status::Ok();
-  ReferMedia(send.media, ConversationId(env.stamp.user, send.to), fx);
   if (!send.app) Activity(env.stamp.user, true, fx);
   DeliverToOwner(env, send.to, send.cid, fx);
   return Status::Ok();

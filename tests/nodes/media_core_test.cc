@@ -77,13 +77,13 @@ struct Node {
     return st;
   }
   // A session shard reports a message referencing `id` (over the reliable channel).
-  void Reference(const std::string& id) {
+  void Reference(const std::string& id, uint64_t until_ms = 0) {
     fx.Clear();
     Envelope e;
     e.type = MeshType::kChanMsg;
     e.req = ++chan_seq;
     e.arg = 99;  // the sender's channel id
-    e.body = EncodeRecord(MediaRefRecord{id, "a|b"});
+    e.body = EncodeRecord(MediaRefRecord{id, "a|b", until_ms});
     core->OnEnvelope("s1", std::move(e), fx);
     REQUIRE(core->EndBatch(fx).ok());
   }
@@ -257,4 +257,16 @@ TEST_CASE("media core: unfinished uploads per user are capped", "[nodes][media]"
   n.One<UploadState>(begin('x'));
   CHECK(n.core->counters().begun == 19);
   CHECK(n.core->counters().completed == 2);
+}
+
+TEST_CASE("media core: media of a disappearing message goes when the message does",
+          "[nodes][media]") {
+  Node n;
+  n.Upload(kId, "alice", kData);
+  const uint64_t vanish = static_cast<uint64_t>(n.clock.WallMs()) + 60'000;
+  n.Reference(kId, vanish);  // shorter than the upload grace: that is what counts now
+  n.clock.Advance(60'001);
+  n.Tick();
+  CHECK_FALSE(n.Exists(kId));
+  CHECK(n.blobs.count() == 0);
 }
