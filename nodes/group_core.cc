@@ -444,6 +444,7 @@ void GroupCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
 void GroupCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
   Fail(ExpireVanished(1000));
+  Fail(ExpireLog(1000));
 }
 
 Status GroupCore::EndBatch(Effects& fx) {

@@ -70,6 +70,8 @@ class GroupCore {
   Status History(const codec::GroupRequest& req, uint64_t joined_seq, uint64_t next_seq,
                  codec::GroupResult& r);
   Status ExpireVanished(size_t max);
+  // Deletes up to `max` log entries per due group that are past the retention.
+  Status ExpireLog(size_t max);
 
   Status HandleRequest(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);

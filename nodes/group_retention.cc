@@ -1,7 +1,8 @@
 // GroupCore's retention: a group's mode (temporary / permanent) and disappearing timer, the
 // history kept while it is permanent, and the expiry of disappearing messages.
 //
-// The group log (`glog`) is what large groups pull from, whatever the mode. History is a
+// The group log (`glog`) is what large groups pull from, whatever the mode; like an inbox it
+// keeps an entry for the retention (30 days), so it does not grow without bound. History is a
 // separate table (`ghist`), written only while the group is permanent, so a mode change
 // applies from its own message on, in both directions, as for one-to-one chats.
 #include "codec/history_messages.h"
@@ -13,6 +14,8 @@ namespace {
 constexpr std::string_view kModeTable = "gmode";      // group -> [permanent, timer_s]
 constexpr std::string_view kHistTable = "ghist";      // group \0 be64(seq) -> InboxEntry
 constexpr std::string_view kVanishTable = "gvanish";  // be64(vanish) group \0 be64(seq) -> ""
+// be64(bucket end) + group: the log holds entries that reach the retention in that bucket.
+constexpr std::string_view kLogExpiryTable = "glog_exp";
 }  // namespace
 
 Result<GroupCore::Mode> GroupCore::LoadMode(const std::string& group) {
@@ -49,6 +52,8 @@ Status GroupCore::Keep(const std::string& group, const InboxEntry& e) {
   auto mode = LoadMode(group);
   if (!mode.ok()) return mode.status();
   const std::string key = group + '\0' + store::BigEndian64(e.seq);
+  const std::string mark = store::BigEndian64(ExpiryBucketEnd(e.expires_ms, cfg_.ttl_ms)) + group;
+  if (Status s = kv_.Put(kLogExpiryTable, mark, ""); !s.ok()) return s;
   if (mode->permanent)
     if (Status s = kv_.Put(kHistTable, key, EncodeRecord(e)); !s.ok()) return s;
   if (e.vanish_ms == 0) return Status::Ok();
@@ -85,6 +90,37 @@ Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, u
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
   r.more = lo > floor;
+  return Status::Ok();
+}
+
+Status GroupCore::ExpireLog(size_t max) {
+  const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
+  std::vector<std::string> due;
+  Status s = kv_.Scan(kLogExpiryTable, "", [&](std::string_view k, std::string_view) {
+    if (due.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
+    due.emplace_back(k);
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (const auto& mark : due) {
+    const std::string prefix = mark.substr(8) + '\0';
+    std::vector<std::string> old;
+    bool more = false;
+    // Sequence order is time order: stop at the first entry still within the retention.
+    s = kv_.Scan(kLogTable, prefix, [&](std::string_view k, std::string_view v) {
+      if (k.substr(0, prefix.size()) != prefix) return false;
+      InboxEntry e;
+      if (DecodeRecord(v, e) && e.expires_ms > now) return false;
+      old.emplace_back(k);
+      more = old.size() >= max;
+      return !more;
+    });
+    if (!s.ok()) return s;
+    for (const auto& k : old)
+      if (Status st = kv_.Del(kLogTable, k); !st.ok()) return st;
+    if (!more)
+      if (Status st = kv_.Del(kLogExpiryTable, mark); !st.ok()) return st;
+  }
   return Status::Ok();
 }
 

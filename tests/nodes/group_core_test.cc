@@ -231,3 +231,28 @@ TEST_CASE("group retention: admins set the mode, history from the join point, ti
   o.Post(MeshType::kGroupOp, bob, "crew", Encode(pull));
   for (const auto& m : o.Result().messages) CHECK(m.body != "vanishes");  // gone from the log too
 }
+
+TEST_CASE("the group log keeps entries for the retention only", "[nodes][groups][retention]") {
+  Owner o;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
+  for (uint64_t i = 1; i <= 3; ++i)
+    o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", i, "old"}));
+  o.clock.Advance(20LL * 24 * 3600 * 1000);
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 9, "newer"}));
+  auto pull = [&] {
+    o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("pull")));
+    return o.Result().messages.size();
+  };
+  CHECK(pull() == 5);
+  o.clock.Advance(11LL * 24 * 3600 * 1000);  // the first four are past 30 days (and a bucket)
+  o.fx.Clear();
+  o.core->OnTick(o.fx);
+  REQUIRE(o.core->EndBatch(o.fx).ok());
+  CHECK(pull() == 1);
+  o.clock.Advance(20LL * 24 * 3600 * 1000);
+  o.fx.Clear();
+  o.core->OnTick(o.fx);
+  REQUIRE(o.core->EndBatch(o.fx).ok());
+  CHECK(pull() == 0);
+  CHECK(o.kv.UsedBytes().ok());
+}
