@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -15,6 +16,7 @@
 #include "codec/history_messages.h"
 #include "nodes/session_core.h"
 #include "router/hash_ring.h"
+#include "store/lmdb_kv_store.h"
 #include "store/mem_kv_store.h"
 
 namespace meshchat::test {
@@ -32,11 +34,24 @@ struct ClientView {
 
 class Shards {
  public:
-  explicit Shards(std::vector<std::string> ids = {"s1", "s2"}, nodes::SessionConfig base = {})
+  // `lmdb_dir`: each shard on a real LMDB environment under it instead of in memory.
+  explicit Shards(std::vector<std::string> ids = {"s1", "s2"}, nodes::SessionConfig base = {},
+                  const std::string& lmdb_dir = "")
       : ring_(ids) {
     for (const auto& id : ids) {
       auto& s = shards_[id];
-      s.kv = std::make_unique<store::MemKvStore>();
+      if (lmdb_dir.empty()) {
+        auto mem = std::make_unique<store::MemKvStore>();
+        s.mem = mem.get();
+        s.kv = std::move(mem);
+      } else {
+        std::filesystem::create_directories(lmdb_dir + "/" + id);
+        store::LmdbOptions opts;
+        opts.map_size = 256 << 20;
+        auto kv = store::LmdbKvStore::Open(lmdb_dir + "/" + id, opts);
+        REQUIRE(kv.ok());
+        s.kv = std::move(kv).value();
+      }
       nodes::SessionConfig cfg = base;
       cfg.node_id = id;
       cfg.epoch = 1;
@@ -56,7 +71,11 @@ class Shards {
       drop;  // return true to lose an envelope in transit
 
   nodes::SessionCore& core(const std::string& id) { return *shards_.at(id).core; }
-  store::MemKvStore& kv(const std::string& id) { return *shards_.at(id).kv; }
+  store::MemKvStore& kv(const std::string& id) {
+    REQUIRE(shards_.at(id).mem);  // in-memory shards only (fault injection, counts)
+    return *shards_.at(id).mem;
+  }
+  store::KvStore& store(const std::string& id) { return *shards_.at(id).kv; }
   const std::string& Owner(std::string_view key) const { return ring_.Owner(key); }
   ClientView& Client(const std::string& gw, uint64_t conn) { return clients_[{gw, conn}]; }
 
@@ -161,7 +180,8 @@ class Shards {
 
  private:
   struct Shard {
-    std::unique_ptr<store::MemKvStore> kv;
+    std::unique_ptr<store::KvStore> kv;
+    store::MemKvStore* mem = nullptr;
     std::unique_ptr<nodes::SessionCore> core;
   };
   struct InFlight {
