@@ -177,6 +177,25 @@ Result<uint64_t> ChatClient::SendToGroupWithMedia(const std::string& group, std:
   return cid;
 }
 
+Result<uint64_t> ChatClient::SetChatMode(const std::string& to, codec::ChatRetention mode,
+                                         uint64_t timer_s) {
+  BackOff();
+  const uint64_t cid = next_cid_++;
+  codec::ChatMode m{to, cid, codec::RetentionName(mode), timer_s};
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kChatMode), codec::Encode(m));
+      !s.ok())
+    return s;
+  return cid;
+}
+
+Result<uint64_t> ChatClient::RequestHistory(codec::History h) {
+  h.rid = next_rid_++;
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kHistory), codec::Encode(h));
+      !s.ok())
+    return s;
+  return h.rid;
+}
+
 Status ChatClient::Ping(uint64_t t) {
   return conn_.SendFrame(static_cast<uint8_t>(FrameType::kPing), codec::Encode(codec::Ping{t}));
 }
@@ -257,6 +276,7 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
     case FrameType::kUploadState: return DecodeAs<codec::UploadState>(*f);
     case FrameType::kMediaData: return DecodeAs<codec::MediaData>(*f);
     case FrameType::kMediaLink: return DecodeAs<codec::MediaLink>(*f);
+    case FrameType::kHistoryPage: return DecodeAs<codec::HistoryPage>(*f);
     default:
       return Status(Code::kInvalid,
                     std::string("unexpected frame from server: ") + codec::FrameTypeName(f->type));

@@ -12,6 +12,7 @@
 #include "client/connection.h"
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/history_messages.h"
 #include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 
@@ -24,7 +25,7 @@ struct Pong {
 using Event =
     std::variant<codec::Sent, codec::Push, codec::Receipt, codec::Error, codec::Bye, Pong,
                  codec::GroupResult, codec::GroupHint, codec::Presence, codec::TypingNotice,
-                 codec::UploadState, codec::MediaData, codec::MediaLink>;
+                 codec::UploadState, codec::MediaData, codec::MediaLink, codec::HistoryPage>;
 
 struct Endpoint {
   std::string host;
@@ -69,6 +70,12 @@ class ChatClient {
   Status WatchPresence(const std::vector<std::string>& users);
   Status Typing(const std::string& to, bool on = true, bool group = false);
   Status SetPrivacy(codec::PrivacyMode mode);
+  // Makes the one-to-one chat with `to` temporary or permanent, with a disappearing timer in
+  // seconds (0 = off); returns the cid its `sent` will carry.
+  Result<uint64_t> SetChatMode(const std::string& to, codec::ChatRetention mode, uint64_t timer_s);
+  // Asks a page of the chat's history (see codec::History); returns the rid of the
+  // HistoryPage event that answers it.
+  Result<uint64_t> RequestHistory(codec::History h);
   Status Ping(uint64_t t);
   // Media frames (client/media_transfer.h builds uploads and downloads on these).
   Status UploadBegin(const codec::UploadBegin& m);

@@ -10,6 +10,8 @@
 //   chat send-image --to bob photo.jpg [--caption T] [--group]   upload, then send
 //   chat fetch MEDIA_ID -o FILE               download media this device received (or sent)
 //   chat link MEDIA_ID [--ttl S]              a signed, expiring HTTP URL for it
+//   chat mode USER temporary|permanent [--timer off|24h|7d|90d|SECONDS]
+//   chat scroll USER [--before SEQ | --after SEQ] [--limit N]   the server's history
 // Exit codes: 0 ok, 1 the server refused (error frame), 2 usage, 3 cannot connect or
 // authenticate, 4 timed out.
 #include <poll.h>
@@ -25,6 +27,7 @@
 #include "client/group_commands.h"
 #include "client/local_history.h"
 #include "client/media_commands.h"
+#include "client/retention_commands.h"
 #include "codec/token.h"
 
 using namespace meshchat;
@@ -320,7 +323,8 @@ int main(int argc, char** argv) {
   auto* cgroup = app.add_subcommand(
       "group",
       "group commands: create G [USERS..] | add G USERS.. | remove G USERS.. | leave G | "
-      "rename G NAME | info G | list | receipts G SEQ | send G TEXT");
+      "rename G NAME | info G | list | receipts G SEQ | send G TEXT | mode G MODE [TIMER] | "
+      "history G [BEFORE]");
   cgroup->add_option("action", gcmd.action, "what to do")->required();
   cgroup->add_option("words", gwords, "group id, then the action's arguments");
   cgroup->add_option("--timeout", gcmd.timeout_s, "seconds to wait for the answer");
@@ -350,6 +354,20 @@ int main(int argc, char** argv) {
   clink->add_option("id", mcmd.id, "media id (hex)")->required();
   clink->add_option("--ttl", mcmd.ttl_s, "seconds the URL stays valid (server caps it)");
 
+  std::string mode_with, mode_name, mode_timer = "off";
+  auto* cmode = app.add_subcommand("mode", "make a chat temporary or permanent, set its timer");
+  cmode->add_option("user", mode_with, "the other user")->required();
+  cmode->add_option("mode", mode_name, "temporary or permanent")
+      ->required()
+      ->check(CLI::IsMember({"temporary", "permanent"}));
+  cmode->add_option("--timer", mode_timer, "disappearing messages: off, 30s, 24h, 7d, 90d");
+  codec::History scroll;
+  auto* cscroll = app.add_subcommand("scroll", "a page of a permanent chat's server history");
+  cscroll->add_option("user", scroll.chat, "the other user")->required();
+  cscroll->add_option("--before", scroll.before, "messages before this sequence (default: latest)");
+  cscroll->add_option("--after", scroll.after, "messages after this sequence instead");
+  cscroll->add_option("--limit", scroll.limit, "messages per page (server caps at 100)");
+
   std::string with;
   auto* chistory = app.add_subcommand("history", "show what this device has received");
   chistory->add_option("--with", with, "only the chat with this user");
@@ -365,6 +383,8 @@ int main(int argc, char** argv) {
   client::LocalHistory h(c->welcome().user, c->welcome().device);
   c->set_last_n(h.LastN());
   if (csend->parsed()) return CmdSend(*c, to, text, wait, send_timeout);
+  if (cmode->parsed()) return client::RunChatMode(*c, mode_with, mode_name, mode_timer, 10);
+  if (cscroll->parsed()) return client::RunScroll(*c, scroll, 10);
   if (cimage->parsed() || cfetch->parsed() || clink->parsed()) {
     mcmd.action = cimage->parsed() ? "send-image" : cfetch->parsed() ? "fetch" : "link";
     return client::RunMediaCommand(*c, h, mcmd);

@@ -1,5 +1,7 @@
 #include "client/group_commands.h"
 
+#include "client/retention_commands.h"
+
 #include <chrono>
 #include <iostream>
 
@@ -74,6 +76,17 @@ int RunGroupCommand(ChatClient& c, const GroupCommand& cmd) {
       return kExitUsage;
     }
     req.seq = std::strtoull(cmd.args[0].c_str(), nullptr, 10);
+  } else if (cmd.action == "mode") {
+    const auto secs = ParseTimer(cmd.args.size() > 1 ? cmd.args[1] : "off");
+    if (cmd.args.empty() || !secs) {
+      std::cerr << "chat: group mode GROUP temporary|permanent [off|24h|7d|90d]\n";
+      return kExitUsage;
+    }
+    req.mode = cmd.args[0];
+    req.timer = *secs;
+  } else if (cmd.action == "history") {
+    req.seq = cmd.args.empty() ? 0 : std::strtoull(cmd.args[0].c_str(), nullptr, 10);
+    req.limit = codec::kMaxHistoryPage;
   } else if (cmd.action != "leave" && cmd.action != "info" && cmd.action != "list") {
     std::cerr << "chat: unknown group action '" << cmd.action << "'\n";
     return kExitUsage;
@@ -93,9 +106,15 @@ int RunGroupCommand(ChatClient& c, const GroupCommand& cmd) {
     if (cmd.action == "list") {
       for (const auto& g : r->groups) std::cout << g << "\n";
     } else if (cmd.action == "info") {
-      std::cout << r->group << " \"" << r->name << "\" seq=" << r->seq << " members:";
+      std::cout << r->group << " \"" << r->name << "\" seq=" << r->seq << " " << r->mode
+                << (r->timer ? " timer=" + std::to_string(r->timer) + "s" : "") << " members:";
       for (const auto& m : r->members) std::cout << " " << m.user << (m.admin ? "*" : "");
       std::cout << "\n";
+    } else if (cmd.action == "history") {
+      for (const auto& m : r->messages) PrintHistoryLine(m, c.welcome().user);
+      if (r->messages.empty()) std::cout << "(no history kept: the group is " << r->mode << ")\n";
+      if (r->more && !r->messages.empty())
+        std::cout << "(more: history " << r->group << " " << r->messages.front().seq << ")\n";
     } else if (cmd.action == "receipts") {
       std::cout << "seq " << r->seq << ": delivered to " << r->delivered << " of " << r->total
                 << ", read by " << r->read << " of " << r->total << "\n";

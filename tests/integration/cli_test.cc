@@ -328,3 +328,28 @@ TEST_CASE("chat send-image, listen, fetch and link", "[cli][media]") {
         1);
   CHECK_THAT(out, Catch::Contains("not allowed"));
 }
+
+TEST_CASE("chat mode and chat scroll", "[cli][retention]") {
+  TestMesh mesh;
+  const std::string alice = ChatAs(mesh, "alice", 0), bob = ChatAs(mesh, "bob", 1);
+  std::string out;
+  REQUIRE(RunCommand(alice + "mode bob permanent --timer 7d", &out) == 0);
+  CHECK(out == "sent seq=1: the chat with bob is permanent, messages disappear after 604800 s\n");
+  REQUIRE(RunCommand(alice + "send --to bob 'kept for a week'", &out) == 0);
+  REQUIRE(RunCommand(bob + "scroll alice --limit 5", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("1  ") && Catch::Contains("*: alice made this chat permanent"));
+  CHECK_THAT(out, Catch::Contains("2  ") && Catch::Contains("alice: kept for a week"));
+  REQUIRE(RunCommand(bob + "scroll alice --before 2", &out) == 0);
+  CHECK_THAT(out, !Catch::Contains("kept for a week"));
+  CHECK(RunCommand(alice + "mode bob forever", &out) == 2);
+  CHECK(RunCommand(alice + "mode bob permanent --timer 5x", &out) == 2);
+  CHECK(RunCommand(alice + "mode bob temporary --timer 91d", &out) == 2);
+  REQUIRE(RunCommand(alice + "group create crew bob", &out) == 0);
+  REQUIRE(RunCommand(alice + "group mode crew permanent 24h", &out) == 0);
+  REQUIRE(RunCommand(alice + "group send crew hello", &out) == 0);
+  REQUIRE(RunCommand(bob + "group history crew", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("alice: hello") && Catch::Contains("made this group permanent"));
+  REQUIRE(RunCommand(bob + "group info crew", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("permanent timer=86400s"));
+  CHECK(RunCommand(bob + "group mode crew temporary", &out) == 1);  // not an admin
+}
