@@ -16,10 +16,10 @@ constexpr std::string_view kMetaTable = "gmeta";   // group -> [next_seq] + name
 constexpr std::string_view kMemberTable = "gmem";  // group \0 user -> [admin, joined_seq]
 }  // namespace
 // Shared with group_retention.cc.
-const std::string_view GroupCore::kLogTable = "glog";  // group \0 be64(seq) -> InboxEntry
+const std::string_view GroupCore::kLogTable = "glog";     // group \0 be64(seq) -> InboxEntry
+const std::string_view GroupCore::kCursorTable = "gcur";  // group \0 user -> [delivered, read]
 namespace {
 constexpr std::string_view kDedupTable = "gdedup";  // group \0 sender \0 be64(cid) -> [seq, ts]
-constexpr std::string_view kCursorTable = "gcur";   // group \0 user -> [delivered, read]
 constexpr uint64_t kMaxPull = 256;
 constexpr size_t kMaxPullBytes = 512 * 1024;  // a result frame stays far under 1 MiB
 
@@ -207,7 +207,8 @@ Status GroupCore::HandleCursor(std::string_view payload) {
   const uint64_t read = std::max(cur[1], c.read);
   const uint64_t delivered = std::max({cur[0], c.delivered, read});
   if (delivered == cur[0] && read == cur[1]) return Status::Ok();
-  return kv_.Put(kCursorTable, key, EncodeUints({delivered, read}));
+  if (Status s = kv_.Put(kCursorTable, key, EncodeUints({delivered, read})); !s.ok()) return s;
+  return delivered > cur[0] ? TrimDelivered(c.group) : Status::Ok();
 }
 
 Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {

@@ -72,6 +72,8 @@ class GroupCore {
   Status ExpireVanished(size_t max);
   // Deletes up to `max` log entries per due group that are past the retention.
   Status ExpireLog(size_t max);
+  // A temporary group's log entries every member has received (delivered cursors).
+  Status TrimDelivered(const std::string& group);
 
   Status HandleRequest(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);
@@ -90,6 +92,7 @@ class GroupCore {
   void Fail(const Status& s);
 
   static const std::string_view kLogTable;
+  static const std::string_view kCursorTable;
   GroupConfig cfg_;
   const Clock& clock_;
   store::KvStore& kv_;

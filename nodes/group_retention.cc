@@ -93,6 +93,40 @@ Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, u
   return Status::Ok();
 }
 
+Status GroupCore::TrimDelivered(const std::string& group) {
+  auto mode = LoadMode(group);
+  if (!mode.ok()) return mode.status();
+  auto members = MembersOf(group);
+  if (!members.ok()) return members.status();
+  // Large groups pull from the log: it stays for the retention. A temporary group's log is
+  // otherwise a mailbox: what every member has received is deleted.
+  if (mode->permanent || (*members)->empty() || (*members)->size() > cfg_.large_group)
+    return Status::Ok();
+  uint64_t upto = UINT64_MAX;
+  for (const auto& [user, m] : **members) {
+    std::vector<uint64_t> cur{0, 0};
+    if (auto v = kv_.Get(kCursorTable, group + '\0' + user); v.ok()) {
+      if (!DecodeUints(*v, cur, 2)) cur = {0, 0};
+    } else if (v.status().code() != Code::kNotFound) {
+      return v.status();
+    }
+    // What came before a member joined is not waiting for it.
+    upto = std::min(upto, std::max(cur[0], m.joined_seq > 0 ? m.joined_seq - 1 : 0));
+  }
+  const std::string prefix = group + '\0';
+  std::vector<std::string> done;
+  Status s = kv_.Scan(kLogTable, prefix, [&](std::string_view k, std::string_view) {
+    if (k.substr(0, prefix.size()) != prefix) return false;
+    if (store::ReadBigEndian64(k.substr(prefix.size())) > upto) return false;
+    done.emplace_back(k);
+    return done.size() < 4096;
+  });
+  if (!s.ok()) return s;
+  for (const auto& k : done)
+    if (Status st = kv_.Del(kLogTable, k); !st.ok()) return st;
+  return Status::Ok();
+}
+
 Status GroupCore::ExpireLog(size_t max) {
   const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
   std::vector<std::string> due;

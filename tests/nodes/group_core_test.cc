@@ -256,3 +256,34 @@ TEST_CASE("the group log keeps entries for the retention only", "[nodes][groups]
   CHECK(pull() == 0);
   CHECK(o.kv.UsedBytes().ok());
 }
+
+TEST_CASE("a temporary group's log drops what every member has received",
+          "[nodes][groups][retention]") {
+  Owner o;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
+  for (uint64_t i = 1; i <= 4; ++i)
+    o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", i, "m"}));
+  uint64_t chan_seq = 0;
+  auto cursor = [&](const std::string& user, uint64_t delivered) {
+    Envelope e;
+    e.type = MeshType::kChanMsg;
+    e.req = ++chan_seq;
+    e.arg = 77;
+    e.epoch = 1;
+    e.body = EncodeRecord(GroupCursor{"crew", user, delivered, 0});
+    o.fx.Clear();
+    o.core->OnEnvelope("s1", std::move(e), o.fx);
+    REQUIRE(o.core->EndBatch(o.fx).ok());
+  };
+  auto pulled = [&] {
+    o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("pull")));
+    return o.Result().messages.size();
+  };
+  CHECK(pulled() == 5);
+  cursor("alice", 5);
+  CHECK(pulled() == 5);  // bob has not received them yet
+  cursor("bob", 3);
+  CHECK(pulled() == 2);  // 1..3 reached everyone
+  cursor("bob", 5);
+  CHECK(pulled() == 0);
+}
