@@ -56,8 +56,8 @@ TEST_CASE("several frames in one buffer split cleanly", "[codec]") {
 }
 
 TEST_CASE("client-to-server type table", "[codec]") {
-  for (auto t : {FrameType::kHello, FrameType::kSend, FrameType::kAck, FrameType::kPing,
-                 FrameType::kBye})
+  for (auto t :
+       {FrameType::kHello, FrameType::kSend, FrameType::kAck, FrameType::kPing, FrameType::kBye})
     CHECK(IsClientToServer(static_cast<uint8_t>(t)));
   for (auto t : {FrameType::kWelcome, FrameType::kSent, FrameType::kPush, FrameType::kPong,
                  FrameType::kError})

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "codec/group_messages.h"
+#include "codec/history_messages.h"
 #include "codec/media_messages.h"
 #include "codec/msgpack_view.h"
 #include "tests/codec/round_trip.h"
@@ -78,4 +80,36 @@ TEST_CASE("media id prefix, hex, tickets", "[codec][media]") {
     change(other);
     CHECK_FALSE(VerifyMediaTicket(other, "secret-secret-secret"));
   }
+}
+
+TEST_CASE("retention frames round-trip and keep older message arrays readable",
+          "[codec][retention]") {
+  RoundTrip(ChatMode{"bob", 3, "permanent", 86400});
+  RoundTrip(History{1, "bob", 10, 0, 20});
+  HistoryPage page{2, "bob", "temporary", 60, {}, true};
+  Push p{0, "bob", "alice", "phone", 1, 1, 3, "hi", "", false};
+  p.exp = 99;
+  p.media = MediaRef{kId, 1, "image/png", kSha, kSha};
+  page.messages.push_back(p);
+  RoundTrip(page);
+  Push q{5, "bob", "alice", "phone", 1, 1, 3, "hi", "", false};
+  q.exp = 1234;
+  RoundTrip(q);
+  GroupRequest mode{"mode", 1, "crew", {}, "", 0, 0};
+  mode.mode = "permanent";
+  mode.timer = 60;
+  RoundTrip(mode);
+  // An 8-element message array (before media and timers) still decodes.
+  std::string s;
+  Writer w(s);
+  w.Map(6).Key("rid").Uint(1).Key("chat").Str("bob").Key("mode").Str("permanent");
+  w.Key("timer").Uint(0).Key("more").Bool(false).Key("messages").Array(1).Array(8);
+  w.Str("alice").Str("phone").Uint(1).Uint(1).Uint(3).Bin("hi").Bool(false).Str("");
+  HistoryPage old;
+  REQUIRE(Decode(s, old) == DecodeStatus::kOk);
+  REQUIRE(old.messages.size() == 1);
+  CHECK(old.messages[0].body == "hi");
+  CHECK(old.messages[0].chat == "bob");
+  ChatMode bad;
+  CHECK(Decode(Encode(History{}), bad) == DecodeStatus::kMalformed);
 }

@@ -10,6 +10,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/history_messages.h"
 #include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 
@@ -124,5 +125,10 @@ TEST_CASE("PROTOCOL.md test vectors decode and re-encode exactly", "[codec][prot
   Check(v, "send_media", Send{"bob", 2, "pic", false, MediaRef{id, 5, "image/png", sha, ticket}},
         0x03);
   CheckPrefixed(v, "upload_chunk", id, UploadChunk{0, "hello"}, 0x1A);
+  Check(v, "chat_mode", ChatMode{"bob", 3, "permanent", 86400}, 0x20);
+  Check(v, "history", History{1, "bob", 0, 0, 20}, 0x21);
+  HistoryPage page{1, "bob", "permanent", 0, {}, false};
+  page.messages.push_back(Push{0, "bob", "alice", "phone", 1, 1, 1700000000000, "hi", "", false});
+  Check(v, "history_page", page, 0x22);
   CheckPrefixed(v, "fetch", id, Fetch{ticket, 0, 5}, 0x1C);
 }

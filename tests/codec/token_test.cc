@@ -19,7 +19,7 @@ TEST_CASE("base64url round trip and strictness", "[codec]") {
   CHECK(Base64UrlEncode("\xfb\xff") == "-_8");
   CHECK_FALSE(Base64UrlDecode("ab=c", out, 100));  // padding is not part of the alphabet
   CHECK_FALSE(Base64UrlDecode("a", out, 100));     // impossible length
-  CHECK_FALSE(Base64UrlDecode("AF", out, 100));  // non-zero leftover bits
+  CHECK_FALSE(Base64UrlDecode("AF", out, 100));    // non-zero leftover bits
   CHECK_FALSE(Base64UrlDecode(std::string(400, 'A'), out, 16));  // over the output cap
 }
 

@@ -5,6 +5,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/group_messages.h"
+#include "codec/history_messages.h"
 #include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -53,6 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case FrameType::kPrivacy: RoundTrip<Privacy>(f.body); break;
       case FrameType::kError: RoundTrip<Error>(f.body); break;
       case FrameType::kUploadBegin: RoundTrip<UploadBegin>(f.body); break;
+      case FrameType::kChatMode: RoundTrip<ChatMode>(f.body); break;
+      case FrameType::kHistory: RoundTrip<History>(f.body); break;
+      case FrameType::kHistoryPage: RoundTrip<HistoryPage>(f.body); break;
       case FrameType::kUploadState: RoundTrip<UploadState>(f.body); break;
       case FrameType::kMediaData: RoundTrip<MediaData>(f.body); break;
       case FrameType::kMediaLink: RoundTrip<MediaLink>(f.body); break;

@@ -7,6 +7,7 @@
 #include "codec/client_messages.h"
 #include "codec/envelope.h"
 #include "codec/group_messages.h"
+#include "codec/history_messages.h"
 #include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 #include "codec/token.h"
@@ -43,6 +44,13 @@ int main(int argc, char** argv) {
           EncodeMessageFrame(MediaData{id, 0, 10, "image/png", "0123456789"}));
     Write(frames, "media_link_req", EncodeMediaFrame(id, MediaLinkReq{sha, 60}));
     Write(frames, "media_link", EncodeMessageFrame(MediaLink{id, "http://h/media/x", 99}));
+    Write(frames, "chat_mode", EncodeMessageFrame(ChatMode{"bob", 3, "permanent", 60}));
+    Write(frames, "history", EncodeMessageFrame(History{1, "bob", 9, 0, 20}));
+    HistoryPage page{1, "bob", "permanent", 60, {}, true};
+    page.messages.push_back(Push{0, "bob", "alice", "phone", 1, 1, 3, "hi", "", false});
+    page.messages.back().exp = 9;
+    page.messages.back().media = ref;
+    Write(frames, "history_page", EncodeMessageFrame(page));
   }
   Write(frames, "push",
         EncodeMessageFrame(Push{4, "alice", "alice", "phone", 2, 1, 3, "hi", "", false}));
