@@ -35,6 +35,20 @@ struct Chat {
     CHECK(pages.back().rid == rid);
     return pages.back();
   }
+  // Entries waiting in `user`'s inbox on its shard.
+  size_t Waiting(const std::string& user) {
+    const std::string prefix = user + '\0';
+    size_t n = 0;
+    REQUIRE(s.store(s.Owner(user))
+                .Scan("inbox", prefix,
+                      [&](std::string_view k, std::string_view) {
+                        if (k.substr(0, prefix.size()) != prefix) return false;
+                        ++n;
+                        return true;
+                      })
+                .ok());
+    return n;
+  }
   static std::vector<std::string> Bodies(const HistoryPage& p) {
     std::vector<std::string> out;
     for (const auto& m : p.messages) out.push_back(m.body);
@@ -197,4 +211,32 @@ TEST_CASE("storage stays bounded: expired messages free their LMDB pages for reu
   // records (kept for the 30-day retention, ~60 bytes per message).
   const size_t written = 4 * 400 * 2000 * 2;
   CHECK(used[5] - used[1] < written / 10);
+}
+
+TEST_CASE("temporary chat: deleted once every device of the recipient has it, not before",
+          "[nodes][retention]") {
+  Chat c;
+  c.s.Connect(c.b, "tablet", "gw1", 7);
+  Stamp tablet{c.b, "tablet", 7, "gw1"};
+  c.s.Send(c.alice, c.b, 1, "to both devices");
+  REQUIRE(c.Waiting(c.b) == 1);
+  c.s.AckAll(c.bob);  // the phone has it; the tablet does not yet
+  CHECK(c.Waiting(c.b) == 1);
+  c.s.AckAll(tablet);
+  CHECK(c.Waiting(c.b) == 0);
+}
+
+TEST_CASE("temporary chat with a timer: undelivered messages vanish at the timer",
+          "[nodes][retention]") {
+  Chat c;
+  c.Mode(c.alice, c.b, "temporary", 60);
+  c.s.AckAll(c.bob);
+  c.s.Disconnect(c.b, "phone", "gw2", 2);
+  c.s.Send(c.alice, c.b, 1, "vanishes undelivered");
+  REQUIRE(c.Waiting(c.b) == 1);
+  c.s.clock.Advance(60'000 + 2'000);
+  c.s.Tick();
+  CHECK(c.Waiting(c.b) == 0);
+  CHECK(c.Page(c.alice, c.b, 0, 0, 10).messages.empty());  // temporary: nothing kept anyway
+  for (const auto& r : c.s.Client("gw1", 1).receipts) CHECK(r.kind != ReceiptKind::kExpired);
 }
