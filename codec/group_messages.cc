@@ -30,17 +30,12 @@ DecodeStatus ReadStrList(const msgpack::object* o, std::vector<std::string>& out
 std::string Encode(const GroupRequest& m) {
   std::string s;
   Writer w(s);
-  w.Map(m.mode.empty() ? 7 : 9)
-      .Key("op")
-      .Str(m.op)
-      .Key("rid")
-      .Uint(m.rid)
-      .Key("group")
-      .Str(m.group);
+  const bool mode = !m.mode.empty() || m.timer;  // sent together: a decoder may see either
+  w.Map(mode ? 9 : 7).Key("op").Str(m.op).Key("rid").Uint(m.rid).Key("group").Str(m.group);
   w.Key("users").Array(static_cast<uint32_t>(m.users.size()));
   for (const auto& u : m.users) w.Str(u);
   w.Key("name").Str(m.name).Key("seq").Uint(m.seq).Key("limit").Uint(m.limit);
-  if (!m.mode.empty()) w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer);
+  if (mode) w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer);
   return s;
 }
 
@@ -71,7 +66,8 @@ DecodeStatus Decode(std::string_view body, GroupRequest& out) {
 std::string Encode(const GroupResult& m) {
   std::string s;
   Writer w(s);
-  w.Map(m.mode.empty() ? 13 : 16)
+  const bool retention = !m.mode.empty() || m.timer || m.more;  // info and history answers
+  w.Map(retention ? 16 : 13)
       .Key("rid")
       .Uint(m.rid)
       .Key("ok")
@@ -98,8 +94,7 @@ std::string Encode(const GroupResult& m) {
   w.Key("groups").Array(static_cast<uint32_t>(m.groups.size()));
   for (const auto& g : m.groups) w.Str(g);
   PutMessages(w.Key("messages"), m.messages);
-  if (!m.mode.empty())
-    w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer).Key("more").Bool(m.more);
+  if (retention) w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer).Key("more").Bool(m.more);
   return s;
 }
 
