@@ -1,5 +1,6 @@
 #include "client/group_commands.h"
 
+#include "client/cli_wait.h"
 #include "client/retention_commands.h"
 
 #include <chrono>
@@ -8,37 +9,10 @@
 namespace meshchat::client {
 namespace {
 
-constexpr int kExitRefused = 1, kExitUsage = 2, kExitConnect = 3, kExitTimeout = 4;
-
 std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
   return s;
-}
-
-// Waits for the event `want` accepts; prints errors. `send` mode does not consume the inbox.
-template <typename Pred>
-int WaitFor(ChatClient& c, int timeout_s, Pred want) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      std::cerr << "chat: no answer within " << timeout_s << " s\n";
-      return kExitTimeout;
-    }
-    auto ev = c.Next(static_cast<int>(left.count()));
-    if (!ev.ok()) {
-      if (ev.status().code() == Code::kTimeout) continue;
-      std::cerr << "chat: " << ev.status().message() << "\n";
-      return kExitConnect;
-    }
-    if (auto* e = std::get_if<codec::Error>(&*ev)) {
-      std::cerr << "chat: " << Describe(*e) << "\n";
-      return kExitRefused;
-    }
-    if (int rc = want(*ev); rc >= 0) return rc;
-  }
 }
 
 }  // namespace

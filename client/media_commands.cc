@@ -8,12 +8,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "client/cli_wait.h"
 #include "client/media_transfer.h"
 
 namespace meshchat::client {
 
 namespace {
-constexpr int kExitRefused = 1, kExitUsage = 2, kExitConnect = 3, kExitTimeout = 4;
 constexpr uint64_t kMaxFileBytes = 1ull << 30;  // the server's limit is lower; this guards RAM
 
 int ExitFor(const Status& s) {

@@ -4,34 +4,10 @@
 #include <ctime>
 #include <iostream>
 
+#include "client/cli_wait.h"
 #include "codec/media_messages.h"
 
 namespace meshchat::client {
-
-namespace {
-constexpr int kExitRefused = 1, kExitUsage = 2, kExitConnect = 3, kExitTimeout = 4;
-
-// Waits for the event `want` accepts (>= 0: exit code); errors about it end the wait.
-template <typename Want>
-int Await(ChatClient& c, int timeout_s, Want want) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto ev = c.Next(500);
-    if (!ev.ok()) {
-      if (ev.status().code() == Code::kTimeout) continue;
-      std::cerr << "chat: " << ev.status().message() << "\n";
-      return kExitConnect;
-    }
-    if (auto* e = std::get_if<codec::Error>(&*ev)) {
-      std::cerr << "chat: " << Describe(*e) << "\n";
-      return kExitRefused;
-    }
-    if (int rc = want(*ev); rc >= 0) return rc;
-  }
-  std::cerr << "chat: no answer within " << timeout_s << " s\n";
-  return kExitTimeout;
-}
-}  // namespace
 
 std::optional<uint64_t> ParseTimer(const std::string& s) {
   if (s == "off" || s == "0") return 0;
@@ -67,7 +43,7 @@ int RunChatMode(ChatClient& c, const std::string& with, const std::string& mode,
     std::cerr << "chat: " << cid.status().message() << "\n";
     return kExitConnect;
   }
-  return Await(c, timeout_s, [&](const Event& ev) {
+  return WaitFor(c, timeout_s, [&](const Event& ev) {
     auto* s = std::get_if<codec::Sent>(&ev);
     if (!s || s->cid != *cid) return -1;
     std::cout << "sent seq=" << s->seq << ": the chat with " << with << " is " << mode
@@ -99,7 +75,7 @@ int RunScroll(ChatClient& c, const codec::History& h, int timeout_s) {
     std::cerr << "chat: " << rid.status().message() << "\n";
     return kExitConnect;
   }
-  return Await(c, timeout_s, [&](const Event& ev) {
+  return WaitFor(c, timeout_s, [&](const Event& ev) {
     auto* p = std::get_if<codec::HistoryPage>(&ev);
     if (!p || p->rid != *rid) return -1;
     for (const auto& m : p->messages) PrintHistoryLine(m, c.welcome().user);
