@@ -31,11 +31,18 @@ std::string Encode(const GroupRequest& m) {
   std::string s;
   Writer w(s);
   const bool mode = !m.mode.empty() || m.timer;  // sent together: a decoder may see either
-  w.Map(mode ? 9 : 7).Key("op").Str(m.op).Key("rid").Uint(m.rid).Key("group").Str(m.group);
+  w.Map((mode ? 9 : 7) + (m.after ? 1 : 0))
+      .Key("op")
+      .Str(m.op)
+      .Key("rid")
+      .Uint(m.rid)
+      .Key("group")
+      .Str(m.group);
   w.Key("users").Array(static_cast<uint32_t>(m.users.size()));
   for (const auto& u : m.users) w.Str(u);
   w.Key("name").Str(m.name).Key("seq").Uint(m.seq).Key("limit").Uint(m.limit);
   if (mode) w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer);
+  if (m.after) w.Key("after").Uint(m.after);
   return s;
 }
 
@@ -58,6 +65,8 @@ DecodeStatus Decode(std::string_view body, GroupRequest& out) {
         out.timer = 0;
         if (m.Find("mode")) MC_DECODE_TRY(ReadStr(m.Find("mode"), out.mode, 16));
         if (m.Find("timer")) MC_DECODE_TRY(ReadUint(m.Find("timer"), out.timer));
+        out.after = 0;
+        if (m.Find("after")) MC_DECODE_TRY(ReadUint(m.Find("after"), out.after));
         return DecodeStatus::kOk;
       },
       GroupLimits());

@@ -24,6 +24,7 @@ struct GroupRequest {
   uint64_t limit = 0;  // pull, history: at most this many (server caps at 256 / 100)
   std::string mode{};  // mode: "temporary" or "permanent"
   uint64_t timer = 0;  // mode: disappearing timer in seconds (0 = off)
+  uint64_t after = 0;  // history: messages after this sequence instead of before `seq`
   bool operator==(const GroupRequest&) const = default;
 };
 

@@ -67,10 +67,14 @@ Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, u
   r.mode = mode->permanent ? "permanent" : "temporary";
   r.timer = mode->timer_s;
   const uint64_t limit = std::clamp<uint64_t>(req.limit, 1, codec::kMaxHistoryPage);
-  const uint64_t hi = req.seq == 0 || req.seq > next_seq ? next_seq : req.seq;
   // A member sees history only from when it joined.
   const uint64_t floor = std::max<uint64_t>(joined_seq, 1);
-  const uint64_t lo = hi > floor + limit ? hi - limit : floor;
+  uint64_t hi = req.seq == 0 || req.seq > next_seq ? next_seq : req.seq;
+  uint64_t lo = hi > floor + limit ? hi - limit : floor;
+  if (req.after > 0) {  // forwards: the `limit` sequences after `after`
+    lo = std::max(req.after + 1, floor);
+    hi = std::min(lo + limit, next_seq);
+  }
   const std::string prefix = req.group + '\0';
   const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
   Status bad = Status::Ok();
@@ -89,7 +93,7 @@ Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, u
                       });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
-  r.more = lo > floor;
+  r.more = req.after > 0 ? hi < next_seq : lo > floor;
   return Status::Ok();
 }
 

@@ -287,3 +287,30 @@ TEST_CASE("a temporary group's log drops what every member has received",
   cursor("bob", 5);
   CHECK(pulled() == 0);
 }
+
+TEST_CASE("group history pages forwards too", "[nodes][groups][retention]") {
+  Owner o;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
+  GroupRequest mode = Req("mode");
+  mode.mode = "permanent";
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
+  for (uint64_t i = 1; i <= 5; ++i)
+    o.Post(MeshType::kGroupSend, kAlice, "crew",
+           Encode(GroupSend{"crew", i, "m" + std::to_string(i)}));
+  GroupRequest h = Req("history");
+  h.after = 3;  // the mode notice is 2, m1 is 3
+  h.limit = 2;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(h));
+  auto page = o.Result();
+  REQUIRE(page.messages.size() == 2);
+  CHECK(page.messages[0].body == "m2");
+  CHECK(page.messages[1].body == "m3");
+  CHECK(page.more);
+  h.after = 5;
+  h.limit = 10;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(h));
+  page = o.Result();
+  REQUIRE(page.messages.size() == 2);
+  CHECK(page.messages[1].body == "m5");
+  CHECK_FALSE(page.more);
+}
