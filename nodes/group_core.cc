@@ -1,5 +1,7 @@
 #include "nodes/group_core.h"
 
+#include "codec/media_messages.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -262,6 +264,14 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (mode->timer_s > 0) {  // disappearing: gone from logs and inboxes after the timer
     e.vanish_ms = e.ts + mode->timer_s * 1000;
     e.expires_ms = std::min(e.expires_ms, e.vanish_ms);
+  }
+  if (m.media && media_owner_) {  // keep the media while this message may be seen, reliably
+    const std::string& node = media_owner_(codec::HexOf(m.media->id));
+    if (!node.empty())
+      if (Status s = channel_.Append(
+              node, EncodeRecord(MediaRefRecord{m.media->id, m.group, e.vanish_ms}), fx);
+          !s.ok())
+        return s;
   }
   const uint64_t seq = meta->next_seq;
   std::vector<std::string> audience;

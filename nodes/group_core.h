@@ -38,6 +38,8 @@ class GroupCore {
             OwnerFn group_owner, PeerUpFn peer_up, ChannelConfig channel_cfg = {});
 
   Status Load();
+  // Where media references of accepted group messages are reported (media id hex -> node).
+  void SetMediaOwner(OwnerFn media_owner) { media_owner_ = std::move(media_owner); }
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
   void OnPeerUp(const std::string& node, bool restarted, Effects& fx);
   void OnPeerDown(const std::string&) {}
@@ -91,6 +93,7 @@ class GroupCore {
   void Reply(const codec::Stamp& to, codec::GroupResult r, Effects& fx);
   void Fail(const Status& s);
 
+  OwnerFn media_owner_;
   static const std::string_view kLogTable;
   static const std::string_view kCursorTable;
   GroupConfig cfg_;

@@ -14,11 +14,15 @@ GroupService::GroupService(NodeContext& ctx)
           cfg.large_group = std::stoull(it->second);
         if (auto it = ctx.options.find("inbox_ttl_s"); it != ctx.options.end())
           cfg.ttl_ms = std::stoll(it->second) * 1000;
-        return std::make_unique<GroupCore>(
+        auto core = std::make_unique<GroupCore>(
             cfg, ctx.clock, kv,
             [this](std::string_view k) -> const std::string& { return sessions.Owner(k); },
             [this](std::string_view k) -> const std::string& { return groups.Owner(k); },
             [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); });
+        if (!media.empty())
+          core->SetMediaOwner(
+              [this](std::string_view k) -> const std::string& { return media.Owner(k); });
+        return core;
       }) {}
 
 }  // namespace meshchat::nodes

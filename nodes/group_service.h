@@ -10,9 +10,11 @@ namespace meshchat::nodes {
 struct GroupRings {
   explicit GroupRings(const router::ClusterMap& map)
       : sessions(map.IdsWithRole(router::Role::kSession)),
-        groups(map.IdsWithRole(router::Role::kGroup)) {}
+        groups(map.IdsWithRole(router::Role::kGroup)),
+        media(map.IdsWithRole(router::Role::kMedia)) {}
   router::HashRing sessions;
   router::HashRing groups;
+  router::HashRing media;
 };
 
 class GroupService final : private GroupRings, public DurableService<GroupCore> {

@@ -188,7 +188,6 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
     group = gs.group;
     if (!CheckMedia(env.stamp, gs.media, gs.cid, fx)) return Status::Ok();
     if (!AllowSend(env.stamp, gs.cid, fx)) return Status::Ok();
-    ReferMedia(gs.media, gs.group, fx);
   }
   if (!codec::IsValidId(group)) {
     ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "invalid group id", std::nullopt, false,
@@ -332,15 +331,6 @@ bool SessionCore::CheckMedia(const codec::Stamp& from, const std::optional<codec
     return false;
   }
   return true;
-}
-
-void SessionCore::ReferMedia(const std::optional<codec::MediaRef>& media, const std::string& chat,
-                             Effects& fx) {
-  if (!media) return;
-  // Tell the media's owner it is referenced (kept from garbage collection), reliably: the
-  // channel's outbox is durable, so a media node that is down hears of it when it is back.
-  const std::string& node = ctx_.media_owner(codec::HexOf(media->id));
-  if (!node.empty()) Fail(channel_.Append(node, EncodeRecord(MediaRefRecord{media->id, chat}), fx));
 }
 
 Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {

@@ -69,8 +69,6 @@ class SessionCore {
   // A message's media reference: false (and the client told) unless its ticket is valid.
   bool CheckMedia(const codec::Stamp& from, const std::optional<codec::MediaRef>& media,
                   uint64_t cid, Effects& fx);
-  void ReferMedia(const std::optional<codec::MediaRef>& media, const std::string& chat,
-                  Effects& fx);
   struct PendingSend {
     codec::Stamp sender;
     uint64_t cid = 0;

@@ -314,3 +314,30 @@ TEST_CASE("group history pages forwards too", "[nodes][groups][retention]") {
   CHECK(page.messages[1].body == "m5");
   CHECK_FALSE(page.more);
 }
+
+TEST_CASE("group media references reach the media node with the vanish time",
+          "[nodes][groups][media]") {
+  Owner o;
+  o.core->SetMediaOwner([](std::string_view) -> const std::string& {
+    static const std::string kM1 = "m1";
+    return kM1;
+  });
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
+  GroupRequest mode = Req("mode");
+  mode.mode = "temporary";
+  mode.timer = 60;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
+  const MediaRef ref{std::string(16, 'i'), 5, "image/png", std::string(32, 's'),
+                     std::string(32, 't')};
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 5, "pic", ref}));
+  std::vector<MediaRefRecord> refs;
+  for (auto& m : o.fx.mesh) {
+    MediaRefRecord r;
+    if (m.node == "m1" && m.env.type == MeshType::kChanMsg && DecodeRecord(m.env.body, r))
+      refs.push_back(r);
+  }
+  REQUIRE(refs.size() == 1);
+  CHECK(refs[0].id == ref.id);
+  CHECK(refs[0].chat == "crew");
+  CHECK(refs[0].until_ms == static_cast<uint64_t>(o.clock.WallMs()) + 60'000);
+}
