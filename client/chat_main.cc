@@ -283,7 +283,10 @@ int CmdHistory(std::string token, const std::string& with) {
     return kExitUsage;
   }
   client::LocalHistory h(claims.user, claims.device);
-  for (const auto& l : h.Read(with)) {
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (const auto& l : h.Read(with, static_cast<uint64_t>(now_ms))) {
     const time_t secs = static_cast<time_t>(l.ts / 1000);
     char when[32];
     std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&secs));

@@ -81,15 +81,33 @@ void LocalHistory::Append(const codec::Push& p) {
   std::filesystem::create_directories(DefaultDir(), ec);
   if (p.media) SaveMedia(*p.media);
   std::ofstream out(base_ + ".history", std::ios::app);
-  out << p.ts << '\t' << p.chat << '\t' << p.from << '\t' << p.seq << '\t' << Escape(p.body)
-      << '\n';
+  out << p.ts << '\t' << p.chat << '\t' << p.from << '\t' << p.seq << '\t' << Escape(p.body);
+  if (p.exp) out << '\t' << p.exp;  // a disappearing message: deleted from here at that time
+  out << '\n';
 }
 
-std::vector<HistoryLine> LocalHistory::Read(const std::string& with) const {
+std::vector<HistoryLine> LocalHistory::Read(const std::string& with, uint64_t now_ms) const {
   std::vector<HistoryLine> out;
+  std::vector<std::string> keep;  // every line still alive, to rewrite the file without the rest
+  bool vanished = false;
   std::ifstream in(base_ + ".history");
   std::string line;
   while (std::getline(in, line)) {
+    // The body is escaped (no raw tabs), so a tab after it starts the optional expiry.
+    const size_t cut = line.rfind('\t');
+    size_t tabs = 0;
+    for (char ch : line) tabs += ch == '\t' ? 1 : 0;
+    if (tabs == 5) {
+      const uint64_t exp = std::strtoull(line.c_str() + cut + 1, nullptr, 10);
+      if (exp != 0 && exp <= now_ms) {
+        vanished = true;
+        continue;
+      }
+      keep.push_back(line);
+      line.resize(cut);
+    } else {
+      keep.push_back(line);
+    }
     std::istringstream ls(line);
     HistoryLine h;
     std::string ts, seq;
@@ -101,6 +119,16 @@ std::vector<HistoryLine> LocalHistory::Read(const std::string& with) const {
     h.ts = std::strtoull(ts.c_str(), nullptr, 10);
     h.seq = std::strtoull(seq.c_str(), nullptr, 10);
     if (with.empty() || h.chat == with) out.push_back(std::move(h));
+  }
+  if (vanished) {  // disappearing messages are deleted on the device too, not just hidden
+    in.close();
+    const std::string tmp = base_ + ".history.tmp";
+    {
+      std::ofstream o(tmp, std::ios::trunc);
+      for (const auto& l : keep) o << l << '\n';
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, base_ + ".history", ec);
   }
   return out;
 }

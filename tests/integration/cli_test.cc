@@ -353,3 +353,19 @@ TEST_CASE("chat mode and chat scroll", "[cli][retention]") {
   CHECK_THAT(out, Catch::Contains("permanent timer=86400s"));
   CHECK(RunCommand(bob + "group mode crew temporary", &out) == 1);  // not an admin
 }
+
+TEST_CASE("chat deletes disappearing messages from the device's history too", "[cli][retention]") {
+  TestMesh mesh;
+  const std::string alice = ChatAs(mesh, "alice", 0), bob = ChatAs(mesh, "bob", 1);
+  std::string out;
+  REQUIRE(RunCommand(alice + "mode bob temporary --timer 1s", &out) == 0);
+  REQUIRE(RunCommand(alice + "send --to bob 'gone in a second'", &out) == 0);
+  REQUIRE(RunCommand(bob + "listen --count 2 --timeout 10", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("gone in a second"));
+  REQUIRE(RunCommand(bob + "history", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("gone in a second") && Catch::Contains("disappear after 1 s"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  REQUIRE(RunCommand(bob + "history", &out) == 0);
+  CHECK_THAT(out, !Catch::Contains("gone in a second"));
+  CHECK_THAT(out, Catch::Contains("disappear after 1 s"));  // the announcement stays
+}
