@@ -111,7 +111,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
 std::string Encode(const NodeStatus& s) {
   std::string out;
   Writer(out)
-      .Map(11)
+      .Map(12)
       .Key("id")
       .Str(s.id)
       .Key("role")
@@ -133,7 +133,9 @@ std::string Encode(const NodeStatus& s) {
       .Key("store_bytes")
       .Uint(s.store_bytes)
       .Key("last_error")
-      .Str(s.last_error);
+      .Str(s.last_error)
+      .Key("queue")
+      .Uint(s.queue);
   return out;
 }
 
@@ -152,6 +154,7 @@ DecodeStatus Decode(std::string_view in, NodeStatus& out) {
     if (m.Find("store_bytes")) MC_DECODE_TRY(ReadUint(m.Find("store_bytes"), out.store_bytes));
     if (m.Find("last_error"))
       MC_DECODE_TRY(ReadStr(m.Find("last_error"), out.last_error, kMaxErrorTextBytes));
+    if (m.Find("queue")) MC_DECODE_TRY(ReadUint(m.Find("queue"), out.queue));
     return DecodeStatus::kOk;
   });
 }

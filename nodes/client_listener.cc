@@ -256,4 +256,10 @@ void ClientListener::Destroy(uint64_t id) {
   if (cb_.on_closed) cb_.on_closed(id);
 }
 
+uint64_t ClientListener::QueuedBytes() const {
+  uint64_t n = 0;
+  for (const auto& [id, c] : conns_) n += c.out.size();
+  return n;
+}
+
 }  // namespace meshchat::nodes

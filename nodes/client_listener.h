@@ -55,6 +55,7 @@ class ClientListener {
   void CloseAfterFlush(uint64_t conn);
   void StopAccepting();
   size_t size() const { return conns_.size(); }
+  uint64_t QueuedBytes() const;  // output waiting for clients, all connections
   const ListenerStats& stats() const { return stats_; }
 
  private:

@@ -7,7 +7,7 @@
 //
 // Core contract: Load(), OnEnvelope(from, env, fx), OnPeerUp(node, restarted, fx),
 // OnPeerDown(node), OnTick(fx), EndBatch(fx) (commits; clears fx on failure),
-// OnStoreLost(fx), Connections().
+// OnStoreLost(fx), Connections(), Unacked().
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -63,6 +63,11 @@ class DurableService : public Service {
   }
   void OnPeerDown(const std::string& node) override { core_->OnPeerDown(node); }
   uint64_t Connections() const override { return core_->Connections(); }
+  uint64_t QueueDepth() const override {
+    uint64_t n = core_->Unacked();  // channel entries the peers have not confirmed
+    for (const auto& [batch, fx] : waiting_) n += fx.mesh.size();  // waiting for the fsync
+    return n + open_fx_.mesh.size();
+  }
   void WriteMetrics(MetricsText& m) const override {
     m.Counter("meshchat_store_batches_total", "store batches committed", batches_);
     m.Counter("meshchat_store_failures_total", "batches lost to a failed commit or sync",

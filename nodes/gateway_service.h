@@ -17,6 +17,7 @@ class GatewayService final : public Service {
   void OnEnvelope(const std::string& from, codec::Envelope&& env) override;
   void OnPeerUp(const std::string& node, bool restarted) override;
   uint64_t Connections() const override { return listener_.size(); }
+  uint64_t QueueDepth() const override { return listener_.QueuedBytes(); }
   void WriteMetrics(MetricsText& m) const override;
 
  private:

@@ -45,6 +45,7 @@ class GroupCore {
   void OnPeerDown(const std::string&) {}
   void OnTick(Effects& fx);
   Status EndBatch(Effects& fx);
+  uint64_t Unacked() const { return channel_.Unacked(); }
   void OnStoreLost(Effects& fx);
   uint64_t Connections() const { return members_.size(); }  // groups in memory
 

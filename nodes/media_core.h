@@ -73,6 +73,7 @@ class MediaCore {
   void OnPeerDown(const std::string&) {}
   void OnTick(Effects& fx);  // resends channel acks' peers, collects garbage
   Status EndBatch(Effects& fx);
+  uint64_t Unacked() const { return channel_.Unacked(); }
   void OnStoreLost(Effects& fx);
   uint64_t Connections() const { return 0; }
   uint64_t collected() const { return collected_; }

@@ -106,19 +106,20 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
                 << ",\"uptime_ms\":" << (up ? n.status->uptime_ms : 0)
                 << ",\"epoch\":" << (up ? n.status->epoch : 0)
                 << ",\"msgs_per_s\":" << (up ? n.status->msgs_per_s : 0)
-                << ",\"store_bytes\":" << (up ? n.status->store_bytes : 0) << ",\"last_error\":\""
+                << ",\"store_bytes\":" << (up ? n.status->store_bytes : 0)
+                << ",\"queue\":" << (up ? n.status->queue : 0) << ",\"last_error\":\""
                 << JsonEscape(up ? n.status->last_error : "") << "\"}";
       first = false;
       continue;
     }
     if (first) {
-      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s %5s %7s %7s  %s\n", "ID", "ROLE",
-                  "STATE", "PID", "MESH", "CLIENT", "CONNS", "PEERS", "UPTIME", "EPOCH", "MSG/S",
-                  "STORE", "LAST ERROR");
+      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s %5s %7s %7s %6s  %s\n", "ID",
+                  "ROLE", "STATE", "PID", "MESH", "CLIENT", "CONNS", "PEERS", "UPTIME", "EPOCH",
+                  "MSG/S", "STORE", "QUEUE", "LAST ERROR");
       first = false;
     }
     std::printf(
-        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus %5llu %7llu %7s  %s\n",
+        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus %5llu %7llu %7s %6llu  %s\n",
         n.info.id.c_str(), router::RoleName(n.info.role), state.c_str(), n.alive ? n.pid : 0L,
         n.info.mesh.c_str(), n.info.client.empty() ? "-" : n.info.client.c_str(),
         static_cast<unsigned long long>(up ? n.status->connections : 0),
@@ -129,6 +130,7 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
         static_cast<unsigned long long>(up ? n.status->epoch : 0),
         static_cast<unsigned long long>(up ? n.status->msgs_per_s : 0),
         up ? HumanBytes(n.status->store_bytes).c_str() : "-",
+        static_cast<unsigned long long>(up ? n.status->queue : 0),
         up ? OneLine(n.status->last_error, 48).c_str() : "-");
   }
   if (json) std::cout << "\n]\n";

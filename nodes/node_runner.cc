@@ -125,6 +125,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       st.msgs_per_s = msgs_per_s;
       st.store_bytes = store_bytes;
       st.last_error = last_error->last();
+      st.queue = service->QueueDepth();
       return codec::Encode(st);
     };
 
@@ -200,6 +201,10 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
                   ms.decode_errors);
         m.Gauge("meshchat_connections", "client connections (gateway) or registered devices",
                 static_cast<double>(service->Connections()));
+        m.Gauge("meshchat_queue_depth",
+                "work waiting: unacked channel entries and unsynced effects (workers), bytes for "
+                "clients (gateway)",
+                static_cast<double>(service->QueueDepth()));
         service->WriteMetrics(m);
         metrics->Publish(m.str());
       };

@@ -41,6 +41,8 @@ class Service {
   virtual void OnPeerUp(const std::string& /*node*/, bool /*restarted*/) {}
   virtual void OnPeerDown(const std::string& /*node*/) {}
   virtual uint64_t Connections() const = 0;
+  // Work waiting inside the node (see codec::NodeStatus::queue), for status and metrics.
+  virtual uint64_t QueueDepth() const { return 0; }
   // `meshctl drain`: stop taking new work and send clients elsewhere (gateways).
   virtual void Drain() {}
   // Role-specific metrics, rendered once a second on the loop thread.

@@ -47,6 +47,7 @@ class SessionCore {
   // Ends a batch: commits the store. On success `fx` may be carried out; on failure it has
   // been cleared and the core has reset what it had in flight.
   Status EndBatch(Effects& fx);
+  uint64_t Unacked() const { return channel_.Unacked(); }
 
   // For `meshchat who`: a msgpack map {user, connected: [[device, gateway, conn]], devices,
   // waiting} (waiting: inbox entries not yet acknowledged by every device).

@@ -56,7 +56,8 @@ TEST_CASE("meshctl status lists every node, as a table and as JSON", "[cli]") {
   for (const char* id : {"gw1", "gw2", "s1", "s2", "s3", "m1"})
     CHECK_THAT(out, Catch::Contains(id));
   CHECK_THAT(out, Catch::Contains("8/8"));  // each node sees its 8 peers (groups, presence, media)
-  CHECK_THAT(out, Catch::Contains("EPOCH") && Catch::Contains("MSG/S") && Catch::Contains("STORE"));
+  CHECK_THAT(out, Catch::Contains("EPOCH") && Catch::Contains("MSG/S") &&
+                      Catch::Contains("STORE") && Catch::Contains("QUEUE"));
   REQUIRE(mesh.Meshctl("top --count 3 --interval 0.2", &out) == 0);
   size_t tables = 0;
   for (size_t at = out.find("LAST ERROR"); at != std::string::npos;
@@ -66,7 +67,7 @@ TEST_CASE("meshctl status lists every node, as a table and as JSON", "[cli]") {
   CHECK(mesh.Meshctl("top --interval 0", &out) == 2);
   REQUIRE(mesh.Meshctl("status --json", &out) == 0);
   CHECK_THAT(out, Catch::Contains("\"id\":\"s3\",\"role\":\"session\",\"state\":\"up\""));
-  CHECK_THAT(out, Catch::Contains("\"epoch\":1,"));
+  CHECK_THAT(out, Catch::Contains("\"epoch\":1,") && Catch::Contains("\"queue\":"));
   // Each session node has an LMDB file, and heartbeats alone make mesh traffic each second.
   bool figures = false;
   for (int i = 0; i < 30 && !figures; ++i) {
