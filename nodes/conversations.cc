@@ -43,6 +43,7 @@ void ShardContext::ToClient(const codec::Stamp& to, uint8_t type, std::string bo
 void ShardContext::ErrorToClient(const codec::Stamp& to, codec::ErrorCode code,
                                  const std::string& msg, std::optional<uint64_t> cid, bool fatal,
                                  Effects& fx) const {
+  errors.Add(static_cast<uint8_t>(code));
   ToClient(to, static_cast<uint8_t>(codec::FrameType::kError),
            codec::Encode(codec::Error{code, msg, cid, fatal}), fx);
 }

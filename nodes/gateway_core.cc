@@ -19,11 +19,13 @@ void GatewayCore::OnOpen(uint64_t conn) {
 }
 
 void GatewayCore::Error(uint64_t conn, ErrorCode code, const std::string& msg, Effects& fx) {
+  errors_.Add(static_cast<uint8_t>(code));
   codec::Error e{code, msg, std::nullopt, false};
   fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});
 }
 
 void GatewayCore::Fatal(uint64_t conn, ErrorCode code, const std::string& msg, Effects& fx) {
+  errors_.Add(static_cast<uint8_t>(code));
   codec::Error e{code, msg, std::nullopt, true};
   fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});
   fx.closes.push_back(conn);
@@ -46,6 +48,7 @@ void GatewayCore::OnFrame(uint64_t conn, const codec::FrameView& f, Effects& fx)
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   Conn& c = it->second;
+  frames_in_.Add(f.type);
   const auto type = static_cast<FrameType>(f.type);
   if (!codec::IsClientToServer(f.type))
     return Fatal(conn, ErrorCode::kUnknownType, "unknown frame type " + std::to_string(f.type), fx);
@@ -56,6 +59,7 @@ void GatewayCore::OnFrame(uint64_t conn, const codec::FrameView& f, Effects& fx)
   if (!c.frames) c.frames = std::make_unique<TokenBucket>(cfg_.frame_rate, cfg_.frame_burst);
   const int64_t now = clock_.MonoMs();
   if (!c.frames->Take(now)) {
+    errors_.Add(static_cast<uint8_t>(ErrorCode::kRateLimited));
     codec::Error e{ErrorCode::kRateLimited, "too many frames; slow down", std::nullopt, false,
                    static_cast<uint64_t>(c.frames->RetryAfterMs(now))};
     fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});

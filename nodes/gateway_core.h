@@ -17,6 +17,7 @@
 #include "codec/client_messages.h"
 #include "codec/frame.h"
 #include "nodes/effects.h"
+#include "nodes/metrics.h"
 #include "router/hash_ring.h"
 
 namespace meshchat::nodes {
@@ -70,6 +71,8 @@ class GatewayCore {
   void Shutdown(Effects& fx);
 
   size_t connections() const { return conns_.size(); }
+  const CodeCounter& frames_in() const { return frames_in_; }
+  const CodeCounter& errors() const { return errors_; }
   size_t authenticated() const { return authenticated_; }
 
  private:
@@ -101,6 +104,8 @@ class GatewayCore {
   void Unwatch(uint64_t conn, Conn& c, Effects& fx);
 
   std::unordered_map<uint64_t, Conn> conns_;
+  CodeCounter frames_in_;  // by frame type
+  CodeCounter errors_;     // errors this gateway answered, by code
   std::unordered_map<std::string, std::vector<uint64_t>> watchers_;  // user -> connections
   size_t authenticated_ = 0;
 };

@@ -79,6 +79,20 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   m.Counter("meshchat_gateway_frames_in_total", "client frames received", s.frames_in);
   m.Counter("meshchat_gateway_slow_consumers_total",
             "connections closed because their output queue was full", s.slow_consumers);
+  auto type = [](uint8_t t) {
+    std::string name = codec::FrameTypeName(t);
+    if (name == "?") name = "unknown_" + std::to_string(t);  // still one series per value
+    return "type=\"" + name + "\"";
+  };
+  core_.frames_in().Write(m, "meshchat_gateway_frames_in_by_type_total",
+                          "client frames received, by type", type);
+  frames_out_.Write(m, "meshchat_gateway_frames_out_by_type_total",
+                    "frames written to clients, by type", type);
+  core_.errors().Write(m, "meshchat_errors_total", "errors answered to clients, by code",
+                       [](uint8_t c) {
+                         return std::string("code=\"") +
+                                codec::ErrorCodeName(static_cast<codec::ErrorCode>(c)) + "\"";
+                       });
 }
 
 void GatewayService::Drain() {
@@ -121,7 +135,11 @@ void GatewayService::Apply() {
          !fx_.subscribe.empty() || !fx_.unsubscribe.empty()) {
     Effects fx = std::move(fx_);
     fx_.Clear();
-    for (auto& w : fx.writes) listener_.Write(w.conn, w.bytes);
+    for (auto& w : fx.writes) {
+      if (w.bytes.size() > codec::kHeaderSize - 1)
+        frames_out_.Add(static_cast<uint8_t>(w.bytes[4]));
+      listener_.Write(w.conn, w.bytes);
+    }
     for (auto& m : fx.mesh) {
       if (Status s = ctx_.mesh.Send(m.node, std::move(m.env)); !s.ok() && m.fail_conn) {
         codec::Error e{codec::ErrorCode::kServiceUnavailable, "session shard unreachable; retry",

@@ -31,6 +31,7 @@ class GatewayService final : public Service {
   ClientListener listener_;
   zmq::socket_t sub_;  // presence changes of the users local clients watch
   Effects fx_;
+  CodeCounter frames_out_;  // by frame type
 };
 
 }  // namespace meshchat::nodes

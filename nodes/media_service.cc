@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "store/localdir_blob_store.h"
 #include "store/rados_blob_store.h"
 
@@ -14,10 +16,44 @@ std::string Opt(const NodeContext& ctx, const std::string& key, const std::strin
 }
 }  // namespace
 
+namespace {
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+Status TimedBlobStore::Write(std::string_view id, uint64_t offset, std::string_view data) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = inner_->Write(id, offset, data);
+  std::lock_guard lock(mu_);
+  write_.Observe(SecondsSince(t0));
+  return s;
+}
+
+Result<size_t> TimedBlobStore::Read(std::string_view id, uint64_t offset, std::span<char> out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = inner_->Read(id, offset, out);
+  std::lock_guard lock(mu_);
+  read_.Observe(SecondsSince(t0));
+  return r;
+}
+
+Status TimedBlobStore::Remove(std::string_view id, uint64_t size) {
+  return inner_->Remove(id, size);
+}
+
+void TimedBlobStore::WriteMetrics(MetricsText& m) const {
+  std::lock_guard lock(mu_);
+  write_.Write(m, "meshchat_media_store_write_seconds",
+               "blob store write latency (RADOS op, or pwrite + fdatasync)");
+  read_.Write(m, "meshchat_media_store_read_seconds", "blob store read latency");
+}
+
 MediaParts::MediaParts(const NodeContext& ctx) : media(ctx.map.IdsWithRole(router::Role::kMedia)) {
   const std::string kind = Opt(ctx, "media", "localdir");
+  std::unique_ptr<store::BlobStore> store;
   if (kind == "localdir") {
-    blobs = std::make_unique<store::LocalDirBlobStore>(ctx.data_dir + "/media");
+    store = std::make_unique<store::LocalDirBlobStore>(ctx.data_dir + "/media");
   } else if (kind == "rados") {
     store::RadosOptions o;
     o.conf_file = Opt(ctx, "ceph_conf", "");
@@ -30,10 +66,11 @@ MediaParts::MediaParts(const NodeContext& ctx) : media(ctx.map.IdsWithRole(route
     // retryable error and the store reconnects by itself.
     if (Status s = rados->Connect(); !s.ok())
       spdlog::warn("media: RADOS not reachable yet ({}); will retry", s.ToString());
-    blobs = std::move(rados);
+    store = std::move(rados);
   } else {
     throw std::runtime_error("--opt media must be localdir or rados, not '" + kind + "'");
   }
+  blobs = std::make_unique<TimedBlobStore>(std::move(store));
 }
 
 MediaService::MediaService(NodeContext& ctx)
@@ -69,6 +106,7 @@ void MediaService::WriteMetrics(MetricsText& m) const {
   m.Counter("meshchat_media_store_errors_total", "blob store writes that failed", c.store_errors);
   m.Counter("meshchat_media_links_total", "signed HTTP links issued", c.links);
   m.Counter("meshchat_media_collected_total", "media garbage-collected", core().collected());
+  blobs->WriteMetrics(m);
 }
 
 void MediaService::Start() {

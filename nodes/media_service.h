@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 
 #include "nodes/durable_service.h"
 #include "nodes/media_core.h"
@@ -17,11 +18,28 @@
 
 namespace meshchat::nodes {
 
+// Times every blob store call (RADOS or disk latency for the metrics). Thread-safe: the HTTP
+// thread reads through it too.
+class TimedBlobStore final : public store::BlobStore {
+ public:
+  explicit TimedBlobStore(std::unique_ptr<store::BlobStore> inner) : inner_(std::move(inner)) {}
+  Status Write(std::string_view id, uint64_t offset, std::string_view data) override;
+  Result<size_t> Read(std::string_view id, uint64_t offset, std::span<char> out) override;
+  Status Remove(std::string_view id, uint64_t size) override;
+  const char* Kind() const override { return inner_->Kind(); }
+  void WriteMetrics(MetricsText& m) const;
+
+ private:
+  std::unique_ptr<store::BlobStore> inner_;
+  mutable std::mutex mu_;
+  LatencyBuckets write_, read_;
+};
+
 // Built before the service (base-from-member): the core refers to the ring and the blobs.
 struct MediaParts {
   explicit MediaParts(const NodeContext& ctx);
   router::HashRing media;
-  std::unique_ptr<store::BlobStore> blobs;
+  std::unique_ptr<TimedBlobStore> blobs;
 };
 
 class MediaService final : private MediaParts, public DurableService<MediaCore> {

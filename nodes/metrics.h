@@ -4,6 +4,7 @@
 // (frame types, roles), never user or group ids.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,23 @@ class MetricsText {
   void Header(const std::string& name, const std::string& help, const char* type);
   std::string out_;
   std::vector<std::string> declared_;
+};
+
+// Counts per small code (a frame type, an error code), rendered as one labelled counter per
+// non-zero code: labels stay bounded by the codes that exist.
+class CodeCounter {
+ public:
+  void Add(uint8_t code) { ++counts_[code]; }
+  // `label(code)` names each code, e.g. `type="send"`.
+  template <typename LabelFn>
+  void Write(MetricsText& m, const std::string& name, const std::string& help,
+             LabelFn label) const {
+    for (size_t c = 0; c < counts_.size(); ++c)
+      if (counts_[c]) m.Counter(name, help, counts_[c], label(static_cast<uint8_t>(c)));
+  }
+
+ private:
+  std::array<uint64_t, 256> counts_{};
 };
 
 // Latency observations into fixed buckets (seconds), for Histogram().

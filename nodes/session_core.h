@@ -48,6 +48,7 @@ class SessionCore {
   // been cleared and the core has reset what it had in flight.
   Status EndBatch(Effects& fx);
   uint64_t Unacked() const { return channel_.Unacked(); }
+  const CodeCounter& errors() const { return ctx_.errors; }
 
   // For `meshchat who`: a msgpack map {user, connected: [[device, gateway, conn]], devices,
   // waiting} (waiting: inbox entries not yet acknowledged by every device).

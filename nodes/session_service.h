@@ -24,6 +24,14 @@ class SessionService final : private SessionRings, public DurableService<Session
  public:
   explicit SessionService(NodeContext& ctx);
   std::string Describe(const std::string& key) override { return core().DescribeUser(key); }
+  void WriteMetrics(MetricsText& m) const override {
+    DurableService<SessionCore>::WriteMetrics(m);
+    core().errors().Write(m, "meshchat_errors_total", "errors answered to clients, by code",
+                          [](uint8_t c) {
+                            return std::string("code=\"") +
+                                   codec::ErrorCodeName(static_cast<codec::ErrorCode>(c)) + "\"";
+                          });
+  }
 };
 
 }  // namespace meshchat::nodes

@@ -11,6 +11,7 @@
 #include "codec/envelope.h"
 #include "nodes/channel.h"
 #include "nodes/effects.h"
+#include "nodes/metrics.h"
 #include "store/kv_store.h"
 
 namespace meshchat::nodes {
@@ -41,7 +42,8 @@ struct ShardContext {
   OwnerFn group_owner;     // the group node owning a group id ("" if none)
   OwnerFn presence_owner;  // the presence node owning a user id ("" if none)
   ReliableChannel& channel;
-  OwnerFn media_owner;  // the media node owning a media id (hex) ("" if none)
+  OwnerFn media_owner;           // the media node owning a media id (hex) ("" if none)
+  mutable CodeCounter errors{};  // errors answered to clients, by code (metrics)
 
   // A frame (type and body) to one client connection, through its gateway.
   void ToClient(const codec::Stamp& to, uint8_t type, std::string body, Effects& fx) const;

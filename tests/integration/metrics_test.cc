@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "client/media_transfer.h"
 #include "tests/integration/test_mesh.h"
 
 using namespace meshchat;
@@ -53,4 +54,28 @@ TEST_CASE("nodes serve Prometheus metrics that move with traffic", "[integration
   CHECK_THAT(Scrape(mesh, "p1"), Catch::Contains("meshchat_up{role=\"presence\"} 1"));
   // Labels are bounded: no user ids anywhere.
   CHECK(gw.find("alice") == std::string::npos);
+  CHECK_THAT(gw, Catch::Contains("meshchat_gateway_frames_in_by_type_total{type=\"send\"} 5"));
+  CHECK_THAT(gw, Catch::Contains("meshchat_gateway_frames_out_by_type_total{type=\"push\"}"));
+  CHECK_THAT(gw, Catch::Contains("meshchat_queue_depth"));
+}
+
+TEST_CASE("errors by code and media store latency are in the metrics", "[integration][metrics]") {
+  TestMesh mesh;
+  auto a = mesh.Connect("alice", 0);
+  REQUIRE(a.Send("not a valid id!", "m").ok());  // bad_request from the session shard
+  Expect<codec::Error>(a);
+  auto ref = client::UploadMedia(a, std::string(1000, 'x'), "image/png");
+  REQUIRE(ref.ok());
+  bool seen = false;
+  std::string s, m1;
+  for (int i = 0; i < 30 && !seen; ++i) {
+    s = Scrape(mesh, "s1") + Scrape(mesh, "s2");
+    m1 = Scrape(mesh, "m1");
+    seen = s.find("meshchat_errors_total{code=\"bad_request\"} 1") != std::string::npos &&
+           m1.find("meshchat_media_store_write_seconds_count 1") != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  INFO(s << m1);
+  CHECK(seen);
+  CHECK_THAT(m1, Catch::Contains("meshchat_media_uploads_completed_total 1"));
 }
