@@ -323,6 +323,36 @@ Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
   return pid;
 }
 
+Status LocalMesh::AdoptMap(const std::string& map_file, const std::string& secret_file,
+                           const std::string& node, const std::vector<std::string>& opts) {
+  auto map = router::ClusterMap::Load(map_file);
+  if (!map.ok()) return map.status();  // the error names the file and line
+  if (!map->Find(node)) return {Code::kNotFound, "no node '" + node + "' in " + map_file};
+  for (const auto& o : opts)
+    if (o.find('=') == std::string::npos) return {Code::kInvalid, "--opt wants KEY=VALUE: " + o};
+  const std::string text = ReadFile(map_file);
+  if (fs::exists(map_path()) && ReadFile(map_path()) != text && !RunningNodes().empty())
+    return {Code::kExists, "nodes of another map run under " + var_ + "; stop them first"};
+  for (const char* d : {"run", "log", "data", "opts"}) fs::create_directories(var_ + "/" + d);
+  std::ofstream(map_path()) << text;
+  if (!secret_file.empty()) {
+    std::string s = ReadFile(secret_file);
+    while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    if (s.size() < 16) return {Code::kInvalid, "no usable secret in " + secret_file};
+    fs::remove(secret_path());
+    int fd = open(secret_path().c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return {Code::kIo, "cannot write " + secret_path()};
+    const bool ok = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+    close(fd);
+    if (!ok) return {Code::kIo, "cannot write " + secret_path()};
+  } else if (auto have = Secret(false); !have.ok()) {
+    return {Code::kNotFound, "no cluster secret: pass --secret-file (the same on every host)"};
+  }
+  std::ofstream f(var_ + "/opts/" + node + ".opts");
+  for (const auto& o : opts) f << o << "\n";
+  return Status::Ok();
+}
+
 Status LocalMesh::StartNode(const std::string& id, std::string& log) {
   auto map = router::ClusterMap::Load(map_path());
   if (!map.ok()) return map.status();
@@ -332,18 +362,27 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log) {
     return {Code::kExists, "node " + id + " is already running"};
   auto pid = Spawn(*n);
   if (!pid.ok()) return pid.status();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // Ready = it answers and sees its peers; a peer that is down is reported, not waited for.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::optional<codec::NodeStatus> last;
   while (std::chrono::steady_clock::now() < deadline) {
+    // Once it answers, its links get 3 s to come up (they take a heartbeat or two).
+    if (last) deadline = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(3));
     if (ChildExited(*pid))
       return {Code::kUnavailable, "node " + id + " exited during start-up; its log ends with:\n" +
                                       Tail(var_ + "/log/" + id + ".log", 8)};
     auto st = QueryStatus({n->mesh}, 300);
-    if (st[0]) {
-      log += "started " + id + " (pid " + std::to_string(*pid) + ")\n";
-      return Status::Ok();
-    }
+    if (st[0]) last = st[0];
+    if (last && last->peers_up == last->peers_total) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return {Code::kTimeout, "node " + id + " did not answer within 10 s"};
+  if (!last) return {Code::kTimeout, "node " + id + " did not answer within 10 s"};
+  log += "started " + id + " (pid " + std::to_string(*pid) + ")";
+  if (last->peers_up != last->peers_total)
+    log += "; it sees " + std::to_string(last->peers_up) + " of " +
+           std::to_string(last->peers_total) + " peers (are the others running?)";
+  log += "\n";
+  return Status::Ok();
 }
 
 Status LocalMesh::DrainGateway(const std::string& id, std::string& log, int timeout_ms) {

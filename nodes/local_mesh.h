@@ -59,6 +59,12 @@ class LocalMesh {
   Result<int> Down(std::string& log);
   // Starts one node of the current map (not running yet) and waits until it answers.
   Status StartNode(const std::string& id, std::string& log);
+  // Multi-host: makes `map_file` (validated) this directory's map, and `secret_file` (if not
+  // empty) its secret, so `StartNode` can run one node of a cluster whose other nodes run on
+  // other machines. `opts` (KEY=VALUE) are kept for this node only. Refuses to replace a
+  // different map while nodes of this directory run.
+  Status AdoptMap(const std::string& map_file, const std::string& secret_file,
+                  const std::string& node, const std::vector<std::string>& opts);
   // Sends `sig` to a node this directory started; waits for it to exit on KILL/TERM.
   Result<long> KillNode(const std::string& id, int sig);
   // Drains a gateway: it stops accepting and sends its clients elsewhere; waits (up to

@@ -274,6 +274,12 @@ int main(int argc, char** argv) {
   std::string node_id;
   auto* cstart = app.add_subcommand("start", "start one node of the map (e.g. after kill)");
   cstart->add_option("node", node_id, "node id")->required();
+  std::string start_map, start_secret;
+  std::vector<std::string> start_opts;
+  cstart->add_option("--map", start_map,
+                     "cluster file to run this node from (multi-host: the same file everywhere)");
+  cstart->add_option("--secret-file", start_secret, "cluster secret (with --map)");
+  cstart->add_option("--opt", start_opts, "KEY=VALUE setting for this node (with --map)");
   auto* crestart = app.add_subcommand("restart", "stop (TERM) and start one node");
   crestart->add_option("node", node_id, "node id")->required();
   auto* cdrain =
@@ -338,7 +344,9 @@ int main(int argc, char** argv) {
   if (cwho->parsed()) return CmdWho(mesh, who_user);
   if (cstart->parsed()) {
     std::string log;
-    Status s = mesh.StartNode(node_id, log);
+    Status s = start_map.empty() ? Status::Ok()
+                                 : mesh.AdoptMap(start_map, start_secret, node_id, start_opts);
+    if (s.ok()) s = mesh.StartNode(node_id, log);
     std::cout << log;
     if (!s.ok()) std::cerr << "meshctl start: " << s.message() << "\n";
     return s.ok() ? 0 : 1;

@@ -1,4 +1,7 @@
 // meshctl and chat as a user runs them: real processes, exit codes and output.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
@@ -369,4 +372,67 @@ TEST_CASE("chat deletes disappearing messages from the device's history too", "[
   REQUIRE(RunCommand(bob + "history", &out) == 0);
   CHECK_THAT(out, !Catch::Contains("gone in a second"));
   CHECK_THAT(out, Catch::Contains("disappear after 1 s"));  // the announcement stays
+}
+
+namespace {
+std::vector<int> FreeLocalPorts(size_t n) {
+  std::vector<int> fds, ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ports.push_back(ntohs(a.sin_port));
+    fds.push_back(fd);
+  }
+  for (int fd : fds) close(fd);
+  return ports;
+}
+}  // namespace
+
+TEST_CASE("multi-host: each host starts its nodes from the same cluster file and secret", "[cli]") {
+  TempDir dir;
+  auto p = FreeLocalPorts(3);
+  const std::string file = dir.path() + "/cluster.map", secret = dir.path() + "/secret";
+  std::ofstream(file) << "# two 'hosts': one runs the gateway, the other the session node\n"
+                      << "epoch 1\n"
+                      << "node gw1 gateway mesh=tcp://127.0.0.1:" << p[0]
+                      << " client=127.0.0.1:" << p[1] << "\n"
+                      << "node s1 session mesh=tcp://127.0.0.1:" << p[2] << "\n";
+  std::ofstream(secret) << "0123456789abcdef0123456789abcdef\n";
+  const std::string host_a = Bin("meshctl") + " --var " + dir.path() + "/a ";
+  const std::string host_b = Bin("meshctl") + " --var " + dir.path() + "/b ";
+  struct Down {
+    std::string a, b;
+    ~Down() {
+      RunCommand(a + "down");
+      RunCommand(b + "down");
+    }
+  } down{host_a, host_b};
+  std::string out;
+  REQUIRE(RunCommand(host_b + "start s1 --map " + file + " --secret-file " + secret, &out) == 0);
+  REQUIRE(RunCommand(host_a + "start gw1 --map " + file + " --secret-file " + secret, &out) == 0);
+  const std::string chat = "MESHCHAT_HOME=" + dir.path() + " " + Bin("chat") +
+                           " --server 127.0.0.1:" + std::to_string(p[1]) + " --token ";
+  auto token = [&](const std::string& user) {
+    std::string t;
+    REQUIRE(RunCommand(host_a + "token " + user, &t) == 0);
+    return LastLine(t);
+  };
+  REQUIRE(RunCommand(chat + token("alice") + " send --to bob 'across hosts'", &out) == 0);
+  REQUIRE(RunCommand(chat + token("bob") + " listen --count 1 --timeout 10", &out) == 0);
+  CHECK(out == "across hosts\n");
+
+  // Bad input: a node the file does not have, a malformed file, no secret.
+  CHECK(RunCommand(host_a + "start nosuch --map " + file, &out) == 1);
+  CHECK_THAT(out, Catch::Contains("no node 'nosuch'"));
+  std::ofstream(dir.path() + "/bad.map") << "epoch 1\nnode gw1 gateway mesh=tcp://x\n";
+  CHECK(RunCommand(host_a + "start gw1 --map " + dir.path() + "/bad.map", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("line 2"));
+  CHECK(RunCommand(Bin("meshctl") + " --var " + dir.path() + "/c start s1 --map " + file, &out) ==
+        1);
+  CHECK_THAT(out, Catch::Contains("--secret-file"));
 }
