@@ -268,7 +268,13 @@ Status MediaCore::Chunk(const codec::Envelope& env, const std::string& id, std::
     return Status::Ok();
   }
   if (Status s = blobs_.Write(codec::HexOf(id), c.off, c.data); !s.ok()) {
-    spdlog::warn("media write {} failed: {}", codec::HexOf(id), s.ToString());
+    // Every chunk a client resends fails the same way while the store is down: log once a
+    // second at most (the metrics count them all).
+    if (const int64_t now = clock_.MonoMs(); now - last_store_log_ms_ >= 1000) {
+      last_store_log_ms_ = now;
+      spdlog::warn("media write {} failed: {} ({} failures so far)", codec::HexOf(id),
+                   s.ToString(), counters_.store_errors + 1);
+    }
     ++counters_.store_errors;
     Error(env.stamp, ErrorCode::kMediaUnavailable, "media store unavailable; resend this chunk", id,
           fx);
@@ -456,7 +462,10 @@ void MediaCore::OnTick(Effects& fx) {
     }
     // Bytes first: if the store is down the record stays and the next tick tries again.
     if (Status r = blobs_.Remove(codec::HexOf(id), m->size); !r.ok()) {
-      spdlog::warn("media gc {}: {}", codec::HexOf(id), r.ToString());
+      if (const int64_t now = clock_.MonoMs(); now - last_store_log_ms_ >= 1000) {
+        last_store_log_ms_ = now;
+        spdlog::warn("media gc {}: {}", codec::HexOf(id), r.ToString());
+      }
       return;
     }
     if (Status f = Forget(id, *m); !f.ok()) return Fail(f);

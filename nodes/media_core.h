@@ -129,6 +129,7 @@ class MediaCore {
   Status batch_error_;
   uint64_t collected_ = 0;
   Counters counters_;
+  int64_t last_store_log_ms_ = -1'000'000;
 };
 
 }  // namespace meshchat::nodes
