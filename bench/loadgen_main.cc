@@ -2,6 +2,7 @@
 //   meshchat-loadgen w1 [--system meshchat|mosquitto] [--pairs N] [--rates R1,R2..] ...
 //   meshchat-loadgen w3 [--conns N] [--procs P]
 //   meshchat-loadgen w4 [--clients N] [--pending K]
+//   meshchat-loadgen w5 [--files N] [--bytes B]
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "bench/w1.h"
 #include "bench/w2.h"
 #include "bench/w3_w4.h"
+#include "bench/w5_media.h"
 
 using namespace meshchat::bench;
 
@@ -71,7 +73,13 @@ int main(int argc, char** argv) {
   c4->add_option("--clients", clients, "clients");
   c4->add_option("--pending", pending, "messages waiting for each client");
 
+  W5Options w5;
+  auto* c5 = app.add_subcommand("w5", "media: upload, share, fetch across gateways");
+  c5->add_option("--files", w5.files, "files uploaded one after another");
+  c5->add_option("--bytes", w5.bytes, "size of each file")->check(CLI::Range(1, 64 << 20));
+
   CLI11_PARSE(app, argc, argv);
+  if (c5->parsed()) return RunW5(var, w5);
   if (c1->parsed()) {
     if (!rates.empty()) {
       w1.rates.clear();

@@ -30,6 +30,8 @@ run 0 "$bin/meshchat-loadgen" w3 --conns 60 --procs 2
 check w3 "$out"
 run 0 "$bin/meshchat-loadgen" w4 --clients 20 --pending 3
 check w4 "$out"
+run 0 "$bin/meshchat-loadgen" w5 --files 2 --bytes 300000
+check w5 "$out"
 "$bin/meshctl" down >/dev/null
 if command -v mosquitto >/dev/null; then
   run 0 "$src/bench/compare" --quick --bin "$bin"
