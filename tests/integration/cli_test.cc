@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "codec/token.h"
+#include "router/hash_ring.h"
 #include "tests/integration/test_mesh.h"
 
 using namespace meshchat;
@@ -271,6 +272,18 @@ TEST_CASE("meshctl ring, who and restart", "[cli]") {
   REQUIRE(mesh.Meshctl("restart s1", &out) == 0);
   CHECK_THAT(out, Catch::Contains("stopped s1") && Catch::Contains("started s1"));
   CHECK(mesh.Meshctl("restart nosuch", &out) == 1);
+  CHECK(mesh.Meshctl("kill nosuch", &out) == 1);
+  CHECK(mesh.Meshctl("kill s1 --signal HUP", &out) == 2);
+
+  // An unreachable node: `who` says so (exit 1), `status` marks it down (exit 3).
+  const std::string shard =
+      router::HashRing(mesh.map().IdsWithRole(router::Role::kSession)).Owner(std::string("bob"));
+  REQUIRE(mesh.Meshctl("kill " + shard, &out) == 0);
+  CHECK(mesh.Meshctl("who bob", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("meshctl who:"));
+  CHECK(mesh.Meshctl("status", &out) == 3);
+  CHECK_THAT(out, Catch::Contains(shard) && Catch::Contains("down"));
+  REQUIRE(mesh.Meshctl("start " + shard, &out) == 0);
 }
 
 TEST_CASE("meshctl drain sends a gateway's clients away and stops it taking new ones", "[cli]") {
