@@ -193,6 +193,7 @@ Status Inboxes::Pump(const std::string& user, Conn& c, UserState& us, bool& dirt
                             }
                             auto [type, body] = FrameFor(n, e);
                             ctx_.ToClient(to, type, std::move(body), fx);
+                            ++stats_.pushed;
                             c.sent_upto = n;
                             return true;
                           });
@@ -284,6 +285,7 @@ Status Inboxes::Collect(const std::string& user, UserState& us) {
 Status Inboxes::OnAck(const codec::Stamp& s, uint64_t n, Effects& fx) {
   Conn* c = FindConn(s);
   if (!c) return Status::Ok();
+  ++stats_.acks;
   n = std::min(n, c->sent_upto);  // a device cannot acknowledge what it was not sent
   auto us = LoadUser(s.user);
   if (!us.ok()) return us.status();
@@ -402,6 +404,7 @@ Status Inboxes::OnTick(Effects& fx) {
       if (!d) continue;
       if (!c.needs_pump && c.sent_upto <= d->cursor) continue;  // nothing outstanding
       if (c.sent_upto > d->cursor) {  // unacknowledged for too long: send again, back off
+        stats_.resent += c.sent_upto - d->cursor;
         c.sent_upto = d->cursor;
         c.rto_ms = std::min(c.rto_ms * 2, ctx_.cfg.push_rto_max_ms);
       }

@@ -55,10 +55,17 @@ class Inboxes {
   void OnCommitFailed();
 
   size_t connections() const;
+  struct Stats {
+    uint64_t pushed = 0;  // pushes and receipts written to devices (resends included)
+    uint64_t resent = 0;  // of which resent after the device did not acknowledge in time
+    uint64_t acks = 0;    // acks received from devices
+  };
+  const Stats& stats() const { return stats_; }
   std::vector<DeviceConn> ConnectionsOf(const std::string& user) const;
   Result<UserState> LoadUser(const std::string& user);
 
  private:
+  Stats stats_;
   struct Conn {
     DeviceConn dc;
     uint64_t sent_upto = 0;  // highest position pushed on this connection

@@ -49,6 +49,7 @@ class SessionCore {
   Status EndBatch(Effects& fx);
   uint64_t Unacked() const { return channel_.Unacked(); }
   const CodeCounter& errors() const { return ctx_.errors; }
+  const Inboxes::Stats& inbox_stats() const { return inboxes_.stats(); }
 
   // For `meshchat who`: a msgpack map {user, connected: [[device, gateway, conn]], devices,
   // waiting} (waiting: inbox entries not yet acknowledged by every device).

@@ -26,6 +26,12 @@ class SessionService final : private SessionRings, public DurableService<Session
   std::string Describe(const std::string& key) override { return core().DescribeUser(key); }
   void WriteMetrics(MetricsText& m) const override {
     DurableService<SessionCore>::WriteMetrics(m);
+    const auto& s = core().inbox_stats();
+    m.Counter("meshchat_session_pushes_total",
+              "pushes and receipts written to devices, resends included", s.pushed);
+    m.Counter("meshchat_session_push_retries_total",
+              "entries pushed again because a device did not acknowledge in time", s.resent);
+    m.Counter("meshchat_session_acks_total", "acks received from devices", s.acks);
     core().errors().Write(m, "meshchat_errors_total", "errors answered to clients, by code",
                           [](uint8_t c) {
                             return std::string("code=\"") +

@@ -50,6 +50,8 @@ TEST_CASE("nodes serve Prometheus metrics that move with traffic", "[integration
   s2 = Scrape(mesh, "s2");
   CHECK_THAT(s1 + s2, Catch::Contains("meshchat_store_batches_total"));
   CHECK_THAT(s1, Catch::Contains("meshchat_store_durable_seconds_bucket{le=\"+Inf\"}"));
+  CHECK_THAT(s1 + s2, Catch::Contains("meshchat_session_pushes_total") &&
+                          Catch::Contains("meshchat_session_acks_total"));
   CHECK_THAT(Scrape(mesh, "g1"), Catch::Contains("meshchat_up{role=\"group\"} 1"));
   CHECK_THAT(Scrape(mesh, "p1"), Catch::Contains("meshchat_up{role=\"presence\"} 1"));
   // Labels are bounded: no user ids anywhere.
