@@ -157,7 +157,12 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
       const std::string& node = ctx_.media_owner(codec::HexOf(send.media->id));
       if (!node.empty())
         if (Status s = ctx_.channel.Append(
-                node, EncodeRecord(MediaRefRecord{send.media->id, env.key, e.vanish_ms}), fx);
+                node,
+                EncodeRecord(MediaRefRecord{
+                    send.media->id, env.key,
+                    e.vanish_ms ? e.vanish_ms
+                                : (st->permanent ? MediaRefRecord::kKeptForever : 0)}),
+                fx);
             !s.ok())
           return s;
     }

@@ -269,7 +269,12 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
     const std::string& node = media_owner_(codec::HexOf(m.media->id));
     if (!node.empty())
       if (Status s = channel_.Append(
-              node, EncodeRecord(MediaRefRecord{m.media->id, m.group, e.vanish_ms}), fx);
+              node,
+              EncodeRecord(MediaRefRecord{
+                  m.media->id, m.group,
+                  e.vanish_ms ? e.vanish_ms
+                              : (mode->permanent ? MediaRefRecord::kKeptForever : 0)}),
+              fx);
           !s.ok())
         return s;
   }

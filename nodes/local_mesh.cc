@@ -367,7 +367,8 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log) {
   std::optional<codec::NodeStatus> last;
   while (std::chrono::steady_clock::now() < deadline) {
     // Once it answers, its links get 3 s to come up (they take a heartbeat or two).
-    if (last) deadline = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(3));
+    if (last)
+      deadline = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(3));
     if (ChildExited(*pid))
       return {Code::kUnavailable, "node " + id + " exited during start-up; its log ends with:\n" +
                                       Tail(var_ + "/log/" + id + ".log", 8)};

@@ -272,8 +272,8 @@ Status MediaCore::Chunk(const codec::Envelope& env, const std::string& id, std::
     // second at most (the metrics count them all).
     if (const int64_t now = clock_.MonoMs(); now - last_store_log_ms_ >= 1000) {
       last_store_log_ms_ = now;
-      spdlog::warn("media write {} failed: {} ({} failures so far)", codec::HexOf(id),
-                   s.ToString(), counters_.store_errors + 1);
+      spdlog::warn("media write {} failed: {} ({} failures so far)", codec::HexOf(id), s.ToString(),
+                   counters_.store_errors + 1);
     }
     ++counters_.store_errors;
     Error(env.stamp, ErrorCode::kMediaUnavailable, "media store unavailable; resend this chunk", id,
@@ -430,8 +430,9 @@ Status MediaCore::ApplyRef(std::string_view payload) {
   if (!m.ok()) return m.status().code() == Code::kNotFound ? Status::Ok() : m.status();
   const uint64_t old_gc = m->gc_at_ms;
   // Kept as long as the longest-lived reference needs it: the retention after a plain
-  // message, or until a disappearing message vanishes. The first reference replaces the
-  // upload grace period.
+  // message, until a disappearing message vanishes, or for good when a permanent chat's
+  // history holds it (kKeptForever sorts last in the collection index: never due). The first
+  // reference replaces the upload grace period.
   const uint64_t until = r.until_ms ? r.until_ms
                                     : static_cast<uint64_t>(clock_.WallMs()) +
                                           static_cast<uint64_t>(cfg_.retention_ms);

@@ -89,7 +89,10 @@ bool DecodeRecord(std::string_view in, InboxAppend& out);
 struct MediaRefRecord {
   std::string id;
   std::string chat;
-  uint64_t until_ms = 0;  // a disappearing message: needed only until then (0: the default)
+  // Needed until then: a disappearing message's vanish time; kKeptForever for a message in a
+  // permanent chat's history; 0 for the default retention after the reference.
+  uint64_t until_ms = 0;
+  static constexpr uint64_t kKeptForever = UINT64_MAX;
   bool operator==(const MediaRefRecord&) const = default;
 };
 

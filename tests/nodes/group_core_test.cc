@@ -341,3 +341,25 @@ TEST_CASE("group media references reach the media node with the vanish time",
   CHECK(refs[0].chat == "crew");
   CHECK(refs[0].until_ms == static_cast<uint64_t>(o.clock.WallMs()) + 60'000);
 }
+
+TEST_CASE("group media in a permanent group is kept for good", "[nodes][groups][media]") {
+  Owner o;
+  o.core->SetMediaOwner([](std::string_view) -> const std::string& {
+    static const std::string kM1 = "m1";
+    return kM1;
+  });
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
+  GroupRequest mode = Req("mode");
+  mode.mode = "permanent";
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
+  const MediaRef ref{std::string(16, 'i'), 5, "image/png", std::string(32, 's'),
+                     std::string(32, 't')};
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 5, "pic", ref}));
+  bool kept = false;
+  for (auto& m : o.fx.mesh) {
+    MediaRefRecord r;
+    if (m.node == "m1" && DecodeRecord(m.env.body, r))
+      kept = r.until_ms == MediaRefRecord::kKeptForever;
+  }
+  CHECK(kept);
+}

@@ -270,3 +270,13 @@ TEST_CASE("media core: media of a disappearing message goes when the message doe
   CHECK_FALSE(n.Exists(kId));
   CHECK(n.blobs.count() == 0);
 }
+
+TEST_CASE("media core: media in a permanent chat's history is kept for good", "[nodes][media]") {
+  Node n;
+  n.Upload(kId, "alice", kData);
+  n.Reference(kId, MediaRefRecord::kKeptForever);
+  n.Reference(kId);  // a later plain reference does not shorten it
+  n.clock.Advance(400LL * 24 * 3600 * 1000);
+  n.Tick();
+  CHECK(n.Exists(kId));
+}
