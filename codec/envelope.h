@@ -47,6 +47,8 @@ enum class MeshType : uint8_t {
   kDescribeResp = 27,   // body = a msgpack map, node-specific
   kDrain = 28,          // operator -> gateway: stop accepting, send clients elsewhere
   kHistoryReq = 29,     // session -> conversation owner: key = conversation, body = History
+  kMapUpdate = 30,      // operator -> node: body = the new cluster map (text); answered with
+                        //   kStatusResp (its epoch says whether the node took it)
 };
 const char* MeshTypeName(uint8_t t);
 

@@ -63,6 +63,7 @@ class DurableService : public Service {
   }
   void OnPeerDown(const std::string& node) override { core_->OnPeerDown(node); }
   uint64_t Connections() const override { return core_->Connections(); }
+  void OnMapChanged() override { core_->SetEpoch(ctx_.map.epoch); }
   uint64_t QueueDepth() const override {
     uint64_t n = core_->Unacked();  // channel entries the peers have not confirmed
     for (const auto& [batch, fx] : waiting_) n += fx.mesh.size();  // waiting for the fsync

@@ -153,7 +153,7 @@ Status GroupCore::System(const std::string& group, Meta& meta, const codec::Stam
 void GroupCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
   const bool routed = env.type == MeshType::kGroupOp || env.type == MeshType::kGroupSend;
   if (routed &&
-      (env.epoch != cfg_.epoch || env.key.empty() || group_owner_(env.key) != cfg_.node_id)) {
+      (env.epoch > cfg_.epoch || env.key.empty() || group_owner_(env.key) != cfg_.node_id)) {
     codec::Envelope r;  // routed with another map, or to the wrong node
     r.type = MeshType::kWrongOwner;
     r.req = env.req;

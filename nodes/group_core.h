@@ -46,6 +46,7 @@ class GroupCore {
   void OnTick(Effects& fx);
   Status EndBatch(Effects& fx);
   uint64_t Unacked() const { return channel_.Unacked(); }
+  void SetEpoch(uint64_t epoch) { cfg_.epoch = epoch; }  // a newer map was taken
   void OnStoreLost(Effects& fx);
   uint64_t Connections() const { return members_.size(); }  // groups in memory
 

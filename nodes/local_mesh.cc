@@ -21,12 +21,13 @@
 #include <thread>
 
 #include "codec/msgpack_view.h"
+#include "nodes/local_mesh_util.h"
 #include "router/hash_ring.h"
 
 namespace fs = std::filesystem;
 
 namespace meshchat::nodes {
-namespace {
+namespace detail {
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -113,7 +114,8 @@ Result<codec::Envelope> AskNode(const router::NodeInfo& n, const std::string& ta
   return resp;
 }
 
-}  // namespace
+}  // namespace detail
+using namespace detail;
 
 std::string SelfDir() {
   std::error_code ec;

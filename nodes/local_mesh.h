@@ -70,6 +70,12 @@ class LocalMesh {
   // Drains a gateway: it stops accepting and sends its clients elsewhere; waits (up to
   // `timeout_ms`) until it holds no connection, and drops it from client-endpoints.
   Status DrainGateway(const std::string& id, std::string& log, int timeout_ms = 30000);
+  // Membership (local_mesh_membership.cc): a new map (epoch + 1) with the node added or
+  // removed, written and pushed to every running node. Only gateways for now.
+  Status AddNode(const std::string& id, router::Role role, std::string& log);
+  Status RemoveNode(const std::string& id, std::string& log);
+  // Pushes `next` to every node of it that runs (workers first); fails if one refuses it.
+  Status PushMap(const router::ClusterMap& next, std::string& log, const std::string& skip = "");
   // Stops (SIGTERM, then SIGKILL after 5 s) and starts one node.
   Status RestartNode(const std::string& id, std::string& log);
   // Asks the user's session shard what it knows of the user (a msgpack map, see

@@ -104,7 +104,7 @@ void MediaCore::Error(const codec::Stamp& to, ErrorCode code, const std::string&
 void MediaCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
   switch (env.type) {
     case MeshType::kClientFrame: {
-      if (env.epoch != cfg_.epoch || env.key.empty() || media_owner_(env.key) != cfg_.node_id) {
+      if (env.epoch > cfg_.epoch || env.key.empty() || media_owner_(env.key) != cfg_.node_id) {
         codec::Envelope r;  // routed with another map, or to the wrong node
         r.type = MeshType::kWrongOwner;
         r.key = env.key;

@@ -74,6 +74,7 @@ class MediaCore {
   void OnTick(Effects& fx);  // resends channel acks' peers, collects garbage
   Status EndBatch(Effects& fx);
   uint64_t Unacked() const { return channel_.Unacked(); }
+  void SetEpoch(uint64_t epoch) { cfg_.epoch = epoch; }  // a newer map was taken
   void OnStoreLost(Effects& fx);
   uint64_t Connections() const { return 0; }
   uint64_t collected() const { return collected_; }

@@ -282,6 +282,13 @@ int main(int argc, char** argv) {
   cstart->add_option("--opt", start_opts, "KEY=VALUE setting for this node (with --map)");
   auto* crestart = app.add_subcommand("restart", "stop (TERM) and start one node");
   crestart->add_option("node", node_id, "node id")->required();
+  std::string add_role = "gateway";
+  auto* cadd = app.add_subcommand("add", "add a node to the running cluster (gateways for now)");
+  cadd->add_option("node", node_id, "new node id")->required();
+  cadd->add_option("--role", add_role, "its role")
+      ->check(CLI::IsMember({"gateway", "session", "group", "presence", "media"}));
+  auto* cremove = app.add_subcommand("remove", "drain, stop and remove a node (gateways for now)");
+  cremove->add_option("node", node_id, "node id")->required();
   auto* cdrain =
       app.add_subcommand("drain", "send a gateway's clients elsewhere, wait until empty");
   cdrain->add_option("gateway", node_id, "gateway id")->required();
@@ -342,6 +349,15 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : 1;
   }
   if (cwho->parsed()) return CmdWho(mesh, who_user);
+  if (cadd->parsed() || cremove->parsed()) {
+    std::string log;
+    Status s = cadd->parsed() ? mesh.AddNode(node_id, *router::ParseRole(add_role), log)
+                              : mesh.RemoveNode(node_id, log);
+    std::cout << log;
+    if (!s.ok())
+      std::cerr << "meshctl " << (cadd->parsed() ? "add" : "remove") << ": " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
   if (cstart->parsed()) {
     std::string log;
     Status s = start_map.empty() ? Status::Ok()

@@ -1,5 +1,7 @@
 #include "nodes/node_runner.h"
 
+#include <algorithm>
+
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -34,6 +36,32 @@ uint64_t StoreBytes(const std::string& dir) {
   }
   return total;
 }
+// A newer map replaces `map` in place (everything holds a reference to it) if it is valid,
+// newer, keeps this node as it is, and changes only gateways: adding or removing a node of a
+// role that owns keys needs those keys handed over, which nodes cannot do yet.
+Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::string_view text) {
+  auto next = router::ClusterMap::Parse(text);
+  if (!next.ok()) return next.status();
+  if (next->epoch <= map.epoch)
+    return {Code::kInvalid, "epoch " + std::to_string(next->epoch) + " is not newer than " +
+                                std::to_string(map.epoch)};
+  const router::NodeInfo* me = next->Find(self.id);
+  if (!me || !(*me == self)) return {Code::kInvalid, "the new map changes or drops this node"};
+  auto keyed = [](const router::ClusterMap& m) {  // nodes of roles that own keys
+    std::vector<router::NodeInfo> v;
+    for (const auto& n : m.nodes)
+      if (n.role != router::Role::kGateway) v.push_back(n);
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return v;
+  };
+  if (keyed(*next) != keyed(map))
+    return {Code::kInvalid,
+            "the new map changes session, group, presence or media nodes: only gateways can be "
+            "added or removed while running"};
+  map = std::move(next).value();
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string ReadSecretFile(const std::string& path) {
@@ -70,8 +98,11 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
   try {
     auto map = router::ClusterMap::Load(map_path);
     if (!map.ok()) throw std::runtime_error(map.status().message());
-    const router::NodeInfo* self = map->Find(id);
-    if (!self) throw std::runtime_error("node '" + id + "' is not in " + map_path);
+    const router::NodeInfo* found = map->Find(id);
+    if (!found) throw std::runtime_error("node '" + id + "' is not in " + map_path);
+    // A copy: the map object is replaced when a newer map arrives (meshctl add/remove).
+    const router::NodeInfo self_info = *found;
+    const router::NodeInfo* self = &self_info;
     if (self->role != role)
       throw std::runtime_error("node '" + id + "' is a " + router::RoleName(self->role) +
                                " in the map, not a " + router::RoleName(role));
@@ -148,6 +179,21 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
         resp.req = env.req;
         resp.key = env.key;
         resp.body = service->Describe(env.key);
+        (void)mesh.Reply(from, std::move(resp));
+        return;
+      }
+      if (env.type == codec::MeshType::kMapUpdate) {  // answered with the status, as above
+        if (Status s = TakeMap(*map, self_info, env.body); !s.ok()) {
+          spdlog::warn("new cluster map refused: {}", s.message());
+        } else {
+          mesh.ApplyMap();
+          service->OnMapChanged();
+          spdlog::info("cluster map epoch {} applied: {} nodes", map->epoch, map->nodes.size());
+        }
+        codec::Envelope resp;
+        resp.type = codec::MeshType::kStatusResp;
+        resp.req = env.req;
+        resp.body = status_now();
         (void)mesh.Reply(from, std::move(resp));
         return;
       }

@@ -45,6 +45,8 @@ class Service {
   virtual uint64_t QueueDepth() const { return 0; }
   // `meshctl drain`: stop taking new work and send clients elsewhere (gateways).
   virtual void Drain() {}
+  // A newer cluster map replaced ctx.map (only gateways changed).
+  virtual void OnMapChanged() {}
   // Role-specific metrics, rendered once a second on the loop thread.
   virtual void WriteMetrics(MetricsText& /*m*/) const {}
   // For operators (`meshctl who`): what this node knows about `key`, as a msgpack map body.

@@ -48,6 +48,7 @@ class SessionCore {
   // been cleared and the core has reset what it had in flight.
   Status EndBatch(Effects& fx);
   uint64_t Unacked() const { return channel_.Unacked(); }
+  void SetEpoch(uint64_t epoch) { ctx_.cfg.epoch = epoch; }  // a newer map was taken
   const CodeCounter& errors() const { return ctx_.errors; }
   const Inboxes::Stats& inbox_stats() const { return inboxes_.stats(); }
 

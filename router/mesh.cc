@@ -32,19 +32,8 @@ void Mesh::Start() {
   router_.set(zmq::sockopt::backlog, 4096);
   router_.set(zmq::sockopt::linger, 0);
   router_.bind(me->mesh);
-  for (const auto& n : map_.nodes) {
-    if (n.id == self_) continue;
-    Peer p;
-    p.dealer = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
-    p.dealer->set(zmq::sockopt::routing_id, self_);
-    p.dealer->set(zmq::sockopt::immediate, 1);
-    p.dealer->set(zmq::sockopt::sndhwm, opts_.hwm);
-    p.dealer->set(zmq::sockopt::linger, 0);
-    p.dealer->set(zmq::sockopt::reconnect_ivl, 100);
-    p.dealer->set(zmq::sockopt::reconnect_ivl_max, 1000);
-    p.dealer->connect(n.mesh);
-    peers_.emplace(n.id, std::move(p));
-  }
+  for (const auto& n : map_.nodes)
+    if (n.id != self_) AddPeer(n);
   reactor_.AddZmqReader(router_, [this] { return ReceiveOne(); });
   reactor_.OnTurnEnd([this] { DeliverLocal(); });
   reactor_.OnTurnEndLast([this] { Flush(); });
@@ -53,6 +42,35 @@ void Mesh::Start() {
   // The first heartbeats fail while connections are still being set up (ZMQ_IMMEDIATE): try
   // again soon so peers see each other in well under a heartbeat interval.
   for (int64_t ms : {20, 60, 150, 300}) reactor_.After(ms, [this] { Heartbeat(); });
+}
+
+void Mesh::AddPeer(const NodeInfo& n) {
+  Peer p;
+  p.dealer = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  p.dealer->set(zmq::sockopt::routing_id, self_);
+  p.dealer->set(zmq::sockopt::immediate, 1);
+  p.dealer->set(zmq::sockopt::sndhwm, opts_.hwm);
+  p.dealer->set(zmq::sockopt::linger, 0);
+  p.dealer->set(zmq::sockopt::reconnect_ivl, 100);
+  p.dealer->set(zmq::sockopt::reconnect_ivl_max, 1000);
+  p.dealer->connect(n.mesh);
+  peers_.emplace(n.id, std::move(p));
+}
+
+void Mesh::ApplyMap() {
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (map_.Find(it->first)) {
+      ++it;
+      continue;
+    }
+    const std::string gone = it->first;
+    const bool was_up = it->second.up;
+    it = peers_.erase(it);
+    if (was_up && on_peer_down_) on_peer_down_(gone);
+  }
+  for (const auto& n : map_.nodes)
+    if (n.id != self_ && !peers_.count(n.id)) AddPeer(n);
+  Heartbeat();  // new peers hear from us at once
 }
 
 Status Mesh::Send(const std::string& node, codec::Envelope env) {

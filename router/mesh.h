@@ -66,6 +66,9 @@ class Mesh {
   // Sends back over the ROUTER to whoever has `routing_id` (operators' tools).
   Status Reply(const std::string& routing_id, codec::Envelope env);
 
+  // The map (the object given at construction) was replaced by a newer one: connects to the
+  // nodes it added, drops the ones it removed (they count as down).
+  void ApplyMap();
   bool IsUp(const std::string& node) const;
   size_t PeersUp() const;
   size_t PeersTotal() const { return peers_.size(); }
@@ -83,6 +86,7 @@ class Mesh {
     int64_t last_heard_ms = 0;
     bool up = false;
   };
+  void AddPeer(const NodeInfo& n);
   bool ReceiveOne();
   void Flush();
   void Deliver(const std::string& from, std::string_view payload);

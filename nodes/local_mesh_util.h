@@ -1,0 +1,29 @@
+// Helpers shared by the parts of LocalMesh (local_mesh.cc, local_mesh_membership.cc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "codec/envelope.h"
+#include "router/cluster_map.h"
+
+namespace meshchat::nodes::detail {
+
+std::string ReadFile(const std::string& path);
+bool ProcessAlive(long pid);
+bool ChildExited(pid_t pid);
+long ReadPid(const std::string& path);
+// n distinct free TCP ports on 127.0.0.1 (held until all are chosen).
+std::vector<uint16_t> FreePorts(size_t n);
+std::string Tail(const std::string& path, size_t lines);
+bool WaitExit(long pid, std::chrono::steady_clock::time_point deadline);
+// One request to a node's mesh ROUTER from a throwaway DEALER; the answer of type `want`.
+Result<codec::Envelope> AskNode(const router::NodeInfo& n, const std::string& tag,
+                                const codec::Envelope& req, codec::MeshType want, int timeout_ms);
+
+}  // namespace meshchat::nodes::detail
