@@ -71,8 +71,16 @@ void ClientListener::Accept() {
   for (int i = 0; i < 1024; ++i) {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        spdlog::warn("accept: {}", strerror(errno));  // EMFILE etc.: keep serving the rest
+      // EMFILE etc.: keep serving the rest; a connection storm must not flood the log.
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        ++stats_.accept_errors;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_accept_log_ >= std::chrono::seconds(1)) {
+          last_accept_log_ = now;
+          spdlog::warn("accept: {} ({} accept errors so far)", strerror(errno),
+                       stats_.accept_errors);
+        }
+      }
       return;
     }
     if (conns_.size() >= cfg_.max_connections) {

@@ -7,6 +7,7 @@
 // Output is coalesced: frames queued during a loop turn go out in one write() at turn end.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -32,6 +33,7 @@ struct ListenerStats {
   uint64_t refused = 0;
   uint64_t frames_in = 0;
   uint64_t slow_consumers = 0;
+  uint64_t accept_errors = 0;  // accept() failures other than "try again" (EMFILE, ENFILE...)
 };
 
 class ClientListener {
@@ -59,6 +61,7 @@ class ClientListener {
   const ListenerStats& stats() const { return stats_; }
 
  private:
+  std::chrono::steady_clock::time_point last_accept_log_{};
   struct Conn {
     int fd = -1;
     bool closing = false;

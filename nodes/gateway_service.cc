@@ -76,6 +76,8 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
           static_cast<double>(core_.authenticated()));
   m.Counter("meshchat_gateway_accepted_total", "client connections accepted", s.accepted);
   m.Counter("meshchat_gateway_refused_total", "connections refused (connection cap)", s.refused);
+  m.Counter("meshchat_gateway_accept_errors_total", "accept() failures (e.g. out of file handles)",
+            s.accept_errors);
   m.Counter("meshchat_gateway_frames_in_total", "client frames received", s.frames_in);
   m.Counter("meshchat_gateway_slow_consumers_total",
             "connections closed because their output queue was full", s.slow_consumers);
