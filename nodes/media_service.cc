@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <sstream>
 
 #include "store/localdir_blob_store.h"
 #include "store/rados_blob_store.h"
@@ -85,6 +86,12 @@ MediaService::MediaService(NodeContext& ctx)
             cfg.secret = ctx.secret;
             cfg.max_bytes = std::stoull(Opt(ctx, "max_mb", "64")) << 20;
             cfg.http_base = Opt(ctx, "http_base", "");
+            if (auto types = Opt(ctx, "media_types", ""); !types.empty()) {
+              cfg.types.clear();  // comma-separated content types
+              std::stringstream ss(types);
+              for (std::string t; std::getline(ss, t, ',');)
+                if (!t.empty()) cfg.types.push_back(t);
+            }
             cfg.upload_grace_ms = std::stoll(Opt(ctx, "upload_grace_s", "86400")) * 1000;
             cfg.retention_ms = std::stoll(Opt(ctx, "retention_s", "2592000")) * 1000;
             return std::make_unique<MediaCore>(

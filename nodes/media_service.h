@@ -3,6 +3,7 @@
 //
 // Options (--opt KEY=VALUE): media=localdir|rados (default localdir, under DATA/media);
 // ceph_conf, ceph_pool (meshchat), ceph_user (admin), ceph_timeout_s (5); max_mb (64);
+// media_types (comma-separated allowed content types; default: common image/video/audio/pdf);
 // http_listen=HOST:PORT and http_base=URL prefix clients are given; upload_grace_s,
 // retention_s.
 #pragma once

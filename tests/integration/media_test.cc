@@ -248,3 +248,14 @@ TEST_CASE("media: RADOS going down mid-upload fails the upload, not the chat",
                        std::string(32, 'x')};
   CHECK(client::FetchMedia(cb, half).status().code() == Code::kNotFound);
 }
+
+TEST_CASE("media: size limit and content types are configurable", "[integration][media]") {
+  TestMesh mesh(2, 2, "--opt max_mb=1 --opt media_types=image/png,text/plain");
+  auto ca = mesh.Connect("alice", 0);
+  REQUIRE(ca.UploadBegin({1, (1 << 20) + 1, "image/png", client::Sha256("x")}).ok());
+  CHECK(Expect<codec::Error>(ca).code == codec::ErrorCode::kMediaTooLarge);
+  REQUIRE(ca.UploadBegin({2, 10, "image/jpeg", client::Sha256("x")}).ok());
+  CHECK(Expect<codec::Error>(ca).code == codec::ErrorCode::kMediaType);
+  auto ref = client::UploadMedia(ca, "plain text, allowed here", "text/plain");
+  REQUIRE(ref.ok());
+}
