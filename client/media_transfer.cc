@@ -149,13 +149,26 @@ Result<std::string> FetchMedia(ChatClient& c, const codec::MediaRef& ref,
   std::string out;
   out.reserve(static_cast<size_t>(ref.size));
   int failures = 0;
+  // `window` ranges in flight; the media node answers them in order.
+  const uint64_t chunk = codec::kMaxChunkBytes;
+  uint64_t requested = 0;
   while (out.size() < ref.size) {
-    codec::Fetch f{ref.ticket, out.size(), codec::kMaxChunkBytes};
-    if (Status s = c.SendMedia(ref.id, f); !s.ok()) return s;
+    while (requested < ref.size && requested - out.size() < o.window * chunk) {
+      if (Status s = c.SendMedia(ref.id, codec::Fetch{ref.ticket, requested, chunk}); !s.ok())
+        return s;
+      requested += std::min<uint64_t>(chunk, ref.size - requested);
+    }
     auto d = Await<codec::MediaData>(c, ref.id, 0, o, nullptr);
     if (!d.ok()) {
       if (d.status().code() != Code::kUnavailable || ++failures > o.retries) return d.status();
       Pause(failures);
+      // Let the answers to what was in flight go by, then ask again from where we are.
+      TransferOptions quick = o;
+      quick.timeout_ms = 300;
+      while (Await<codec::MediaData>(c, ref.id, 0, quick, nullptr).status().code() !=
+             Code::kTimeout) {
+      }
+      requested = out.size();
       continue;
     }
     if (d->off != out.size() || d->data.empty() || d->size != ref.size)

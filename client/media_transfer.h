@@ -20,7 +20,7 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 struct TransferOptions {
   int timeout_ms = 15000;  // for each answer
   int retries = 5;         // retryable failures tolerated (with backoff) before giving up
-  size_t window = 4;       // chunks in flight
+  size_t window = 4;       // chunks (upload) or ranges (fetch) in flight
   ProgressFn progress;
   std::vector<Event>* other = nullptr;
 };
