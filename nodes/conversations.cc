@@ -126,10 +126,7 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
   const uint64_t forget_at = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
   const std::string mark =
       store::BigEndian64(ExpiryBucketEnd(forget_at, ctx_.cfg.inbox_ttl_ms)) + env.key;
-  if (auto have = ctx_.kv.Get(kDedupExpiryTable, mark); !have.ok()) {
-    if (have.status().code() != Code::kNotFound) return have.status();
-    if (Status s = ctx_.kv.Put(kDedupExpiryTable, mark, ""); !s.ok()) return s;
-  }
+  if (Status s = store::PutMarkOnce(ctx_.kv, kDedupExpiryTable, mark); !s.ok()) return s;
 
   InboxEntry e;
   e.kind = InboxEntry::Kind::kMessage;
@@ -193,14 +190,9 @@ Status Conversations::Log(const std::string& conv, const InboxEntry& e) {
 
 Status Conversations::ExpireLog(size_t max) {
   const uint64_t now = static_cast<uint64_t>(ctx_.clock.WallMs());
-  std::vector<std::string> due;
-  Status s = ctx_.kv.Scan(kLogExpiryTable, "", [&](std::string_view k, std::string_view) {
-    if (due.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
-    due.emplace_back(k);
-    return true;
-  });
-  if (!s.ok()) return s;
-  for (const auto& mark : due) {
+  auto due = store::DueKeys(ctx_.kv, kLogExpiryTable, now, max);
+  if (!due.ok()) return due.status();
+  for (const auto& mark : *due) {
     if (Status st = ctx_.kv.Del(kLogTable, mark.substr(8)); !st.ok()) return st;
     if (Status st = ctx_.kv.Del(kLogExpiryTable, mark); !st.ok()) return st;
   }
@@ -276,17 +268,12 @@ Status Conversations::OnHistory(const codec::Envelope& env, Effects& fx) {
 Status Conversations::ExpireDedup(size_t max) {
   const uint64_t now = static_cast<uint64_t>(ctx_.clock.WallMs());
   const uint64_t ttl = static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);
-  std::vector<std::string> marks;
-  Status s = ctx_.kv.Scan(kDedupExpiryTable, "", [&](std::string_view k, std::string_view) {
-    if (marks.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
-    marks.emplace_back(k);
-    return true;
-  });
-  if (!s.ok()) return s;
-  for (const auto& mark : marks) {
+  auto marks = store::DueKeys(ctx_.kv, kDedupExpiryTable, now, max);
+  if (!marks.ok()) return marks.status();
+  for (const auto& mark : *marks) {
     const std::string prefix = mark.substr(8) + '\0';  // every sender in the conversation
     std::vector<std::string> old;
-    s = ctx_.kv.Scan(kDedupTable, prefix, [&](std::string_view k, std::string_view v) {
+    Status s = ctx_.kv.Scan(kDedupTable, prefix, [&](std::string_view k, std::string_view v) {
       if (k.substr(0, prefix.size()) != prefix) return false;
       std::vector<uint64_t> rec;
       if (!DecodeUints(v, rec, 2) || rec[1] + ttl <= now) old.emplace_back(k);

@@ -53,7 +53,7 @@ Status GroupCore::Keep(const std::string& group, const InboxEntry& e) {
   if (!mode.ok()) return mode.status();
   const std::string key = group + '\0' + store::BigEndian64(e.seq);
   const std::string mark = store::BigEndian64(ExpiryBucketEnd(e.expires_ms, cfg_.ttl_ms)) + group;
-  if (Status s = kv_.Put(kLogExpiryTable, mark, ""); !s.ok()) return s;
+  if (Status s = store::PutMarkOnce(kv_, kLogExpiryTable, mark); !s.ok()) return s;
   if (mode->permanent)
     if (Status s = kv_.Put(kHistTable, key, EncodeRecord(e)); !s.ok()) return s;
   if (e.vanish_ms == 0) return Status::Ok();
@@ -133,19 +133,14 @@ Status GroupCore::TrimDelivered(const std::string& group) {
 
 Status GroupCore::ExpireLog(size_t max) {
   const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
-  std::vector<std::string> due;
-  Status s = kv_.Scan(kLogExpiryTable, "", [&](std::string_view k, std::string_view) {
-    if (due.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
-    due.emplace_back(k);
-    return true;
-  });
-  if (!s.ok()) return s;
-  for (const auto& mark : due) {
+  auto due = store::DueKeys(kv_, kLogExpiryTable, now, max);
+  if (!due.ok()) return due.status();
+  for (const auto& mark : *due) {
     const std::string prefix = mark.substr(8) + '\0';
     std::vector<std::string> old;
     bool more = false;
     // Sequence order is time order: stop at the first entry still within the retention.
-    s = kv_.Scan(kLogTable, prefix, [&](std::string_view k, std::string_view v) {
+    Status s = kv_.Scan(kLogTable, prefix, [&](std::string_view k, std::string_view v) {
       if (k.substr(0, prefix.size()) != prefix) return false;
       InboxEntry e;
       if (DecodeRecord(v, e) && e.expires_ms > now) return false;
@@ -164,14 +159,9 @@ Status GroupCore::ExpireLog(size_t max) {
 
 Status GroupCore::ExpireVanished(size_t max) {
   const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
-  std::vector<std::string> due;
-  Status s = kv_.Scan(kVanishTable, "", [&](std::string_view k, std::string_view) {
-    if (due.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
-    due.emplace_back(k);
-    return true;
-  });
-  if (!s.ok()) return s;
-  for (const auto& mark : due) {
+  auto due = store::DueKeys(kv_, kVanishTable, now, max);
+  if (!due.ok()) return due.status();
+  for (const auto& mark : *due) {
     const std::string key = mark.substr(8);
     for (auto table : {kLogTable, kHistTable})
       if (Status st = kv_.Del(table, key); !st.ok()) return st;

@@ -372,10 +372,7 @@ Status Inboxes::ApplyOne(const std::string& user, const InboxEntry& entry, Effec
                              ? static_cast<int64_t>(a.entry.vanish_ms - a.entry.ts)
                              : ctx_.cfg.inbox_ttl_ms;
     const std::string key = ExpiryKey(ExpiryBucketEnd(a.entry.expires_ms, life), user);
-    auto have = ctx_.kv.Get(kExpiryTable, key);
-    if (!have.ok() && have.status().code() != Code::kNotFound) return have.status();
-    if (!have.ok())
-      if (Status s = ctx_.kv.Put(kExpiryTable, key, ""); !s.ok()) return s;
+    if (Status s = store::PutMarkOnce(ctx_.kv, kExpiryTable, key); !s.ok()) return s;
   }
   if (a.entry.kind == InboxEntry::Kind::kMessage && a.entry.from != user) {
     auto cs = LoadChat(user, a.entry.chat);
@@ -419,14 +416,9 @@ Status Inboxes::OnTick(Effects& fx) {
 
 Status Inboxes::ExpireDue(size_t max, Effects& fx) {
   const uint64_t now = static_cast<uint64_t>(ctx_.clock.WallMs());
-  std::vector<std::string> buckets;  // keys of due (bucket, user) marks
-  Status s = ctx_.kv.Scan(kExpiryTable, "", [&](std::string_view k, std::string_view) {
-    if (buckets.size() >= max || k.size() <= 8 || store::ReadBigEndian64(k) > now) return false;
-    buckets.emplace_back(k);
-    return true;
-  });
-  if (!s.ok()) return s;
-  for (const auto& key : buckets) {
+  auto buckets = store::DueKeys(ctx_.kv, kExpiryTable, now, max);  // (bucket, user) marks
+  if (!buckets.ok()) return buckets.status();
+  for (const auto& key : *buckets) {
     const std::string user = key.substr(8);
     if (Status st = ctx_.kv.Del(kExpiryTable, key); !st.ok()) return st;
     auto us = LoadUser(user);
@@ -438,20 +430,20 @@ Status Inboxes::ExpireDue(size_t max, Effects& fx) {
     size_t seen = 0;
     std::vector<std::pair<uint64_t, InboxEntry>> expired;
     Status bad = Status::Ok();
-    s = ctx_.kv.Scan(kInboxTable, InboxKey(user, us->kept_from),
-                     [&](std::string_view k, std::string_view v) {
-                       uint64_t n = 0;
-                       if (!PositionIn(k, prefix, n)) return false;
-                       InboxEntry e;
-                       if (!DecodeRecord(v, e)) {
-                         bad = Status(Code::kInvalid, "corrupt inbox entry");
-                         return false;
-                       }
-                       ++seen;
-                       if (e.expires_ms != 0 && e.expires_ms <= now)
-                         expired.emplace_back(n, std::move(e));
-                       return expired.size() < max && seen < kExpiryScanLimit;
-                     });
+    Status s = ctx_.kv.Scan(kInboxTable, InboxKey(user, us->kept_from),
+                            [&](std::string_view k, std::string_view v) {
+                              uint64_t n = 0;
+                              if (!PositionIn(k, prefix, n)) return false;
+                              InboxEntry e;
+                              if (!DecodeRecord(v, e)) {
+                                bad = Status(Code::kInvalid, "corrupt inbox entry");
+                                return false;
+                              }
+                              ++seen;
+                              if (e.expires_ms != 0 && e.expires_ms <= now)
+                                expired.emplace_back(n, std::move(e));
+                              return expired.size() < max && seen < kExpiryScanLimit;
+                            });
     if (!s.ok()) return s;
     if (!bad.ok()) return bad;
     for (const auto& [n, e] : expired) {

@@ -448,14 +448,10 @@ void MediaCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
 void MediaCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
   const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
-  std::vector<std::string> due;
-  Status s = kv_.Scan(kGcTable, "", [&](std::string_view key, std::string_view) {
-    if (key.size() != 8 + codec::kMediaIdBytes || store::ReadBigEndian64(key) > now) return false;
-    due.emplace_back(key.substr(8));
-    return due.size() < cfg_.gc_batch;
-  });
-  if (!s.ok()) return Fail(s);
-  for (const auto& id : due) {
+  auto due = store::DueKeys(kv_, kGcTable, now, cfg_.gc_batch);
+  if (!due.ok()) return Fail(due.status());
+  for (const auto& mark : *due) {
+    const std::string id = mark.substr(8);
     auto m = Load(id);
     if (!m.ok()) {
       if (m.status().code() != Code::kNotFound) return Fail(m.status());

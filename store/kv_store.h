@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -40,5 +41,12 @@ class KvStore {
 // Big-endian fixed-width integers in keys keep byte order equal to numeric order.
 std::string BigEndian64(uint64_t v);
 uint64_t ReadBigEndian64(std::string_view s);  // s must hold 8 bytes
+
+// Expiry indexes: keys that start with a big-endian time. The first `max` keys of `table` whose
+// time is <= now, in time order.
+Result<std::vector<std::string>> DueKeys(KvStore& kv, std::string_view table, uint64_t now,
+                                         size_t max);
+// Puts `key` -> "" unless it is there (a mark many writers set: no rewrite of the same page).
+Status PutMarkOnce(KvStore& kv, std::string_view table, std::string_view key);
 
 }  // namespace meshchat::store

@@ -14,6 +14,25 @@ uint64_t ReadBigEndian64(std::string_view s) {
   return v;
 }
 
+Result<std::vector<std::string>> DueKeys(KvStore& kv, std::string_view table, uint64_t now,
+                                         size_t max) {
+  std::vector<std::string> due;
+  Status s = kv.Scan(table, "", [&](std::string_view k, std::string_view) {
+    if (due.size() >= max || k.size() <= 8 || ReadBigEndian64(k) > now) return false;
+    due.emplace_back(k);
+    return true;
+  });
+  if (!s.ok()) return s;
+  return due;
+}
+
+Status PutMarkOnce(KvStore& kv, std::string_view table, std::string_view key) {
+  auto have = kv.Get(table, key);
+  if (have.ok()) return Status::Ok();
+  if (have.status().code() != Code::kNotFound) return have.status();
+  return kv.Put(table, key, "");
+}
+
 Result<std::unique_ptr<LmdbKvStore>> LmdbKvStore::Open(const std::string& dir,
                                                        const LmdbOptions& opts) {
   auto env = LmdbEnv::Open(dir, opts);
