@@ -31,13 +31,7 @@ std::string ConversationId(const std::string& a, const std::string& b) {
 
 void ShardContext::ToClient(const codec::Stamp& to, uint8_t type, std::string body,
                             Effects& fx) const {
-  codec::Envelope env;
-  env.type = codec::MeshType::kToClient;
-  env.key = to.user;
-  env.stamp = to;
-  env.ftype = type;
-  env.body = std::move(body);
-  fx.mesh.push_back({to.gateway, std::move(env), 0});
+  fx.ToClient(to, type, std::move(body));
 }
 
 void ShardContext::ErrorToClient(const codec::Stamp& to, codec::ErrorCode code,

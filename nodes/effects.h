@@ -25,6 +25,17 @@ struct Effects {
   std::vector<uint64_t> closes;                     // close after the queued writes are flushed
   std::vector<std::string> subscribe, unsubscribe;  // gateway: presence topics (user ids)
 
+  // A frame (type and body) to one client connection, through the gateway that stamped it.
+  void ToClient(const codec::Stamp& to, uint8_t type, std::string body) {
+    codec::Envelope env;
+    env.type = codec::MeshType::kToClient;
+    env.key = to.user;
+    env.stamp = to;
+    env.ftype = type;
+    env.body = std::move(body);
+    mesh.push_back({to.gateway, std::move(env), 0});
+  }
+
   void Clear() {
     mesh.clear();
     writes.clear();

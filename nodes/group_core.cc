@@ -57,13 +57,7 @@ void GroupCore::Fail(const Status& s) {
 }
 
 void GroupCore::Reply(const codec::Stamp& to, codec::GroupResult r, Effects& fx) {
-  codec::Envelope env;
-  env.type = MeshType::kToClient;
-  env.key = to.user;
-  env.stamp = to;
-  env.ftype = static_cast<uint8_t>(codec::FrameType::kGroupResult);
-  env.body = codec::Encode(r);
-  fx.mesh.push_back({to.gateway, std::move(env), 0});
+  fx.ToClient(to, static_cast<uint8_t>(codec::FrameType::kGroupResult), codec::Encode(r));
 }
 
 Result<GroupCore::Members*> GroupCore::MembersOf(const std::string& group) {
@@ -216,13 +210,8 @@ Status GroupCore::HandleCursor(std::string_view payload) {
 Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   codec::GroupSend m;
   auto error = [&](ErrorCode code, const std::string& msg, uint64_t cid) {
-    codec::Envelope r;
-    r.type = MeshType::kToClient;
-    r.key = env.stamp.user;
-    r.stamp = env.stamp;
-    r.ftype = static_cast<uint8_t>(codec::FrameType::kError);
-    r.body = codec::Encode(codec::Error{code, msg, cid, false});
-    fx.mesh.push_back({env.stamp.gateway, std::move(r), 0});
+    fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kError),
+                codec::Encode(codec::Error{code, msg, cid, false}));
     return Status::Ok();
   };
   if (codec::Decode(env.body, m) != codec::DecodeStatus::kOk || m.cid == 0)
@@ -232,13 +221,8 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   if (!(*members)->count(env.stamp.user))  // also for a group that does not exist
     return error(ErrorCode::kNotMember, "not a member of this group", m.cid);
   auto sent = [&](uint64_t seq, uint64_t ts) {
-    codec::Envelope r;
-    r.type = MeshType::kToClient;
-    r.key = env.stamp.user;
-    r.stamp = env.stamp;
-    r.ftype = static_cast<uint8_t>(codec::FrameType::kSent);
-    r.body = codec::Encode(codec::Sent{m.cid, m.group, seq, ts});
-    fx.mesh.push_back({env.stamp.gateway, std::move(r), 0});
+    fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kSent),
+                codec::Encode(codec::Sent{m.cid, m.group, seq, ts}));
   };
   const std::string dedup = m.group + '\0' + env.stamp.user + '\0' + store::BigEndian64(m.cid);
   std::vector<uint64_t> prior;

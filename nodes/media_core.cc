@@ -85,13 +85,7 @@ void MediaCore::Fail(const Status& s) {
 }
 
 void MediaCore::Reply(const codec::Stamp& to, FrameType type, std::string body, Effects& fx) const {
-  codec::Envelope r;
-  r.type = MeshType::kToClient;
-  r.key = to.user;
-  r.stamp = to;
-  r.ftype = static_cast<uint8_t>(type);
-  r.body = std::move(body);
-  fx.mesh.push_back({to.gateway, std::move(r), 0});
+  fx.ToClient(to, static_cast<uint8_t>(type), std::move(body));
 }
 
 void MediaCore::Error(const codec::Stamp& to, ErrorCode code, const std::string& msg,

@@ -74,13 +74,7 @@ void PresenceCore::Answer(const codec::Envelope& env, Effects& fx) {
   codec::Presence p = StateOf(env.key);
   if (!Visible(env.key, env.stamp.user, env.arg != 0))
     p = codec::Presence{env.key, false, 0};  // looks exactly like a user never seen
-  codec::Envelope r;
-  r.type = MeshType::kToClient;
-  r.key = env.stamp.user;
-  r.stamp = env.stamp;
-  r.ftype = static_cast<uint8_t>(codec::FrameType::kPresence);
-  r.body = codec::Encode(p);
-  fx.mesh.push_back({env.stamp.gateway, std::move(r), 0});
+  fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kPresence), codec::Encode(p));
 }
 
 void PresenceCore::OnEnvelope(const std::string& /*from*/, codec::Envelope&& env, Effects& fx,
