@@ -204,7 +204,9 @@ Status GroupCore::HandleCursor(std::string_view payload) {
   const uint64_t delivered = std::max({cur[0], c.delivered, read});
   if (delivered == cur[0] && read == cur[1]) return Status::Ok();
   if (Status s = kv_.Put(kCursorTable, key, EncodeUints({delivered, read})); !s.ok()) return s;
-  return delivered > cur[0] ? TrimDelivered(c.group) : Status::Ok();
+  // Trimming reads every member's cursor: once per group per tick, not once per ack.
+  if (delivered > cur[0]) trim_due_.insert(c.group);
+  return Status::Ok();
 }
 
 Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
@@ -445,17 +447,25 @@ void GroupCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
   Fail(ExpireVanished(1000));
   Fail(ExpireLog(1000));
+  for (size_t n = 0; n < 64 && !trim_due_.empty(); ++n) {
+    Fail(TrimDelivered(*trim_due_.begin()));
+    trim_due_.erase(trim_due_.begin());
+  }
 }
 
 Status GroupCore::EndBatch(Effects& fx) {
   Status s = channel_.CommitBatch(batch_error_, fx);
-  if (!s.ok()) members_.clear();  // the cache may hold changes that were not stored
+  if (!s.ok()) {  // the caches may hold changes that were not stored
+    members_.clear();
+    modes_.clear();
+  }
   return s;
 }
 
 void GroupCore::OnStoreLost(Effects& fx) {
   fx.Clear();
-  members_.clear();  // the cache may hold changes that were not stored
+  members_.clear();  // the caches may hold changes that were not stored
+  modes_.clear();
   channel_.OnCommitFailed();
 }
 

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -106,6 +107,8 @@ class GroupCore {
   PeerUpFn peer_up_;
   ReliableChannel channel_;
   std::unordered_map<std::string, Members> members_;  // cache of the gmem table
+  std::unordered_map<std::string, Mode> modes_;       // cache of the gmode table
+  std::set<std::string> trim_due_;  // temporary groups whose delivered cursors moved
   Status batch_error_;
 };
 

@@ -19,11 +19,18 @@ constexpr std::string_view kLogExpiryTable = "glog_exp";
 }  // namespace
 
 Result<GroupCore::Mode> GroupCore::LoadMode(const std::string& group) {
-  auto v = kv_.Get(kModeTable, group);
-  if (!v.ok()) return v.status().code() == Code::kNotFound ? Result<Mode>(Mode{}) : v.status();
-  std::vector<uint64_t> u;
-  if (!DecodeUints(*v, u, 2)) return Status(Code::kInvalid, "corrupt group mode");
-  return Mode{u[0] == 1, u[1]};
+  // Read on every message (timer, history): cached like the member lists, and dropped with
+  // them when a batch is lost.
+  if (auto it = modes_.find(group); it != modes_.end()) return it->second;
+  Mode m;
+  if (auto v = kv_.Get(kModeTable, group); v.ok()) {
+    std::vector<uint64_t> u;
+    if (!DecodeUints(*v, u, 2)) return Status(Code::kInvalid, "corrupt group mode");
+    m = Mode{u[0] == 1, u[1]};
+  } else if (v.status().code() != Code::kNotFound) {
+    return v.status();
+  }
+  return modes_[group] = m;
 }
 
 Status GroupCore::SetMode(const codec::GroupRequest& req, const codec::Stamp& who, Meta& meta,
@@ -41,6 +48,7 @@ Status GroupCore::SetMode(const codec::GroupRequest& req, const codec::Stamp& wh
   if (Status s = kv_.Put(kModeTable, req.group, EncodeUints({m.permanent ? 1u : 0u, m.timer_s}));
       !s.ok())
     return s;
+  modes_[req.group] = m;
   return System(req.group, meta, who,
                 who.user + " made this group " + (m.permanent ? "permanent" : "temporary") +
                     (m.timer_s ? "; messages disappear after " + std::to_string(m.timer_s) + " s"
