@@ -81,16 +81,20 @@ void ChatClient::BackOff() {
   if (std::chrono::steady_clock::now() < not_before_) std::this_thread::sleep_until(not_before_);
 }
 
-Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body, uint64_t cid,
-                                  bool app) {
+template <typename M>
+Result<uint64_t> ChatClient::SendMessage(const M& m) {
   BackOff();
-  if (body.size() > codec::kMaxBodyBytes)
+  if (m.body.size() > codec::kMaxBodyBytes)
     return Status(Code::kTooLarge,
                   "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
-  codec::Send m{to, cid, std::string(body), app};
-  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kSend), codec::Encode(m)); !s.ok())
+  if (Status s = conn_.SendFrame(static_cast<uint8_t>(codec::TypeOf(m)), codec::Encode(m)); !s.ok())
     return s;
-  return cid;
+  return m.cid;
+}
+
+Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body, uint64_t cid,
+                                  bool app) {
+  return SendMessage(codec::Send{to, cid, std::string(body), app});
 }
 
 Status ChatClient::Ack(uint64_t n) {
@@ -116,15 +120,7 @@ Result<uint64_t> ChatClient::SendToGroup(const std::string& group, std::string_v
 
 Result<uint64_t> ChatClient::SendToGroup(const std::string& group, std::string_view body,
                                          uint64_t cid) {
-  BackOff();
-  if (body.size() > codec::kMaxBodyBytes)
-    return Status(Code::kTooLarge,
-                  "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
-  codec::GroupSend m{group, cid, std::string(body)};
-  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kGroupSend), codec::Encode(m));
-      !s.ok())
-    return s;
-  return cid;
+  return SendMessage(codec::GroupSend{group, cid, std::string(body)});
 }
 
 Status ChatClient::ReadGroup(const std::string& group, uint64_t seq) {
@@ -158,23 +154,12 @@ Status ChatClient::UploadBegin(const codec::UploadBegin& m) {
 
 Result<uint64_t> ChatClient::SendWithMedia(const std::string& to, std::string_view body,
                                            const codec::MediaRef& media) {
-  BackOff();
-  const uint64_t cid = next_cid_++;
-  codec::Send m{to, cid, std::string(body), false, media};
-  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kSend), codec::Encode(m)); !s.ok())
-    return s;
-  return cid;
+  return SendMessage(codec::Send{to, next_cid_++, std::string(body), false, media});
 }
 
 Result<uint64_t> ChatClient::SendToGroupWithMedia(const std::string& group, std::string_view body,
                                                   const codec::MediaRef& media) {
-  BackOff();
-  const uint64_t cid = next_cid_++;
-  codec::GroupSend m{group, cid, std::string(body), media};
-  if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kGroupSend), codec::Encode(m));
-      !s.ok())
-    return s;
-  return cid;
+  return SendMessage(codec::GroupSend{group, next_cid_++, std::string(body), media});
 }
 
 Result<uint64_t> ChatClient::SetChatMode(const std::string& to, codec::ChatRetention mode,

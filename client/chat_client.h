@@ -104,6 +104,9 @@ class ChatClient {
  private:
   explicit ChatClient(Connection c) : conn_(std::move(c)) {}
   Result<Event> NextFrame(int timeout_ms);
+  // A send or group_send: waits out rate limiting, checks the body size, returns the cid.
+  template <typename M>
+  Result<uint64_t> SendMessage(const M& m);
   Connection conn_;
   codec::Welcome welcome_;
   uint64_t next_cid_ = 0;

@@ -56,6 +56,16 @@ Result<T> Await(ChatClient& c, const std::string& id, uint64_t ref, const Transf
   }
 }
 
+// After a failure: lets the answers to whatever was still in flight go by (they are errors
+// or stale), until the link is quiet for 300 ms.
+template <typename T>
+void DrainAnswers(ChatClient& c, const std::string& id, const TransferOptions& o) {
+  TransferOptions quick = o;
+  quick.timeout_ms = 300;
+  while (Await<T>(c, id, 0, quick, nullptr).status().code() != Code::kTimeout) {
+  }
+}
+
 codec::MediaRef RefOf(const codec::UploadState& st) {
   return codec::MediaRef{st.id, st.size, st.type, st.sha256, st.ticket};
 }
@@ -121,10 +131,7 @@ Result<codec::MediaRef> ResumeUpload(ChatClient& c, const std::string& id, std::
     if (!retry) return Status(Code::kInvalid, "server never confirmed the last chunk");
     // Drain the answers to what was still in flight, then ask where the server is.
     Pause(failures);
-    TransferOptions quick = o;
-    quick.timeout_ms = 300;
-    while (Await<codec::UploadState>(c, id, 0, quick, nullptr).status().code() != Code::kTimeout) {
-    }
+    DrainAnswers<codec::UploadState>(c, id, o);
   }
 }
 
@@ -162,12 +169,7 @@ Result<std::string> FetchMedia(ChatClient& c, const codec::MediaRef& ref,
     if (!d.ok()) {
       if (d.status().code() != Code::kUnavailable || ++failures > o.retries) return d.status();
       Pause(failures);
-      // Let the answers to what was in flight go by, then ask again from where we are.
-      TransferOptions quick = o;
-      quick.timeout_ms = 300;
-      while (Await<codec::MediaData>(c, ref.id, 0, quick, nullptr).status().code() !=
-             Code::kTimeout) {
-      }
+      DrainAnswers<codec::MediaData>(c, ref.id, o);  // then ask again from where we are
       requested = out.size();
       continue;
     }

@@ -91,10 +91,7 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   frames_out_.Write(m, "meshchat_gateway_frames_out_by_type_total",
                     "frames written to clients, by type", type);
   core_.errors().Write(m, "meshchat_errors_total", "errors answered to clients, by code",
-                       [](uint8_t c) {
-                         return std::string("code=\"") +
-                                codec::ErrorCodeName(static_cast<codec::ErrorCode>(c)) + "\"";
-                       });
+                       ErrorCodeLabel);
 }
 
 void GatewayService::Drain() {

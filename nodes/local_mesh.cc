@@ -130,14 +130,27 @@ std::string LocalMesh::DefaultVarDir() {
   return (home && *home ? std::string(home) : std::string(".")) + "/var";
 }
 
+Result<std::string> detail::ReadSecret(const std::string& path) {
+  std::string s = ReadFile(path);
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.size() < 16) return Status(Code::kInvalid, "no usable secret in " + path);
+  return s;
+}
+
+Status detail::WriteSecret(const std::string& path, const std::string& secret) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);  // never readable by others
+  if (fd < 0) return Status(Code::kIo, "cannot create " + path);
+  const std::string line = secret + "\n";
+  const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  close(fd);
+  return ok ? Status::Ok() : Status(Code::kIo, "cannot write " + path);
+}
+
 Result<std::string> LocalMesh::Secret(bool create) const {
   const std::string path = secret_path();
-  if (fs::exists(path)) {
-    std::string s = ReadFile(path);
-    while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-    if (s.size() < 16) return Status(Code::kInvalid, "secret in " + path + " is too short");
-    return s;
-  }
+  if (fs::exists(path)) return ReadSecret(path);
   if (!create) return Status(Code::kNotFound, "no cluster secret at " + path + " (run meshctl up)");
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) return Status(Code::kIo, "no randomness for the secret");
@@ -148,12 +161,7 @@ Result<std::string> LocalMesh::Secret(bool create) const {
     s.push_back(hex[c & 15]);
   }
   fs::create_directories(var_);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return Status(Code::kIo, "cannot create " + path);
-  std::string line = s + "\n";
-  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  close(fd);
-  if (!ok) return Status(Code::kIo, "cannot write " + path);
+  if (Status st = WriteSecret(path, s); !st.ok()) return st;
   return s;
 }
 
@@ -338,15 +346,9 @@ Status LocalMesh::AdoptMap(const std::string& map_file, const std::string& secre
   for (const char* d : {"run", "log", "data", "opts"}) fs::create_directories(var_ + "/" + d);
   std::ofstream(map_path()) << text;
   if (!secret_file.empty()) {
-    std::string s = ReadFile(secret_file);
-    while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-    if (s.size() < 16) return {Code::kInvalid, "no usable secret in " + secret_file};
-    fs::remove(secret_path());
-    int fd = open(secret_path().c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) return {Code::kIo, "cannot write " + secret_path()};
-    const bool ok = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
-    close(fd);
-    if (!ok) return {Code::kIo, "cannot write " + secret_path()};
+    auto s = ReadSecret(secret_file);
+    if (!s.ok()) return s.status();
+    if (Status st = WriteSecret(secret_path(), *s); !st.ok()) return st;
   } else if (auto have = Secret(false); !have.ok()) {
     return {Code::kNotFound, "no cluster secret: pass --secret-file (the same on every host)"};
   }

@@ -1,4 +1,5 @@
-// Helpers shared by the parts of LocalMesh (local_mesh.cc, local_mesh_membership.cc).
+// Helpers shared by LocalMesh (local_mesh.cc, local_mesh_membership.cc), the node runner and
+// meshctl.
 #pragma once
 
 #include <sys/types.h>
@@ -21,6 +22,10 @@ long ReadPid(const std::string& path);
 // n distinct free TCP ports on 127.0.0.1 (held until all are chosen).
 std::vector<uint16_t> FreePorts(size_t n);
 std::string Tail(const std::string& path, size_t lines);
+// The cluster secret in a file: trailing whitespace dropped, at least 16 characters.
+Result<std::string> ReadSecret(const std::string& path);
+// Writes it (replacing the file), mode 0600.
+Status WriteSecret(const std::string& path, const std::string& secret);
 bool WaitExit(long pid, std::chrono::steady_clock::time_point deadline);
 // One request to a node's mesh ROUTER from a throwaway DEALER; the answer of type `want`.
 Result<codec::Envelope> AskNode(const router::NodeInfo& n, const std::string& tag,

@@ -17,6 +17,7 @@
 #include "codec/msgpack_view.h"
 #include "codec/token.h"
 #include "nodes/local_mesh.h"
+#include "nodes/local_mesh_util.h"
 #include "router/hash_ring.h"
 
 using namespace meshchat;
@@ -155,11 +156,12 @@ int CmdToken(nodes::LocalMesh& mesh, const std::string& user, const std::string&
              int64_t ttl, const std::string& secret_file) {
   std::string secret;
   if (!secret_file.empty()) {
-    std::ifstream in(secret_file);
-    if (!(in >> secret) || secret.size() < 16) {
-      std::cerr << "meshctl token: cannot read a secret from " << secret_file << "\n";
+    auto s = nodes::detail::ReadSecret(secret_file);
+    if (!s.ok()) {
+      std::cerr << "meshctl token: " << s.status().message() << "\n";
       return 1;
     }
+    secret = *s;
   } else {
     auto s = mesh.Secret(false);
     if (!s.ok()) {

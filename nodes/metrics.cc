@@ -1,5 +1,7 @@
 #include "nodes/metrics.h"
 
+#include "codec/client_messages.h"
+
 #include <httplib.h>
 
 #include <algorithm>
@@ -82,6 +84,10 @@ MetricsServer::~MetricsServer() {
 void MetricsServer::Publish(std::string text) {
   std::lock_guard<std::mutex> l(mu_);
   text_ = std::move(text);
+}
+
+std::string ErrorCodeLabel(uint8_t code) {
+  return std::string("code=\"") + codec::ErrorCodeName(static_cast<codec::ErrorCode>(code)) + "\"";
 }
 
 }  // namespace meshchat::nodes

@@ -54,6 +54,9 @@ class CodeCounter {
   std::array<uint64_t, 256> counts_{};
 };
 
+// `code="rate_limited"`: the label of an error code (bounded: the codes that exist).
+std::string ErrorCodeLabel(uint8_t code);
+
 // Latency observations into fixed buckets (seconds), for Histogram().
 class LatencyBuckets {
  public:

@@ -1,5 +1,7 @@
 #include "nodes/node_runner.h"
 
+#include "nodes/local_mesh_util.h"
+
 #include <algorithm>
 
 #include <signal.h>
@@ -65,14 +67,9 @@ Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::strin
 }  // namespace
 
 std::string ReadSecretFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read secret file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  if (s.size() < 16) throw std::runtime_error("secret in " + path + " is shorter than 16 bytes");
-  return s;
+  auto s = detail::ReadSecret(path);  // start-up: an unusable secret is fatal
+  if (!s.ok()) throw std::runtime_error(s.status().message() + " (at least 16 characters)");
+  return *s;
 }
 
 int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& make) {

@@ -33,10 +33,7 @@ class SessionService final : private SessionRings, public DurableService<Session
               "entries pushed again because a device did not acknowledge in time", s.resent);
     m.Counter("meshchat_session_acks_total", "acks received from devices", s.acks);
     core().errors().Write(m, "meshchat_errors_total", "errors answered to clients, by code",
-                          [](uint8_t c) {
-                            return std::string("code=\"") +
-                                   codec::ErrorCodeName(static_cast<codec::ErrorCode>(c)) + "\"";
-                          });
+                          ErrorCodeLabel);
   }
 };
 
