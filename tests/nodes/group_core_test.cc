@@ -318,51 +318,46 @@ TEST_CASE("group history pages forwards too", "[nodes][groups][retention]") {
   CHECK_FALSE(page.more);
 }
 
-TEST_CASE("group media references reach the media node with the vanish time",
-          "[nodes][groups][media]") {
-  Owner o;
+namespace {
+const MediaRef kGroupPic{std::string(16, 'i'), 5, "image/png", std::string(32, 's'),
+                         std::string(32, 't')};
+
+// Sends kGroupPic in a group with the given mode; returns what reached media node "m1".
+std::vector<MediaRefRecord> SendPicture(Owner& o, const std::string& mode, uint64_t timer) {
   o.core->SetMediaOwner([](std::string_view) -> const std::string& {
     static const std::string kM1 = "m1";
     return kM1;
   });
   o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
-  GroupRequest mode = Req("mode");
-  mode.mode = "temporary";
-  mode.timer = 60;
-  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
-  const MediaRef ref{std::string(16, 'i'), 5, "image/png", std::string(32, 's'),
-                     std::string(32, 't')};
-  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 5, "pic", ref}));
+  GroupRequest m = Req("mode");
+  m.mode = mode;
+  m.timer = timer;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(m));
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 5, "pic", kGroupPic}));
   std::vector<MediaRefRecord> refs;
-  for (auto& m : o.fx.mesh) {
+  for (auto& e : o.fx.mesh) {
     MediaRefRecord r;
-    if (m.node == "m1" && m.env.type == MeshType::kChanMsg && DecodeRecord(m.env.body, r))
+    if (e.node == "m1" && e.env.type == MeshType::kChanMsg && DecodeRecord(e.env.body, r))
       refs.push_back(r);
   }
+  return refs;
+}
+}  // namespace
+
+TEST_CASE("group media references reach the media node with the vanish time",
+          "[nodes][groups][media]") {
+  Owner o;
+  auto refs = SendPicture(o, "temporary", 60);
   REQUIRE(refs.size() == 1);
-  CHECK(refs[0].id == ref.id);
+  CHECK(refs[0].id == kGroupPic.id);
   CHECK(refs[0].chat == "crew");
   CHECK(refs[0].until_ms == static_cast<uint64_t>(o.clock.WallMs()) + 60'000);
 }
 
 TEST_CASE("group media in a permanent group is kept for good", "[nodes][groups][media]") {
   Owner o;
-  o.core->SetMediaOwner([](std::string_view) -> const std::string& {
-    static const std::string kM1 = "m1";
-    return kM1;
-  });
-  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
-  GroupRequest mode = Req("mode");
-  mode.mode = "permanent";
-  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(mode));
-  const MediaRef ref{std::string(16, 'i'), 5, "image/png", std::string(32, 's'),
-                     std::string(32, 't')};
-  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 5, "pic", ref}));
+  auto refs = SendPicture(o, "permanent", 0);
   bool kept = false;
-  for (auto& m : o.fx.mesh) {
-    MediaRefRecord r;
-    if (m.node == "m1" && DecodeRecord(m.env.body, r))
-      kept = r.until_ms == MediaRefRecord::kKeptForever;
-  }
+  for (const auto& r : refs) kept = r.until_ms == MediaRefRecord::kKeptForever;
   CHECK(kept);
 }
