@@ -112,7 +112,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
 std::string Encode(const NodeStatus& s) {
   std::string out;
   Writer(out)
-      .Map(12)
+      .Map(13)
       .Key("id")
       .Str(s.id)
       .Key("role")
@@ -136,7 +136,9 @@ std::string Encode(const NodeStatus& s) {
       .Key("last_error")
       .Str(s.last_error)
       .Key("queue")
-      .Uint(s.queue);
+      .Uint(s.queue)
+      .Key("handover")
+      .Uint(s.handover);
   return out;
 }
 
@@ -156,6 +158,7 @@ DecodeStatus Decode(std::string_view in, NodeStatus& out) {
     if (m.Find("last_error"))
       MC_DECODE_TRY(ReadStr(m.Find("last_error"), out.last_error, kMaxErrorTextBytes));
     if (m.Find("queue")) MC_DECODE_TRY(ReadUint(m.Find("queue"), out.queue));
+    if (m.Find("handover")) MC_DECODE_TRY(ReadUint(m.Find("handover"), out.handover));
     return DecodeStatus::kOk;
   });
 }

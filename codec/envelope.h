@@ -96,8 +96,9 @@ struct NodeStatus {
   uint64_t msgs_per_s = 0;      // mesh envelopes in + out during the last full second
   uint64_t store_bytes = 0;     // bytes of the node's data directory (LMDB files)
   std::string last_error = {};  // newest warning or error logged (at most kMaxErrorTextBytes)
-  uint64_t queue = 0;  // work waiting in the node: unacked channel entries and effects waiting
-                       // for their fsync (workers), bytes waiting for clients (gateway)
+  uint64_t queue = 0;     // work waiting in the node: unacked channel entries and effects waiting
+                          // for their fsync (workers), bytes waiting for clients (gateway)
+  uint64_t handover = 0;  // keys still moving after a map change: work left, 0 when settled
   bool operator==(const NodeStatus&) const = default;
 };
 std::string Encode(const NodeStatus& s);

@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "nodes/effects.h"
+#include "nodes/handover.h"
 #include "nodes/node_runner.h"
 #include "store/background_syncer.h"
 #include "store/lmdb_kv_store.h"
@@ -63,7 +64,7 @@ class DurableService : public Service {
   }
   void OnPeerDown(const std::string& node) override { core_->OnPeerDown(node); }
   uint64_t Connections() const override { return core_->Connections(); }
-  void OnMapChanged() override { core_->SetEpoch(ctx_.map.epoch); }
+  void OnMapChanged(const router::ClusterMap&) override { core_->SetEpoch(ctx_.map.epoch); }
   uint64_t QueueDepth() const override {
     uint64_t n = core_->Unacked();  // channel entries the peers have not confirmed
     for (const auto& [batch, fx] : waiting_) n += fx.mesh.size();  // waiting for the fsync
@@ -82,6 +83,26 @@ class DurableService : public Service {
   }
 
  protected:
+  NodeContext& context() { return ctx_; }
+  Effects& turn_effects() { return fx_; }  // effects of the loop turn being handled
+  // Session and group nodes: a map change, passed to the core (rings rebuilt already).
+  void MapChanged(const router::ClusterMap& previous) {
+    const MapChange c = MapChangeFor(previous, ctx_.map, ctx_.self.id, ctx_.self.role);
+    if (Status s = core_->OnMapChanged(c, fx_); !s.ok())
+      spdlog::error("map epoch {}: hand-over could not start: {}", c.epoch, s.ToString());
+  }
+  // Session and group nodes, at start: a node added to a running cluster (`joined` is this
+  // map's epoch) with a new store takes every key it owns over from the role's other nodes.
+  void JoinIfNew() {
+    if (!core_->fresh_store() || ctx_.self.joined != ctx_.map.epoch) return;
+    auto owners = ctx_.map.IdsWithRole(ctx_.self.role);
+    std::vector<std::string> others;
+    for (const auto& n : owners)
+      if (n != ctx_.self.id) others.push_back(n);
+    if (others.empty()) return;
+    if (Status s = core_->BeginJoin(ctx_.map.epoch, std::move(others), std::move(owners)); !s.ok())
+      throw std::runtime_error(s.ToString());
+  }
   Core& core() { return *core_; }
   const Core& core() const { return *core_; }
   int64_t Option(const std::string& key, int64_t fallback) const {

@@ -257,6 +257,20 @@ void GatewayCore::OnPeerUp(const std::string& node, Effects& fx) {
     }
 }
 
+void GatewayCore::OnSessionsChanged(const router::HashRing& old_ring, Effects& fx) {
+  if (sessions_.empty() || old_ring.empty()) return;
+  for (auto& [id, c] : conns_) {
+    if (!c.authed || old_ring.Owner(c.user) == sessions_.Owner(c.user)) continue;
+    codec::Envelope close;
+    close.type = codec::MeshType::kConnClose;
+    close.key = c.user;
+    close.stamp = StampOf(id, c);
+    fx.mesh.push_back({old_ring.Owner(c.user), std::move(close), 0});
+    c.registered = false;
+    Announce(id, c, codec::MeshType::kConnOpen, fx);
+  }
+}
+
 void GatewayCore::OnTick(Effects& fx) {
   const int64_t now = clock_.MonoMs();
   for (const auto& [id, c] : conns_) {

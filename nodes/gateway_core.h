@@ -57,6 +57,9 @@ class GatewayCore {
   void OnBadFrame(uint64_t conn, codec::DecodeStatus why, Effects& fx);
   void OnClosed(uint64_t conn, Effects& fx);
   void OnMesh(const std::string& from, codec::Envelope&& env, Effects& fx);
+  // The session ring changed (it was `old_ring`): connections of users with another owner now
+  // are closed at the old one and announced to the new one (until it confirms).
+  void OnSessionsChanged(const router::HashRing& old_ring, Effects& fx);
   // A session shard came (back) up: announce our connections it owns, so its directory is
   // rebuilt after it restarts. Announcements are repeated every tick until confirmed: the
   // first ones can be lost while the links to a restarted peer are being re-established.

@@ -128,6 +128,14 @@ bool GatewayService::ReceivePublished() {
   return true;
 }
 
+void GatewayService::OnMapChanged(const router::ClusterMap&) {
+  const router::HashRing old_sessions = sessions_;
+  sessions_ = router::HashRing(ctx_.map.IdsWithRole(router::Role::kSession));
+  media_ = router::HashRing(ctx_.map.IdsWithRole(router::Role::kMedia));
+  core_.OnSessionsChanged(old_sessions, fx_);
+  Apply();
+}
+
 void GatewayService::Apply() {
   // Effects may be produced re-entrantly (a close triggers OnClosed); take them out first.
   while (!fx_.mesh.empty() || !fx_.writes.empty() || !fx_.closes.empty() ||

@@ -16,6 +16,7 @@ class GatewayService final : public Service {
   void Drain() override;
   void OnEnvelope(const std::string& from, codec::Envelope&& env) override;
   void OnPeerUp(const std::string& node, bool restarted) override;
+  void OnMapChanged(const router::ClusterMap& previous) override;
   uint64_t Connections() const override { return listener_.size(); }
   uint64_t QueueDepth() const override { return listener_.QueuedBytes(); }
   void WriteMetrics(MetricsText& m) const override;

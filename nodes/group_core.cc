@@ -10,6 +10,8 @@
 
 namespace meshchat::nodes {
 
+std::vector<HandoverTable> GroupTables();  // group_handover.cc
+
 using codec::ErrorCode;
 using codec::MeshType;
 
@@ -46,10 +48,12 @@ GroupCore::GroupCore(GroupConfig cfg, const Clock& clock, store::KvStore& kv, Ow
       session_owner_(std::move(session_owner)),
       group_owner_(std::move(group_owner)),
       peer_up_(peer_up),
-      channel_(channel_cfg, kv, clock, std::move(peer_up)) {}
+      channel_(channel_cfg, kv, clock, std::move(peer_up)),
+      handover_(cfg_.node_id, GroupTables(), kv, channel_) {}
 
 Status GroupCore::Load() {
-  return channel_.Load();
+  if (Status s = channel_.Load(); !s.ok()) return s;
+  return handover_.Load(fresh_store_);
 }
 
 void GroupCore::Fail(const Status& s) {
@@ -146,9 +150,9 @@ Status GroupCore::System(const std::string& group, Meta& meta, const codec::Stam
 
 void GroupCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
   const bool routed = env.type == MeshType::kGroupOp || env.type == MeshType::kGroupSend;
-  if (routed &&
-      (env.epoch > cfg_.epoch || env.key.empty() || group_owner_(env.key) != cfg_.node_id)) {
-    codec::Envelope r;  // routed with another map, or to the wrong node
+  if (routed && (env.epoch > cfg_.epoch || env.key.empty() ||
+                 group_owner_(env.key) != cfg_.node_id || !handover_.Ready(env.key))) {
+    codec::Envelope r;  // routed with another map, to the wrong node, or moving in: retry
     r.type = MeshType::kWrongOwner;
     r.req = env.req;
     r.key = env.key;
@@ -160,10 +164,13 @@ void GroupCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effec
     case MeshType::kGroupOp: return Fail(HandleRequest(env, fx));
     case MeshType::kGroupSend: return Fail(HandleSend(env, fx));
     case MeshType::kChanMsg:
-      return Fail(channel_.OnMessage(
-          from, env, [&](const std::string&, std::string_view p) { return HandleCursor(p); }));
+      Fail(channel_.OnMessage(from, env, [&](const std::string& f, std::string_view p) {
+        return HandleChannel(f, p);
+      }));
+      return StepHandover(fx);  // a marker or a done may let it move on
     case MeshType::kChanAck: return Fail(channel_.OnAck(from, env, fx));
     case MeshType::kTyping: {  // ring the other members' devices; nothing is stored
+      if (!handover_.Ready(env.key)) return;
       codec::Typing t;
       auto members = MembersOf(env.key);
       if (!members.ok() || !(*members)->count(env.stamp.user) ||
@@ -445,6 +452,9 @@ void GroupCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
 
 void GroupCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
+  StepHandover(fx);
+  // Expiry and trimming wait while groups move: rows half shipped must not be judged.
+  if (handover_.active()) return;
   Fail(ExpireVanished(1000));
   Fail(ExpireLog(1000));
   for (size_t n = 0; n < 64 && !trim_due_.empty(); ++n) {
@@ -458,6 +468,8 @@ Status GroupCore::EndBatch(Effects& fx) {
   if (!s.ok()) {  // the caches may hold changes that were not stored
     members_.clear();
     modes_.clear();
+    bool fresh = false;
+    (void)handover_.Load(fresh);  // its positions went back with the batch
   }
   return s;
 }
@@ -467,6 +479,8 @@ void GroupCore::OnStoreLost(Effects& fx) {
   members_.clear();  // the caches may hold changes that were not stored
   modes_.clear();
   channel_.OnCommitFailed();
+  bool fresh = false;
+  (void)handover_.Load(fresh);
 }
 
 }  // namespace meshchat::nodes

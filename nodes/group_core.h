@@ -17,6 +17,7 @@
 
 #include "codec/group_messages.h"
 #include "nodes/channel.h"
+#include "nodes/handover.h"
 #include "nodes/records.h"
 #include "nodes/shard_context.h"
 
@@ -39,6 +40,14 @@ class GroupCore {
             OwnerFn group_owner, PeerUpFn peer_up, ChannelConfig channel_cfg = {});
 
   Status Load();
+  bool fresh_store() const { return fresh_store_; }
+  // A newer map was taken: markers, and a hand-over if the group ring changed
+  // (group_handover.cc).
+  Status OnMapChanged(const MapChange& change, Effects& fx);
+  // A node joining at `epoch` (first start): every group it owns moves in from `old_owners`.
+  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
+                   std::vector<std::string> new_owners);
+  uint64_t HandoverPending() const { return handover_.Pending(); }
   // Where media references of accepted group messages are reported (media id hex -> node).
   void SetMediaOwner(OwnerFn media_owner) { media_owner_ = std::move(media_owner); }
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
@@ -83,6 +92,10 @@ class GroupCore {
   Status HandleRequest(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);
   Status HandleCursor(std::string_view payload);
+  // A channel payload: hand-over payloads, cursors of groups still moving in (stashed), or
+  // cursors to apply.
+  Status HandleChannel(const std::string& from, std::string_view payload);
+  void StepHandover(Effects& fx);
   Result<Members*> MembersOf(const std::string& group);
   Result<Meta> LoadMeta(const std::string& group);
   Status SaveMeta(const std::string& group, const Meta& m);
@@ -106,6 +119,8 @@ class GroupCore {
   OwnerFn group_owner_;
   PeerUpFn peer_up_;
   ReliableChannel channel_;
+  Handover handover_;
+  bool fresh_store_ = false;
   std::unordered_map<std::string, Members> members_;  // cache of the gmem table
   std::unordered_map<std::string, Mode> modes_;       // cache of the gmode table
   std::set<std::string> trim_due_;  // temporary groups whose delivered cursors moved

@@ -165,6 +165,10 @@ void Inboxes::ForgetGateway(const std::string& gateway) {
   }
 }
 
+void Inboxes::ForgetUsers(const std::function<bool(const std::string& user)>& moved) {
+  std::erase_if(conns_, [&](const auto& kv) { return moved(kv.first); });
+}
+
 Status Inboxes::Pump(const std::string& user, Conn& c, UserState& us, bool& dirty, Effects& fx) {
   c.needs_pump = false;
   DeviceState* d = us.Find(c.dc.device);

@@ -14,6 +14,7 @@
 // peer's inbox; `read` frames send `read` receipts (read implies delivered).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -39,6 +40,9 @@ class Inboxes {
   Status OnConnOpen(const codec::Stamp& s, Effects& fx);
   void OnConnClose(const codec::Stamp& s);
   void ForgetGateway(const std::string& gateway);
+  // Forgets the connections of users whose keys moved to another shard (their gateways
+  // announce them there).
+  void ForgetUsers(const std::function<bool(const std::string& user)>& moved);
 
   Status OnAck(const codec::Stamp& s, uint64_t n, Effects& fx);
   Status OnRead(const codec::Stamp& s, const codec::Read& r, Effects& fx);

@@ -357,7 +357,7 @@ Status LocalMesh::AdoptMap(const std::string& map_file, const std::string& secre
   return Status::Ok();
 }
 
-Status LocalMesh::StartNode(const std::string& id, std::string& log) {
+Status LocalMesh::StartNode(const std::string& id, std::string& log, bool wait_peers) {
   auto map = router::ClusterMap::Load(map_path());
   if (!map.ok()) return map.status();
   const router::NodeInfo* n = map->Find(id);
@@ -378,12 +378,12 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log) {
                                       Tail(var_ + "/log/" + id + ".log", 8)};
     auto st = QueryStatus({n->mesh}, 300);
     if (st[0]) last = st[0];
-    if (last && last->peers_up == last->peers_total) break;
+    if (last && (!wait_peers || last->peers_up == last->peers_total)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (!last) return {Code::kTimeout, "node " + id + " did not answer within 10 s"};
   log += "started " + id + " (pid " + std::to_string(*pid) + ")";
-  if (last->peers_up != last->peers_total)
+  if (wait_peers && last->peers_up != last->peers_total)
     log += "; it sees " + std::to_string(last->peers_up) + " of " +
            std::to_string(last->peers_total) + " peers (are the others running?)";
   log += "\n";

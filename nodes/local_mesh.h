@@ -57,8 +57,9 @@ class LocalMesh {
   Status Up(const UpOptions& opts, std::string& log);
   // Stops the nodes this directory's pid files name. Returns how many were stopped.
   Result<int> Down(std::string& log);
-  // Starts one node of the current map (not running yet) and waits until it answers.
-  Status StartNode(const std::string& id, std::string& log);
+  // Starts one node of the current map (not running yet) and waits until it answers (and,
+  // with `wait_peers`, up to 3 s more until it sees its peers).
+  Status StartNode(const std::string& id, std::string& log, bool wait_peers = true);
   // Multi-host: makes `map_file` (validated) this directory's map, and `secret_file` (if not
   // empty) its secret, so `StartNode` can run one node of a cluster whose other nodes run on
   // other machines. `opts` (KEY=VALUE) are kept for this node only. Refuses to replace a
@@ -71,9 +72,16 @@ class LocalMesh {
   // `timeout_ms`) until it holds no connection, and drops it from client-endpoints.
   Status DrainGateway(const std::string& id, std::string& log, int timeout_ms = 30000);
   // Membership (local_mesh_membership.cc): a new map (epoch + 1) with the node added or
-  // removed, written and pushed to every running node. Only gateways for now.
+  // removed, written and pushed to every running node. Gateways, session and group nodes;
+  // for the last two it waits until the keys that moved are handed over.
   Status AddNode(const std::string& id, router::Role role, std::string& log);
   Status RemoveNode(const std::string& id, std::string& log);
+  // Every node of `map` answers, runs that epoch and hands nothing over (else an error).
+  Status CheckSettled(const router::ClusterMap& map) const;
+  // Waits until every node of `map` took it and finished handing keys over (and `leaving`,
+  // if not empty, has no unconfirmed channel entries left).
+  Status WaitHandover(const router::ClusterMap& map, const std::string& leaving, std::string& log,
+                      int timeout_ms) const;
   // Pushes `next` to every node of it that runs (workers first); fails if one refuses it.
   Status PushMap(const router::ClusterMap& next, std::string& log, const std::string& skip = "");
   // Stops (SIGTERM, then SIGKILL after 5 s) and starts one node.
@@ -90,6 +98,8 @@ class LocalMesh {
 
  private:
   Result<pid_t> Spawn(const router::NodeInfo& n) const;
+  // Session or group node: leaving map (its rows move), wait, stop, then the map without it.
+  Status RemoveKeyOwner(const router::ClusterMap& map, const std::string& id, std::string& log);
   std::string var_;
 };
 

@@ -1,12 +1,16 @@
-// LocalMesh: adding and removing nodes of a running cluster. For now only gateways: they own
-// no keys, so a new map that adds or drops one needs no hand-over (nodes refuse any other
-// change while running; see TakeMap in node_runner.cc).
+// LocalMesh: adding and removing nodes of a running cluster. Gateways own no keys: a new map
+// that adds or drops one is pushed and that is all. Session and group nodes own keys: adding
+// one, or removing one, moves keys, which the nodes hand over between them (nodes/handover.h);
+// meshctl pushes the map and waits until every node reports the hand-over finished. Presence
+// and media nodes cannot be added or removed while running yet (TakeMap in node_runner.cc).
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "codec/client_messages.h"
 #include "nodes/local_mesh.h"
@@ -62,33 +66,98 @@ Status LocalMesh::PushMap(const router::ClusterMap& next, std::string& log,
   return Status::Ok();
 }
 
+namespace {
+bool OwnsKeys(router::Role r) {
+  return r == router::Role::kSession || r == router::Role::kGroup;
+}
+}  // namespace
+
+Status LocalMesh::CheckSettled(const router::ClusterMap& map) const {
+  std::vector<std::string> eps;
+  for (const auto& n : map.nodes) eps.push_back(n.mesh);
+  auto st = QueryStatus(eps, 1500);
+  for (size_t i = 0; i < eps.size(); ++i) {
+    const auto& n = map.nodes[i];
+    if (!st[i])
+      return {Code::kUnavailable, "node " + n.id +
+                                      " does not answer: keys can only move while every node "
+                                      "runs (start it, or remove it first)"};
+    if (st[i]->epoch != map.epoch)
+      return {Code::kInvalid, "node " + n.id + " runs map epoch " + std::to_string(st[i]->epoch) +
+                                  ", not " + std::to_string(map.epoch)};
+    if (st[i]->handover != 0)
+      return {Code::kInvalid, "node " + n.id + " is still handing keys over; retry shortly"};
+  }
+  return Status::Ok();
+}
+
+Status LocalMesh::WaitHandover(const router::ClusterMap& map, const std::string& leaving,
+                               std::string& log, int timeout_ms) const {
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::milliseconds(timeout_ms);
+  std::vector<std::string> eps;
+  for (const auto& n : map.nodes) eps.push_back(n.mesh);
+  std::string waiting;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = QueryStatus(eps, 1000);
+    waiting.clear();
+    for (size_t i = 0; i < eps.size(); ++i) {
+      const auto& n = map.nodes[i];
+      // A leaving node is done once the new owners confirmed every row it sent (queue 0).
+      const bool done = st[i] && st[i]->epoch >= map.epoch && st[i]->handover == 0 &&
+                        (n.id != leaving || st[i]->queue == 0);
+      if (!done) waiting += (waiting.empty() ? "" : ", ") + n.id;
+    }
+    if (waiting.empty()) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+      log += "keys handed over in " + std::to_string(ms) + " ms\n";
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return {Code::kTimeout, "hand-over not finished after " + std::to_string(timeout_ms / 1000) +
+                              " s; still moving: " + waiting +
+                              " (meshctl status shows it; the nodes go on by themselves)"};
+}
+
 Status LocalMesh::AddNode(const std::string& id, router::Role role, std::string& log) {
-  if (role != router::Role::kGateway)
+  if (role == router::Role::kPresence || role == router::Role::kMedia)
     return {Code::kInvalid, std::string("adding a ") + router::RoleName(role) +
-                                " node moves keys to it, which needs a hand-over that is not "
-                                "built yet: only gateways can be added to a running cluster"};
+                                " node to a running cluster is not supported yet (its keys "
+                                "cannot be handed over): gateways, session and group nodes can"};
   if (!codec::IsValidId(id)) return {Code::kInvalid, "invalid node id '" + id + "'"};
   auto map = router::ClusterMap::Load(map_path());
   if (!map.ok()) return map.status();
   if (map->Find(id)) return {Code::kExists, "node " + id + " is already in the map"};
+  if (OwnsKeys(role))
+    if (Status s = CheckSettled(*map); !s.ok()) return s;
   router::ClusterMap next = *map;
   ++next.epoch;
   auto ports = FreePorts(3);
   router::NodeInfo n{id,
                      role,
                      "tcp://127.0.0.1:" + std::to_string(ports[0]),
-                     "127.0.0.1:" + std::to_string(ports[1]),
+                     role == router::Role::kGateway ? "127.0.0.1:" + std::to_string(ports[1]) : "",
                      "",
                      "127.0.0.1:" + std::to_string(ports[2])};
+  if (OwnsKeys(role)) n.joined = next.epoch;  // on first start it takes its keys over
   next.nodes.push_back(n);
   if (auto ok = router::ClusterMap::Parse(next.Serialize()); !ok.ok()) return ok.status();
   if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;
   log += "map epoch " + std::to_string(next.epoch) + ": added " + id + "\n";
-  if (Status s = PushMap(next, log, id); !s.ok()) return s;  // it starts with the new map
-  if (Status s = StartNode(id, log); !s.ok()) return s;
-  std::ofstream(var_ + "/client-endpoints", std::ios::app) << n.client << "\n";
-  log += "gateway " + id + " takes clients on " + n.client + "\n";
-  return Status::Ok();
+  if (!OwnsKeys(role)) {
+    if (Status s = PushMap(next, log, id); !s.ok()) return s;  // it starts with the new map
+    if (Status s = StartNode(id, log); !s.ok()) return s;
+    std::ofstream(var_ + "/client-endpoints", std::ios::app) << n.client << "\n";
+    log += "gateway " + id + " takes clients on " + n.client + "\n";
+    return Status::Ok();
+  }
+  // The new node first (it waits for its keys), then the others switch and hand over.
+  if (Status s = StartNode(id, log, /*wait_peers=*/false); !s.ok()) return s;
+  if (Status s = PushMap(next, log, id); !s.ok()) return s;
+  return WaitHandover(next, "", log, 120000);
 }
 
 Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
@@ -96,13 +165,14 @@ Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
   if (!map.ok()) return map.status();
   const router::NodeInfo* n = map->Find(id);
   if (!n) return {Code::kNotFound, "no node '" + id + "' in " + map_path()};
-  if (n->role != router::Role::kGateway)
+  if (n->role == router::Role::kPresence || n->role == router::Role::kMedia)
     return {Code::kInvalid, std::string("removing a ") + router::RoleName(n->role) +
-                                " node moves its keys elsewhere, which needs a hand-over that is "
-                                "not built yet: only gateways can be removed from a running "
-                                "cluster"};
-  if (map->IdsWithRole(router::Role::kGateway).size() == 1)
-    return {Code::kInvalid, "cannot remove the last gateway"};
+                                " node from a running cluster is not supported yet (its keys "
+                                "cannot be handed over): gateways, session and group nodes can"};
+  if (map->IdsWithRole(n->role).size() == 1 && !n->leaving)
+    return {Code::kInvalid,
+            std::string("cannot remove the last ") + router::RoleName(n->role) + " node"};
+  if (OwnsKeys(n->role)) return RemoveKeyOwner(*map, id, log);
   if (ProcessAlive(ReadPid(var_ + "/run/" + id + ".pid"))) {
     // Its clients go elsewhere first: nothing is dropped, they reconnect at once.
     if (Status s = DrainGateway(id, log, 15000); !s.ok()) return s;
@@ -110,6 +180,33 @@ Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
     log += "stopped " + id + "\n";
   }
   router::ClusterMap next = *map;
+  ++next.epoch;
+  std::erase_if(next.nodes, [&](const router::NodeInfo& x) { return x.id == id; });
+  if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;
+  fs::remove(var_ + "/run/" + id + ".pid");
+  log += "map epoch " + std::to_string(next.epoch) + ": removed " + id + "\n";
+  return PushMap(next, log);
+}
+
+Status LocalMesh::RemoveKeyOwner(const router::ClusterMap& map, const std::string& id,
+                                 std::string& log) {
+  router::ClusterMap next = map;
+  if (!map.Find(id)->leaving) {
+    // 1. The node leaves the ring but stays in the mesh: it ships its rows to the new owners.
+    if (Status s = CheckSettled(map); !s.ok()) return s;
+    ++next.epoch;
+    for (auto& x : next.nodes)
+      if (x.id == id) x.leaving = true;
+    if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;
+    log += "map epoch " + std::to_string(next.epoch) + ": " + id + " leaving\n";
+    if (Status s = PushMap(next, log); !s.ok()) return s;
+    if (Status s = WaitHandover(next, id, log, 120000); !s.ok()) return s;
+  }
+  // 2. It owns nothing now: stop it and drop it from the map.
+  if (ProcessAlive(ReadPid(var_ + "/run/" + id + ".pid"))) {
+    if (auto k = KillNode(id, SIGTERM); !k.ok()) return k.status();
+    log += "stopped " + id + "\n";
+  }
   ++next.epoch;
   std::erase_if(next.nodes, [&](const router::NodeInfo& x) { return x.id == id; });
   if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;

@@ -95,7 +95,9 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
   for (const auto& n : *nodes) {
     const bool up = n.status.has_value();
     down += up ? 0 : 1;
-    const std::string state = up ? "up" : (n.alive ? "unresponsive" : "down");
+    // "moving": up, with keys still being handed over after a map change.
+    const std::string state =
+        up ? (n.status->handover ? "moving" : "up") : (n.alive ? "unresponsive" : "down");
     if (json) {
       std::cout << (first ? "" : ",") << "\n  {\"id\":\"" << JsonEscape(n.info.id)
                 << "\",\"role\":\"" << router::RoleName(n.info.role) << "\",\"state\":\"" << state
@@ -108,7 +110,8 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
                 << ",\"epoch\":" << (up ? n.status->epoch : 0)
                 << ",\"msgs_per_s\":" << (up ? n.status->msgs_per_s : 0)
                 << ",\"store_bytes\":" << (up ? n.status->store_bytes : 0)
-                << ",\"queue\":" << (up ? n.status->queue : 0) << ",\"last_error\":\""
+                << ",\"queue\":" << (up ? n.status->queue : 0)
+                << ",\"handover\":" << (up ? n.status->handover : 0) << ",\"last_error\":\""
                 << JsonEscape(up ? n.status->last_error : "") << "\"}";
       first = false;
       continue;
@@ -285,11 +288,17 @@ int main(int argc, char** argv) {
   auto* crestart = app.add_subcommand("restart", "stop (TERM) and start one node");
   crestart->add_option("node", node_id, "node id")->required();
   std::string add_role = "gateway";
-  auto* cadd = app.add_subcommand("add", "add a node to the running cluster (gateways for now)");
+  auto* cadd = app.add_subcommand(
+      "add",
+      "add a gateway, session or group node to the running cluster (keys move to a new "
+      "session or group node; waits until they are handed over)");
   cadd->add_option("node", node_id, "new node id")->required();
   cadd->add_option("--role", add_role, "its role")
       ->check(CLI::IsMember({"gateway", "session", "group", "presence", "media"}));
-  auto* cremove = app.add_subcommand("remove", "drain, stop and remove a node (gateways for now)");
+  auto* cremove =
+      app.add_subcommand("remove",
+                         "remove a gateway (drained first), session or group node (its keys handed "
+                         "over first) from the running cluster");
   cremove->add_option("node", node_id, "node id")->required();
   auto* cdrain =
       app.add_subcommand("drain", "send a gateway's clients elsewhere, wait until empty");

@@ -38,28 +38,48 @@ uint64_t StoreBytes(const std::string& dir) {
   }
   return total;
 }
-// A newer map replaces `map` in place (everything holds a reference to it) if it is valid,
-// newer, keeps this node as it is, and changes only gateways: adding or removing a node of a
-// role that owns keys needs those keys handed over, which nodes cannot do yet.
-Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::string_view text) {
+// A newer map replaces `map` in place (everything holds a reference to it; `previous` gets the
+// old one) if it is valid and newer, no hand-over runs here, it keeps this node (which may
+// become `leaving`), leaves presence and media nodes alone (their keys cannot move yet), changes
+// the owners of at most one of the session and group roles (one hand-over at a time), and
+// drops only nodes that were leaving (their keys are gone already).
+Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::string_view text,
+               uint64_t handover_pending, router::ClusterMap& previous) {
+  using router::Role;
   auto next = router::ClusterMap::Parse(text);
   if (!next.ok()) return next.status();
   if (next->epoch <= map.epoch)
     return {Code::kInvalid, "epoch " + std::to_string(next->epoch) + " is not newer than " +
                                 std::to_string(map.epoch)};
+  if (handover_pending != 0)
+    return {Code::kInvalid, "keys of the previous map change are still moving; retry later"};
   const router::NodeInfo* me = next->Find(self.id);
-  if (!me || !(*me == self)) return {Code::kInvalid, "the new map changes or drops this node"};
-  auto keyed = [](const router::ClusterMap& m) {  // nodes of roles that own keys
+  router::NodeInfo mine = me ? *me : router::NodeInfo{}, was = self;
+  mine.leaving = was.leaving = false;
+  if (!me || !(mine == was)) return {Code::kInvalid, "the new map changes or drops this node"};
+  auto nodes_of = [](const router::ClusterMap& m, Role r) {
     std::vector<router::NodeInfo> v;
     for (const auto& n : m.nodes)
-      if (n.role != router::Role::kGateway) v.push_back(n);
+      if (n.role == r) v.push_back(n);
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return v;
   };
-  if (keyed(*next) != keyed(map))
-    return {Code::kInvalid,
-            "the new map changes session, group, presence or media nodes: only gateways can be "
-            "added or removed while running"};
+  for (Role r : {Role::kPresence, Role::kMedia})
+    if (nodes_of(*next, r) != nodes_of(map, r))
+      return {Code::kInvalid, std::string("the new map changes ") + router::RoleName(r) +
+                                  " nodes, whose keys cannot be handed over while running"};
+  auto owners = [](const router::ClusterMap& m, Role r) {
+    auto v = m.IdsWithRole(r);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  if (owners(*next, Role::kSession) != owners(map, Role::kSession) &&
+      owners(*next, Role::kGroup) != owners(map, Role::kGroup))
+    return {Code::kInvalid, "the new map changes session and group owners at once: one at a time"};
+  for (const auto& n : map.nodes)
+    if ((n.role == Role::kSession || n.role == Role::kGroup) && !n.leaving && !next->Find(n.id))
+      return {Code::kInvalid, "the new map drops " + n.id + ", which was not leaving first"};
+  previous = std::move(map);
   map = std::move(next).value();
   return Status::Ok();
 }
@@ -154,6 +174,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       st.store_bytes = store_bytes;
       st.last_error = last_error->last();
       st.queue = service->QueueDepth();
+      st.handover = service->HandoverPending();
       return codec::Encode(st);
     };
 
@@ -180,11 +201,13 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
         return;
       }
       if (env.type == codec::MeshType::kMapUpdate) {  // answered with the status, as above
-        if (Status s = TakeMap(*map, self_info, env.body); !s.ok()) {
+        router::ClusterMap previous;
+        if (Status s = TakeMap(*map, self_info, env.body, service->HandoverPending(), previous);
+            !s.ok()) {
           spdlog::warn("new cluster map refused: {}", s.message());
         } else {
           mesh.ApplyMap();
-          service->OnMapChanged();
+          service->OnMapChanged(previous);
           spdlog::info("cluster map epoch {} applied: {} nodes", map->epoch, map->nodes.size());
         }
         codec::Envelope resp;

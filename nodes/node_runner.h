@@ -45,8 +45,11 @@ class Service {
   virtual uint64_t QueueDepth() const { return 0; }
   // `meshctl drain`: stop taking new work and send clients elsewhere (gateways).
   virtual void Drain() {}
-  // A newer cluster map replaced ctx.map (only gateways changed).
-  virtual void OnMapChanged() {}
+  // A newer cluster map replaced ctx.map; `previous` is the one it replaced.
+  virtual void OnMapChanged(const router::ClusterMap& /*previous*/) {}
+  // Keys still moving to or from this node after a map change (0: none). A node refuses a
+  // newer map until this is 0.
+  virtual uint64_t HandoverPending() const { return 0; }
   // Role-specific metrics, rendered once a second on the loop thread.
   virtual void WriteMetrics(MetricsText& /*m*/) const {}
   // For operators (`meshctl who`): what this node knows about `key`, as a msgpack map body.

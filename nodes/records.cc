@@ -174,6 +174,9 @@ PayloadKind KindOf(std::string_view payload) {
   if (payload[1] == 1) return PayloadKind::kInboxAppend;
   if (payload[1] == 2) return PayloadKind::kGroupCursor;
   if (payload[1] == 3) return PayloadKind::kMediaRef;
+  if (payload[1] == 4) return PayloadKind::kHandoverMarker;
+  if (payload[1] == 5) return PayloadKind::kHandoverRows;
+  if (payload[1] == 6) return PayloadKind::kHandoverDone;
   return PayloadKind::kUnknown;
 }
 
@@ -256,6 +259,102 @@ std::pair<uint8_t, std::string> FrameFor(uint64_t n, const InboxEntry& e) {
     return {static_cast<uint8_t>(codec::FrameType::kReceipt),
             codec::Encode(codec::Receipt{n, e.chat, e.receipt, e.seq})};
   return {static_cast<uint8_t>(codec::FrameType::kPush), codec::Encode(PushOf(n, e))};
+}
+
+// Hand-over payloads: [4, epoch], [5, epoch, table, [k, v, k, v, ...]], [6, epoch].
+namespace {
+std::string EpochRecord(uint64_t kind, uint64_t epoch) {
+  std::string s;
+  Writer(s).Array(2).Uint(kind).Uint(epoch);
+  return s;
+}
+bool DecodeEpochRecord(std::string_view in, uint64_t want_kind, uint64_t& epoch) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    uint64_t kind = 0;
+    return o.type == msgpack::type::ARRAY && o.via.array.size == 2 &&
+           codec::ReadUint(&o.via.array.ptr[0], kind) == DecodeStatus::kOk && kind == want_kind &&
+           codec::ReadUint(&o.via.array.ptr[1], epoch) == DecodeStatus::kOk;
+  });
+}
+void PutIds(Writer& w, const std::vector<std::string>& ids) {
+  w.Array(static_cast<uint32_t>(ids.size()));
+  for (const auto& id : ids) w.Str(id);
+}
+bool GetIds(const msgpack::object& o, std::vector<std::string>& ids) {
+  if (o.type != msgpack::type::ARRAY) return false;
+  ids.assign(o.via.array.size, {});
+  for (uint32_t i = 0; i < o.via.array.size; ++i)
+    if (codec::ReadStr(&o.via.array.ptr[i], ids[i], codec::kMaxIdBytes) != DecodeStatus::kOk)
+      return false;
+  return true;
+}
+}  // namespace
+
+std::string EncodeRecord(const HandoverMarker& m) {
+  return EpochRecord(4, m.epoch);
+}
+bool DecodeRecord(std::string_view in, HandoverMarker& out) {
+  return DecodeEpochRecord(in, 4, out.epoch);
+}
+std::string EncodeRecord(const HandoverDone& d) {
+  return EpochRecord(6, d.epoch);
+}
+bool DecodeRecord(std::string_view in, HandoverDone& out) {
+  return DecodeEpochRecord(in, 6, out.epoch);
+}
+
+std::string EncodeRecord(const HandoverRows& r) {
+  std::string s;
+  Writer w(s);
+  w.Array(4).Uint(5).Uint(r.epoch).Str(r.table).Array(static_cast<uint32_t>(r.rows.size() * 2));
+  for (const auto& [k, v] : r.rows) w.Bin(k).Bin(v);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, HandoverRows& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    uint64_t kind = 0;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    if (codec::ReadUint(&f[0], kind) != DecodeStatus::kOk || kind != 5 ||
+        codec::ReadUint(&f[1], out.epoch) != DecodeStatus::kOk ||
+        codec::ReadStr(&f[2], out.table, codec::kMaxIdBytes) != DecodeStatus::kOk ||
+        f[3].type != msgpack::type::ARRAY || f[3].via.array.size % 2 != 0)
+      return false;
+    const uint32_t n = f[3].via.array.size / 2;
+    out.rows.assign(n, {});
+    for (uint32_t i = 0; i < n; ++i)
+      if (codec::ReadBytes(&f[3].via.array.ptr[2 * i], out.rows[i].first, codec::kMaxFrameLength) !=
+              DecodeStatus::kOk ||
+          codec::ReadBytes(&f[3].via.array.ptr[2 * i + 1], out.rows[i].second,
+                           codec::kMaxFrameLength) != DecodeStatus::kOk)
+        return false;
+    return true;
+  });
+}
+
+std::string EncodeRecord(const HandoverState& st) {
+  std::string s;
+  Writer w(s);
+  w.Array(8).Uint(st.epoch).Bool(st.active);
+  PutIds(w, st.old_ring);
+  PutIds(w, st.new_ring);
+  PutIds(w, st.senders);
+  w.Uint(st.table).Bin(st.from).Bool(st.shipped);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, HandoverState& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 8) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    return codec::ReadUint(&f[0], out.epoch) == DecodeStatus::kOk &&
+           codec::ReadBool(&f[1], out.active) == DecodeStatus::kOk && GetIds(f[2], out.old_ring) &&
+           GetIds(f[3], out.new_ring) && GetIds(f[4], out.senders) &&
+           codec::ReadUint(&f[5], out.table) == DecodeStatus::kOk &&
+           codec::ReadBytes(&f[6], out.from, codec::kMaxFrameLength) == DecodeStatus::kOk &&
+           codec::ReadBool(&f[7], out.shipped) == DecodeStatus::kOk;
+  });
 }
 
 }  // namespace meshchat::nodes

@@ -100,8 +100,55 @@ std::string EncodeRecord(const MediaRefRecord& r);
 bool DecodeRecord(std::string_view in, MediaRefRecord& out);
 std::string EncodeRecord(const GroupCursor& c);
 bool DecodeRecord(std::string_view in, GroupCursor& out);
+// Hand-over of keys between owners of one role (nodes/handover.h), over reliable channels.
+// Marker: the sender routes with map `epoch` from here on (everything it sent before went
+// by the older map). Rows: stored rows of keys that moved to the receiver. Done: the sender
+// shipped every row it had for the receiver's new keys.
+struct HandoverMarker {
+  uint64_t epoch = 0;
+  bool operator==(const HandoverMarker&) const = default;
+};
+struct HandoverRows {
+  uint64_t epoch = 0;
+  std::string table;
+  std::vector<std::pair<std::string, std::string>> rows;  // key, value
+  static constexpr size_t kMaxRows = 500;                 // per payload (array bound 1024)
+  bool operator==(const HandoverRows&) const = default;
+};
+struct HandoverDone {
+  uint64_t epoch = 0;
+  bool operator==(const HandoverDone&) const = default;
+};
+// A node's hand-over in progress (stored, so it resumes after a restart).
+struct HandoverState {
+  uint64_t epoch = 0;
+  bool active = false;
+  std::vector<std::string> old_ring, new_ring;  // owners of this role before and after
+  std::vector<std::string> senders;             // whose markers shipping waits for
+  uint64_t table = 0;                           // shipping position: table index...
+  std::string from;                             // ...and the next key in it
+  bool shipped = false;                         // every moved row left (or none to ship)
+  bool operator==(const HandoverState&) const = default;
+};
+std::string EncodeRecord(const HandoverMarker& m);
+std::string EncodeRecord(const HandoverRows& r);
+std::string EncodeRecord(const HandoverDone& d);
+std::string EncodeRecord(const HandoverState& s);
+bool DecodeRecord(std::string_view in, HandoverMarker& out);
+bool DecodeRecord(std::string_view in, HandoverRows& out);
+bool DecodeRecord(std::string_view in, HandoverDone& out);
+bool DecodeRecord(std::string_view in, HandoverState& out);
+
 // Which payload a channel message holds.
-enum class PayloadKind { kUnknown, kInboxAppend, kGroupCursor, kMediaRef };
+enum class PayloadKind {
+  kUnknown,
+  kInboxAppend,
+  kGroupCursor,
+  kMediaRef,
+  kHandoverMarker,
+  kHandoverRows,
+  kHandoverDone
+};
 PayloadKind KindOf(std::string_view payload);
 
 // A small record of unsigned integers (counters, cursors).

@@ -20,6 +20,12 @@ ShardContext::OwnerFn NoOwner() {
   };
 }
 constexpr std::string_view kPrivacyTable = "privacy";  // user -> [mode], for the asker's side
+// Every table of keyed state (inboxes.cc, conversations.cc and above), with the routing key's
+// place in its keys: what moves when a user or a conversation gets another owner.
+std::vector<HandoverTable> SessionTables() {
+  return {{"user"}, {"chat"},  {"inbox"},        {"inbox_exp", 8}, {"ugroups"},    {kPrivacyTable},
+          {"conv"}, {"dedup"}, {"dedup_exp", 8}, {"clog"},         {"clog_exp", 8}};
+}
 }  // namespace
 using codec::FrameType;
 using codec::MeshType;
@@ -29,6 +35,7 @@ SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& 
                          ShardContext::OwnerFn group_owner, ShardContext::OwnerFn presence_owner,
                          ChannelConfig channel_cfg)
     : channel_(channel_cfg, kv, clock, peer_up),
+      handover_(cfg.node_id, SessionTables(), kv, channel_),
       ctx_{std::move(cfg),
            clock,
            kv,
@@ -40,23 +47,71 @@ SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& 
            NoOwner()},
       conversations_(ctx_),
       inboxes_(ctx_) {
-  channel_.SetSelf(ctx_.cfg.node_id, [this](const std::string&, std::string_view payload) {
-    return ApplyAppend(payload, *local_fx_);
+  channel_.SetSelf(ctx_.cfg.node_id, [this](const std::string& from, std::string_view payload) {
+    return ApplyAppend(from, payload, *local_fx_);
   });
 }
 
 Status SessionCore::Load() {
-  return channel_.Load();
+  if (Status s = channel_.Load(); !s.ok()) return s;
+  return handover_.Load(fresh_store_);
 }
 
-Status SessionCore::ApplyAppend(std::string_view payload, Effects& fx) {
+Status SessionCore::ApplyAppend(const std::string& from, std::string_view payload, Effects& fx) {
+  auto handled = handover_.OnPayload(from, payload);
+  if (!handled.ok()) return handled.status();
+  if (*handled) return Status::Ok();
   InboxAppend a;
   if (!DecodeRecord(payload, a)) {
     // A payload we cannot read would block the channel forever: skip it, loudly.
     spdlog::error("undecodable channel payload skipped");
     return Status::Ok();
   }
+  // Users whose rows are not here (yet) wait in the stash; see Handover::ApplyNow.
+  InboxAppend later{{}, a.entry};
+  std::erase_if(a.users, [&](const std::string& u) {
+    if (handover_.ApplyNow(u, ctx_.owner(u) == ctx_.cfg.node_id)) return false;
+    later.users.push_back(u);
+    return true;
+  });
+  if (!later.users.empty())
+    if (Status s = handover_.Stash(EncodeRecord(later)); !s.ok()) return s;
+  if (a.users.empty()) return Status::Ok();
   return inboxes_.Apply(a, fx);
+}
+
+void SessionCore::StepHandover(Effects& fx) {
+  if (!handover_.active()) return;
+  auto ended = handover_.Step(
+      [&](std::string_view payload) {
+        InboxAppend a;
+        if (!DecodeRecord(payload, a)) return Status::Ok();  // stashed by us: cannot happen
+        return inboxes_.Apply(a, fx);
+      },
+      fx);
+  if (!ended.ok()) Fail(ended.status());
+}
+
+Status SessionCore::OnMapChanged(const MapChange& change, Effects& fx) {
+  local_fx_ = &fx;
+  ctx_.cfg.epoch = change.epoch;
+  if (change.keyed_rings_changed)
+    if (Status s = Handover::SendMarkers(change.epoch, change.marker_to, channel_, fx); !s.ok())
+      return s;
+  if (!change.own_ring_changed) return Status::Ok();
+  if (Status s =
+          handover_.Begin(change.epoch, change.old_owners, change.new_owners, change.marker_to);
+      !s.ok())
+    return s;
+  // Users moving away: their gateways announce them to the new owner; we push no more.
+  inboxes_.ForgetUsers([&](const std::string& user) { return handover_.MovingOut(user); });
+  StepHandover(fx);
+  return Status::Ok();
+}
+
+Status SessionCore::BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
+                              std::vector<std::string> new_owners) {
+  return handover_.Begin(epoch, std::move(old_owners), std::move(new_owners), {});
 }
 
 void SessionCore::Fail(const Status& s) {
@@ -66,7 +121,9 @@ void SessionCore::Fail(const Status& s) {
 bool SessionCore::CheckOwner(const std::string& from, const codec::Envelope& env, Effects& fx) {
   // A sender with an older map routes keys as we do (running maps differ only in gateways,
   // see TakeMap in node_runner.cc); a newer map than ours: we cannot judge yet, refuse.
-  if (env.epoch <= ctx_.cfg.epoch && !env.key.empty() && ctx_.owner(env.key) == ctx_.cfg.node_id)
+  // A key moving in is refused until its rows are here (the sender retries).
+  if (env.epoch <= ctx_.cfg.epoch && !env.key.empty() && ctx_.owner(env.key) == ctx_.cfg.node_id &&
+      handover_.Ready(env.key))
     return true;
   // Routed with another map, or to the wrong shard: say so instead of acting on it.
   codec::Envelope r;
@@ -82,6 +139,9 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
   local_fx_ = &fx;  // where entries applied locally through the channel put their effects
   switch (env.type) {
     case MeshType::kConnOpen:
+      // A user moving in: no answer yet; the gateway announces the connection again each
+      // second until it is registered.
+      if (!handover_.Ready(env.key)) return;
       if (!CheckOwner(from, env, fx)) return;
       Fail(inboxes_.OnConnOpen(env.stamp, fx));
       Activity(env.stamp.user, false, fx);
@@ -108,9 +168,10 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
       env.arg = static_cast<uint64_t>(ErrorCode::kServiceUnavailable);
       return HandleDeliverResult(env, fx);
     case MeshType::kChanMsg:
-      Fail(channel_.OnMessage(from, env, [&](const std::string&, std::string_view payload) {
-        return ApplyAppend(payload, fx);
+      Fail(channel_.OnMessage(from, env, [&](const std::string& f, std::string_view payload) {
+        return ApplyAppend(f, payload, fx);
       }));
+      StepHandover(fx);  // a marker or a done may let it move on
       return;
     case MeshType::kChanAck: Fail(channel_.OnAck(from, env, fx)); return;
     case MeshType::kGroupHint:  // a large group has new messages: ring the member's devices
@@ -460,6 +521,9 @@ void SessionCore::OnTick(Effects& fx) {
   }
   Fail(inboxes_.OnTick(fx));
   Fail(channel_.OnTick(fx));
+  StepHandover(fx);
+  // Expiry waits while keys move: rows on their way must not expire twice (here and there).
+  if (handover_.active()) return;
   Fail(inboxes_.ExpireDue(1000, fx));
   Fail(conversations_.ExpireDedup(1000));
   Fail(conversations_.ExpireLog(1000));
@@ -482,11 +546,17 @@ void SessionCore::OnStoreLost(Effects& fx) {
   fx.Clear();
   channel_.OnCommitFailed();
   inboxes_.OnCommitFailed();
+  bool fresh = false;
+  (void)handover_.Load(fresh);
 }
 
 Status SessionCore::EndBatch(Effects& fx) {
   Status s = channel_.CommitBatch(batch_error_, fx);
-  if (!s.ok()) inboxes_.OnCommitFailed();
+  if (!s.ok()) {
+    inboxes_.OnCommitFailed();
+    bool fresh = false;
+    (void)handover_.Load(fresh);  // its positions went back with the batch
+  }
   return s;
 }
 

@@ -19,6 +19,7 @@
 #include "base/token_bucket.h"
 #include "nodes/channel.h"
 #include "nodes/conversations.h"
+#include "nodes/handover.h"
 #include "nodes/inboxes.h"
 #include "nodes/shard_context.h"
 
@@ -32,8 +33,17 @@ class SessionCore {
               ShardContext::OwnerFn group_owner = nullptr,
               ShardContext::OwnerFn presence_owner = nullptr, ChannelConfig channel_cfg = {});
 
-  // Start-up: loads channel state. Commit the store afterwards.
+  // Start-up: loads channel and hand-over state. Commit the store afterwards.
   Status Load();
+  // This store was new at Load (a node started for the first time).
+  bool fresh_store() const { return fresh_store_; }
+  // A newer map was taken: markers, and a hand-over if the session ring changed.
+  Status OnMapChanged(const MapChange& change, Effects& fx);
+  // A node joining at `epoch` (first start): every key it owns moves in from `old_owners`.
+  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
+                   std::vector<std::string> new_owners);
+  uint64_t HandoverPending() const { return handover_.Pending(); }
+  bool HandoverActive() const { return handover_.active(); }
   // Where media references are reported (the media node owning a media id, in hex).
   void SetMediaOwner(ShardContext::OwnerFn media_owner) {
     ctx_.media_owner = std::move(media_owner);
@@ -87,9 +97,14 @@ class SessionCore {
   void Activity(const std::string& user, bool user_activity, Effects& fx);
   void HandleDeliverResult(const codec::Envelope& env, Effects& fx);
   void Fail(const Status& s);
-  Status ApplyAppend(std::string_view payload, Effects& fx);
+  // A channel payload: hand-over payloads go to handover_, entries for keys still moving in
+  // are stashed, the rest applied.
+  Status ApplyAppend(const std::string& from, std::string_view payload, Effects& fx);
+  void StepHandover(Effects& fx);
 
   ReliableChannel channel_;
+  Handover handover_;
+  bool fresh_store_ = false;
   ShardContext ctx_;
   Conversations conversations_;
   Inboxes inboxes_;

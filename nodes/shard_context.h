@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/clock.h"
 #include "codec/client_messages.h"
@@ -49,6 +50,17 @@ struct ShardContext {
   void ToClient(const codec::Stamp& to, uint8_t type, std::string body, Effects& fx) const;
   void ErrorToClient(const codec::Stamp& to, codec::ErrorCode code, const std::string& msg,
                      std::optional<uint64_t> cid, bool fatal, Effects& fx) const;
+};
+
+// A newer map was taken (see nodes/handover.h). Every session and group node sends its marker
+// when either ring changed; a node whose own role's ring changed also hands keys over.
+struct MapChange {
+  uint64_t epoch = 0;
+  bool keyed_rings_changed = false;     // the session or the group ring
+  std::vector<std::string> marker_to;   // session and group nodes of the old map but us
+  bool own_ring_changed = false;        // this node's role...
+  std::vector<std::string> old_owners;  // ...from these owners
+  std::vector<std::string> new_owners;  // ...to these
 };
 
 // "a|b" with a <= b: one conversation, whichever side sends. '|' is not an id character.

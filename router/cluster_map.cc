@@ -75,7 +75,7 @@ const NodeInfo* ClusterMap::Find(std::string_view id) const {
 std::vector<std::string> ClusterMap::IdsWithRole(Role r) const {
   std::vector<std::string> out;
   for (const auto& n : nodes)
-    if (n.role == r) out.push_back(n.id);
+    if (n.role == r && !n.leaving) out.push_back(n.id);
   return out;
 }
 
@@ -87,6 +87,8 @@ std::string ClusterMap::Serialize() const {
     if (!n.client.empty()) o << " client=" << n.client;
     if (!n.pub.empty()) o << " pub=" << n.pub;
     if (!n.metrics.empty()) o << " metrics=" << n.metrics;
+    if (n.joined != 0) o << " joined=" << n.joined;
+    if (n.leaving) o << " leaving";
     o << "\n";
   }
   return o.str();
@@ -140,6 +142,12 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
           if (!SplitHostPort(v, host, port))
             return LineError(lineno, "bad metrics endpoint '" + std::string(v) + "'");
           n.metrics = std::string(v);
+        } else if (k == "joined") {
+          auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n.joined);
+          if (ec != std::errc() || p != v.data() + v.size() || n.joined == 0)
+            return LineError(lineno, "joined must be a positive epoch");
+        } else if (w[i] == "leaving") {
+          n.leaving = true;
         } else if (k == "client") {
           std::string host;
           uint16_t port;
@@ -151,6 +159,8 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
         }
       }
       if (n.mesh.empty()) return LineError(lineno, "node " + n.id + " has no mesh endpoint");
+      if ((n.leaving || n.joined != 0) && n.role != Role::kSession && n.role != Role::kGroup)
+        return LineError(lineno, "only session and group nodes can be joined= or leaving");
       if (n.role == Role::kGateway && n.client.empty())
         return LineError(lineno, "gateway " + n.id + " has no client endpoint");
       if (n.role == Role::kPresence && n.pub.empty())

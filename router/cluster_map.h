@@ -31,6 +31,11 @@ struct NodeInfo {
   std::string client;   // gateways only: HOST:PORT clients connect to
   std::string pub;      // presence only: ZeroMQ endpoint its PUB socket binds (change fan-out)
   std::string metrics;  // optional: HOST:PORT serving Prometheus metrics at /metrics
+  // Membership changes (`meshctl add/remove`, docs/OPERATIONS.md): a node added while the
+  // cluster ran has `joined=EPOCH` (on its first start it takes its keys over from the others);
+  // a node being removed is `leaving` (it owns no keys and hands its rows over, then goes).
+  uint64_t joined = 0;
+  bool leaving = false;
   bool operator==(const NodeInfo&) const = default;
 };
 
@@ -39,6 +44,7 @@ struct ClusterMap {
   std::vector<NodeInfo> nodes;
 
   const NodeInfo* Find(std::string_view id) const;
+  // The nodes of role `r` that own keys (leaving nodes do not): what rings are built from.
   std::vector<std::string> IdsWithRole(Role r) const;
   std::string Serialize() const;
 

@@ -56,8 +56,7 @@ void Reactor::RemoveFd(int fd) {
   fds_.erase(fd);
 }
 
-void Reactor::AddZmqReader(zmq::socket_t& socket, std::function<bool()> on_readable,
-                           int batch) {
+void Reactor::AddZmqReader(zmq::socket_t& socket, std::function<bool()> on_readable, int batch) {
   // ZMQ_FD is edge-triggered and only says "look at ZMQ_EVENTS"; DrainZmq checks every
   // socket's ZMQ_EVENTS each turn, which also covers edges consumed by our own sends.
   int zfd = socket.get(zmq::sockopt::fd);

@@ -4,6 +4,7 @@
 // after each and releases effects only if the commit succeeds, as the service does.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -37,31 +38,27 @@ class Shards {
   // `lmdb_dir`: each shard on a real LMDB environment under it instead of in memory.
   explicit Shards(std::vector<std::string> ids = {"s1", "s2"}, nodes::SessionConfig base = {},
                   const std::string& lmdb_dir = "")
-      : ring_(ids) {
-    for (const auto& id : ids) {
-      auto& s = shards_[id];
-      if (lmdb_dir.empty()) {
-        auto mem = std::make_unique<store::MemKvStore>();
-        s.mem = mem.get();
-        s.kv = std::move(mem);
-      } else {
-        std::filesystem::create_directories(lmdb_dir + "/" + id);
-        store::LmdbOptions opts;
-        opts.map_size = 256 << 20;
-        auto kv = store::LmdbKvStore::Open(lmdb_dir + "/" + id, opts);
-        REQUIRE(kv.ok());
-        s.kv = std::move(kv).value();
-      }
-      nodes::SessionConfig cfg = base;
-      cfg.node_id = id;
-      cfg.epoch = 1;
-      s.core = std::make_unique<nodes::SessionCore>(
-          cfg, clock, *s.kv,
-          [this](std::string_view k) -> const std::string& { return ring_.Owner(k); },
-          [this](const std::string& n) { return !down.count(n); });
-      REQUIRE(s.core->Load().ok());
-      REQUIRE(s.kv->Commit().ok());
+      : ring_(ids), base_(base), lmdb_dir_(lmdb_dir) {
+    for (const auto& id : ids) AddShard(id, ids);
+  }
+  // A shard on a new store whose map has the session ring `ring` (its own view: shards can
+  // run different maps while one spreads).
+  void AddShard(const std::string& id, const std::vector<std::string>& ring) {
+    auto& s = shards_[id];
+    if (lmdb_dir_.empty()) {
+      auto mem = std::make_unique<store::MemKvStore>();
+      s.mem = mem.get();
+      s.kv = std::move(mem);
+    } else {
+      std::filesystem::create_directories(lmdb_dir_ + "/" + id);
+      store::LmdbOptions opts;
+      opts.map_size = 256 << 20;
+      auto kv = store::LmdbKvStore::Open(lmdb_dir_ + "/" + id, opts);
+      REQUIRE(kv.ok());
+      s.kv = std::move(kv).value();
     }
+    s.ring = router::HashRing(ring);
+    s.core = MakeCore(id, base_);
   }
 
   FakeClock clock;
@@ -122,17 +119,29 @@ class Shards {
   }
   // Replaces a shard's core by a fresh one on the same store: a crash and restart.
   void Restart(const std::string& id, nodes::SessionConfig cfg = {}) {
-    auto& s = shards_.at(id);
-    s.kv->Rollback();
-    cfg.node_id = id;
-    cfg.epoch = 1;
-    s.core = std::make_unique<nodes::SessionCore>(
-        cfg, clock, *s.kv,
-        [this](std::string_view k) -> const std::string& { return ring_.Owner(k); },
-        [this](const std::string& n) { return !down.count(n); });
-    REQUIRE(s.core->Load().ok());
-    REQUIRE(s.kv->Commit().ok());
+    shards_.at(id).kv->Rollback();
+    shards_.at(id).core = MakeCore(id, cfg);
   }
+  // Shard `id` takes a map whose session ring is `ring` (epoch `epoch`), as the node runner
+  // does: its routing switches, then its core learns what changed.
+  void TakeMap(const std::string& id, const std::vector<std::string>& ring, uint64_t epoch) {
+    auto& s = shards_.at(id);
+    nodes::MapChange c;
+    c.epoch = epoch;
+    c.old_owners = s.ring.nodes();
+    c.new_owners = ring;
+    std::sort(c.new_owners.begin(), c.new_owners.end());
+    c.own_ring_changed = c.keyed_rings_changed = c.old_owners != c.new_owners;
+    for (const auto& n : c.old_owners)
+      if (n != id) c.marker_to.push_back(n);
+    s.ring = router::HashRing(ring);
+    nodes::Effects fx;
+    REQUIRE(s.core->OnMapChanged(c, fx).ok());
+    Finish(id, fx);
+    Run();
+  }
+  // Where gateways send a user's frames from now on.
+  void SetGatewayRing(const std::vector<std::string>& ring) { ring_ = router::HashRing(ring); }
 
   // Client-side helpers: stamps as a gateway would.
   void Connect(const std::string& user, const std::string& device, const std::string& gw,
@@ -183,7 +192,20 @@ class Shards {
     std::unique_ptr<store::KvStore> kv;
     store::MemKvStore* mem = nullptr;
     std::unique_ptr<nodes::SessionCore> core;
+    router::HashRing ring;  // the session ring of this shard's map
   };
+  std::unique_ptr<nodes::SessionCore> MakeCore(const std::string& id, nodes::SessionConfig cfg) {
+    auto& s = shards_.at(id);
+    cfg.node_id = id;
+    cfg.epoch = 1;
+    auto core = std::make_unique<nodes::SessionCore>(
+        cfg, clock, *s.kv,
+        [ring = &s.ring](std::string_view k) -> const std::string& { return ring->Owner(k); },
+        [this](const std::string& n) { return !down.count(n); });
+    REQUIRE(core->Load().ok());
+    REQUIRE(s.kv->Commit().ok());
+    return core;
+  }
   struct InFlight {
     std::string from, to;
     codec::Envelope env;
@@ -218,7 +240,9 @@ class Shards {
     into.push_back(std::move(v));
   }
 
-  router::HashRing ring_;
+  router::HashRing ring_;  // the gateways' session ring
+  nodes::SessionConfig base_;
+  std::string lmdb_dir_;
   std::map<std::string, Shard> shards_;
   std::deque<InFlight> queue_;
   std::map<std::pair<std::string, uint64_t>, ClientView> clients_;

@@ -26,6 +26,36 @@ node s2 session mesh=ipc:///tmp/s2.sock
   CHECK(again->epoch == 7);
 }
 
+TEST_CASE("joined and leaving nodes: only leaving ones are out of the ring", "[router]") {
+  auto m = ClusterMap::Parse(
+      "epoch 5\n"
+      "node s1 session mesh=tcp://127.0.0.1:1 leaving\n"
+      "node s2 session mesh=tcp://127.0.0.1:2\n"
+      "node s3 session mesh=tcp://127.0.0.1:3 joined=5\n"
+      "node g1 group mesh=tcp://127.0.0.1:4 joined=2 leaving\n");
+  REQUIRE(m.ok());
+  CHECK(m->IdsWithRole(Role::kSession) == std::vector<std::string>{"s2", "s3"});
+  CHECK(m->IdsWithRole(Role::kGroup).empty());
+  CHECK(m->Find("s1")->leaving);
+  CHECK(m->Find("s3")->joined == 5);
+  auto again = ClusterMap::Parse(m->Serialize());
+  REQUIRE(again.ok());
+  CHECK(again->nodes == m->nodes);
+  auto bad = [](const std::string& line) {
+    auto r = ClusterMap::Parse("epoch 1\n" + line + "\n");
+    REQUIRE_FALSE(r.ok());
+    return r.status().message();
+  };
+  CHECK_THAT(bad("node s1 session mesh=tcp://127.0.0.1:1 joined=0"),
+             Catch::Contains("joined must be a positive epoch"));
+  CHECK_THAT(bad("node s1 session mesh=tcp://127.0.0.1:1 joined=x"),
+             Catch::Contains("joined must be"));
+  CHECK_THAT(bad("node p1 presence mesh=tcp://127.0.0.1:1 pub=tcp://127.0.0.1:2 leaving"),
+             Catch::Contains("only session and group nodes"));
+  CHECK_THAT(bad("node s1 session mesh=tcp://127.0.0.1:1 leavin"),
+             Catch::Contains("unknown node attribute"));
+}
+
 TEST_CASE("map errors name the line and the problem", "[router]") {
   auto err = [](const std::string& text) {
     auto m = ClusterMap::Parse(text);

@@ -1,0 +1,58 @@
+// GroupCore: groups moving between group nodes when the group ring changes (nodes/handover.h).
+#include <spdlog/spdlog.h>
+
+#include "nodes/group_core.h"
+
+namespace meshchat::nodes {
+
+// Every table of keyed group state (group_core.cc, group_retention.cc), with the place of the
+// group id in its keys.
+std::vector<HandoverTable> GroupTables() {
+  return {{"gmeta"}, {"gmem"},  {"glog"},       {"gcur"},       {"gdedup"},
+          {"gmode"}, {"ghist"}, {"gvanish", 8}, {"glog_exp", 8}};
+}
+
+Status GroupCore::HandleChannel(const std::string& from, std::string_view payload) {
+  auto handled = handover_.OnPayload(from, payload);
+  if (!handled.ok()) return handled.status();
+  if (*handled) return Status::Ok();
+  GroupCursor c;  // a group whose rows are not here (yet) waits: see Handover::ApplyNow
+  if (DecodeRecord(payload, c) &&
+      !handover_.ApplyNow(c.group, group_owner_(c.group) == cfg_.node_id))
+    return handover_.Stash(payload);
+  return HandleCursor(payload);
+}
+
+void GroupCore::StepHandover(Effects& fx) {
+  if (!handover_.active()) return;
+  auto ended = handover_.Step([&](std::string_view p) { return HandleCursor(p); }, fx);
+  if (!ended.ok()) return Fail(ended.status());
+  if (*ended) {  // the caches may describe groups that left, or miss rows that came
+    members_.clear();
+    modes_.clear();
+  }
+}
+
+Status GroupCore::OnMapChanged(const MapChange& change, Effects& fx) {
+  cfg_.epoch = change.epoch;
+  if (change.keyed_rings_changed)
+    if (Status s = Handover::SendMarkers(change.epoch, change.marker_to, channel_, fx); !s.ok())
+      return s;
+  if (!change.own_ring_changed) return Status::Ok();
+  if (Status s =
+          handover_.Begin(change.epoch, change.old_owners, change.new_owners, change.marker_to);
+      !s.ok())
+    return s;
+  members_.clear();
+  modes_.clear();
+  trim_due_.clear();  // groups that stay get their next trim when their cursors move again
+  StepHandover(fx);
+  return Status::Ok();
+}
+
+Status GroupCore::BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
+                            std::vector<std::string> new_owners) {
+  return handover_.Begin(epoch, std::move(old_owners), std::move(new_owners), {});
+}
+
+}  // namespace meshchat::nodes
