@@ -35,14 +35,8 @@ void GroupCore::StepHandover(Effects& fx) {
 
 Status GroupCore::OnMapChanged(const MapChange& change, Effects& fx) {
   cfg_.epoch = change.epoch;
-  if (change.keyed_rings_changed)
-    if (Status s = Handover::SendMarkers(change.epoch, change.marker_to, channel_, fx); !s.ok())
-      return s;
-  if (!change.own_ring_changed) return Status::Ok();
-  if (Status s =
-          handover_.Begin(change.epoch, change.old_owners, change.new_owners, change.marker_to);
-      !s.ok())
-    return s;
+  auto began = handover_.TakeMap(change, fx);
+  if (!began.ok() || !*began) return began.status();
   members_.clear();
   modes_.clear();
   trim_due_.clear();  // groups that stay get their next trim when their cursors move again

@@ -117,11 +117,16 @@ Status Handover::Begin(uint64_t epoch, std::vector<std::string> old_ring,
   return Save();
 }
 
-Status Handover::SendMarkers(uint64_t epoch, const std::vector<std::string>& to,
-                             ReliableChannel& channel, Effects& fx) {
-  for (const auto& node : to)
-    if (Status s = channel.Append(node, EncodeRecord(HandoverMarker{epoch}), fx); !s.ok()) return s;
-  return Status::Ok();
+Result<bool> Handover::TakeMap(const MapChange& change, Effects& fx) {
+  if (change.keyed_rings_changed)
+    for (const auto& node : change.marker_to)
+      if (Status s = channel_.Append(node, EncodeRecord(HandoverMarker{change.epoch}), fx); !s.ok())
+        return s;
+  if (!change.own_ring_changed) return false;
+  if (Status s = Begin(change.epoch, change.old_owners, change.new_owners, change.marker_to);
+      !s.ok())
+    return s;
+  return true;
 }
 
 bool Handover::IsOldOwner() const {

@@ -55,9 +55,9 @@ class Handover {
   // node). Shipping waits for the markers of `senders`. Refused while another one runs.
   Status Begin(uint64_t epoch, std::vector<std::string> old_ring, std::vector<std::string> new_ring,
                std::vector<std::string> senders);
-  // Puts this node's marker for `epoch` on its channel to each of `to`.
-  static Status SendMarkers(uint64_t epoch, const std::vector<std::string>& to,
-                            ReliableChannel& channel, Effects& fx);
+  // A newer map was taken: markers if the session or group ring changed, and Begin if this
+  // role's ring did. True if a hand-over began.
+  Result<bool> TakeMap(const MapChange& change, Effects& fx);
 
   bool active() const { return st_.active; }
   // False for a key moving in to this node until every old owner handed over and what was

@@ -98,8 +98,6 @@ class LocalMesh {
 
  private:
   Result<pid_t> Spawn(const router::NodeInfo& n) const;
-  // Session or group node: leaving map (its rows move), wait, stop, then the map without it.
-  Status RemoveKeyOwner(const router::ClusterMap& map, const std::string& id, std::string& log);
   std::string var_;
 };
 

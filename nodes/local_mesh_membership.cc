@@ -172,28 +172,10 @@ Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
   if (map->IdsWithRole(n->role).size() == 1 && !n->leaving)
     return {Code::kInvalid,
             std::string("cannot remove the last ") + router::RoleName(n->role) + " node"};
-  if (OwnsKeys(n->role)) return RemoveKeyOwner(*map, id, log);
-  if (ProcessAlive(ReadPid(var_ + "/run/" + id + ".pid"))) {
-    // Its clients go elsewhere first: nothing is dropped, they reconnect at once.
-    if (Status s = DrainGateway(id, log, 15000); !s.ok()) return s;
-    if (auto k = KillNode(id, SIGTERM); !k.ok()) return k.status();
-    log += "stopped " + id + "\n";
-  }
   router::ClusterMap next = *map;
-  ++next.epoch;
-  std::erase_if(next.nodes, [&](const router::NodeInfo& x) { return x.id == id; });
-  if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;
-  fs::remove(var_ + "/run/" + id + ".pid");
-  log += "map epoch " + std::to_string(next.epoch) + ": removed " + id + "\n";
-  return PushMap(next, log);
-}
-
-Status LocalMesh::RemoveKeyOwner(const router::ClusterMap& map, const std::string& id,
-                                 std::string& log) {
-  router::ClusterMap next = map;
-  if (!map.Find(id)->leaving) {
-    // 1. The node leaves the ring but stays in the mesh: it ships its rows to the new owners.
-    if (Status s = CheckSettled(map); !s.ok()) return s;
+  if (OwnsKeys(n->role) && !n->leaving) {
+    // First it leaves the ring but stays in the mesh: it ships its rows to the new owners.
+    if (Status s = CheckSettled(next); !s.ok()) return s;
     ++next.epoch;
     for (auto& x : next.nodes)
       if (x.id == id) x.leaving = true;
@@ -202,11 +184,14 @@ Status LocalMesh::RemoveKeyOwner(const router::ClusterMap& map, const std::strin
     if (Status s = PushMap(next, log); !s.ok()) return s;
     if (Status s = WaitHandover(next, id, log, 120000); !s.ok()) return s;
   }
-  // 2. It owns nothing now: stop it and drop it from the map.
   if (ProcessAlive(ReadPid(var_ + "/run/" + id + ".pid"))) {
+    // A gateway's clients go elsewhere first: nothing is dropped, they reconnect at once.
+    if (!OwnsKeys(n->role))
+      if (Status s = DrainGateway(id, log, 15000); !s.ok()) return s;
     if (auto k = KillNode(id, SIGTERM); !k.ok()) return k.status();
     log += "stopped " + id + "\n";
   }
+  // It owns nothing now (a session or group node) or holds no connection (a gateway).
   ++next.epoch;
   std::erase_if(next.nodes, [&](const router::NodeInfo& x) { return x.id == id; });
   if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;

@@ -95,14 +95,8 @@ void SessionCore::StepHandover(Effects& fx) {
 Status SessionCore::OnMapChanged(const MapChange& change, Effects& fx) {
   local_fx_ = &fx;
   ctx_.cfg.epoch = change.epoch;
-  if (change.keyed_rings_changed)
-    if (Status s = Handover::SendMarkers(change.epoch, change.marker_to, channel_, fx); !s.ok())
-      return s;
-  if (!change.own_ring_changed) return Status::Ok();
-  if (Status s =
-          handover_.Begin(change.epoch, change.old_owners, change.new_owners, change.marker_to);
-      !s.ok())
-    return s;
+  auto began = handover_.TakeMap(change, fx);
+  if (!began.ok() || !*began) return began.status();
   // Users moving away: their gateways announce them to the new owner; we push no more.
   inboxes_.ForgetUsers([&](const std::string& user) { return handover_.MovingOut(user); });
   StepHandover(fx);
@@ -119,9 +113,9 @@ void SessionCore::Fail(const Status& s) {
 }
 
 bool SessionCore::CheckOwner(const std::string& from, const codec::Envelope& env, Effects& fx) {
-  // A sender with an older map routes keys as we do (running maps differ only in gateways,
-  // see TakeMap in node_runner.cc); a newer map than ours: we cannot judge yet, refuse.
-  // A key moving in is refused until its rows are here (the sender retries).
+  // A request routed with an older map is judged by ours: served if the key is ours and not
+  // still moving in (its rows on the way). One routed with a newer map than ours we cannot
+  // judge yet. Either refusal makes the sender retry.
   if (env.epoch <= ctx_.cfg.epoch && !env.key.empty() && ctx_.owner(env.key) == ctx_.cfg.node_id &&
       handover_.Ready(env.key))
     return true;
