@@ -110,11 +110,10 @@ Status Conversations::OnDeliver(const std::string& from, const codec::Envelope& 
     for (const auto& [user, peer] : {std::pair{sender, to}, std::pair{to, sender}}) {
       const std::string& node = ctx_.presence_owner(user);
       if (node.empty()) continue;
-      codec::Envelope c;
-      c.type = codec::MeshType::kContact;
-      c.key = user;
-      c.body = peer;
-      fx.mesh.push_back({node, std::move(c), 0});
+      if (Status s = ctx_.channel.Append(
+              node, EncodeRecord(PresenceSetting{user, PresenceSetting::kNoMode, peer}), fx);
+          !s.ok())
+        return s;
     }
   if (Status s = ctx_.kv.Put(kDedupTable, dedup_key, EncodeUints({seq, ts})); !s.ok()) return s;
   const uint64_t forget_at = ts + static_cast<uint64_t>(ctx_.cfg.inbox_ttl_ms);

@@ -110,8 +110,13 @@ class DurableService : public Service {
     return it == ctx_.options.end() ? fallback : std::stoll(it->second);
   }
 
+  // At the end of each loop turn, before the turn's effects join the open batch (presence:
+  // publications, which are hints and wait for no disk).
+  virtual void AfterTurn() {}
+
  private:
   void EndTurn() {
+    AfterTurn();
     for (auto& m : fx_.mesh) open_fx_.mesh.push_back(std::move(m));
     fx_.Clear();
     if (!syncing_) CommitOpenBatch();  // otherwise the batch grows until the fsync is done

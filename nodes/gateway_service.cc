@@ -1,7 +1,9 @@
 #include "nodes/gateway_service.h"
 
 #include <openssl/rand.h>
+
 #include <spdlog/spdlog.h>
+#include <set>
 
 #include "codec/media_messages.h"
 
@@ -128,7 +130,23 @@ bool GatewayService::ReceivePublished() {
   return true;
 }
 
-void GatewayService::OnMapChanged(const router::ClusterMap&) {
+void GatewayService::OnMapChanged(const router::ClusterMap& previous) {
+  // Presence nodes publish on their own PUB sockets: follow the ones added and removed.
+  auto pubs = [](const router::ClusterMap& m) {
+    std::set<std::string> s;
+    for (const auto& n : m.nodes)
+      if (n.role == router::Role::kPresence) s.insert(n.pub);
+    return s;
+  };
+  const auto before = pubs(previous), now = pubs(ctx_.map);
+  try {
+    for (const auto& ep : now)
+      if (!before.count(ep)) sub_.connect(ep);
+    for (const auto& ep : before)
+      if (!now.count(ep)) sub_.disconnect(ep);
+  } catch (const zmq::error_t& e) {  // a bad endpoint: presence hints from it are missed
+    spdlog::error("following presence publishers of map epoch {}: {}", ctx_.map.epoch, e.what());
+  }
   const router::HashRing old_sessions = sessions_;
   sessions_ = router::HashRing(ctx_.map.IdsWithRole(router::Role::kSession));
   media_ = router::HashRing(ctx_.map.IdsWithRole(router::Role::kMedia));

@@ -45,10 +45,14 @@ MapChange MapChangeFor(const router::ClusterMap& prev, const router::ClusterMap&
   MapChange c;
   c.epoch = next.epoch;
   c.keyed_rings_changed = owners(prev, Role::kSession) != owners(next, Role::kSession) ||
-                          owners(prev, Role::kGroup) != owners(next, Role::kGroup);
-  for (const auto& n : prev.nodes)  // leaving nodes too: they run and send until removed
-    if ((n.role == Role::kSession || n.role == Role::kGroup) && n.id != self)
+                          owners(prev, Role::kGroup) != owners(next, Role::kGroup) ||
+                          owners(prev, Role::kPresence) != owners(next, Role::kPresence);
+  for (const auto& n : prev.nodes) {  // leaving nodes too: they run and send until removed
+    if (n.id == self) continue;
+    if (n.role == Role::kSession || n.role == Role::kGroup) c.senders.push_back(n.id);
+    if (n.role == Role::kSession || n.role == Role::kGroup || n.role == Role::kPresence)
       c.marker_to.push_back(n.id);
+  }
   c.old_owners = owners(prev, role);
   c.new_owners = owners(next, role);
   c.own_ring_changed = c.old_owners != c.new_owners;
@@ -123,8 +127,7 @@ Result<bool> Handover::TakeMap(const MapChange& change, Effects& fx) {
       if (Status s = channel_.Append(node, EncodeRecord(HandoverMarker{change.epoch}), fx); !s.ok())
         return s;
   if (!change.own_ring_changed) return false;
-  if (Status s = Begin(change.epoch, change.old_owners, change.new_owners, change.marker_to);
-      !s.ok())
+  if (Status s = Begin(change.epoch, change.old_owners, change.new_owners, change.senders); !s.ok())
     return s;
   return true;
 }

@@ -66,6 +66,11 @@ class Handover {
   bool Ready(std::string_view key) const;
   // True if `key` moves away from this node in the running hand-over.
   bool MovingOut(std::string_view key) const;
+  // True if `key` came to this node in the latest hand-over (running or finished).
+  bool MovedIn(std::string_view key) const {
+    return !new_ring_.empty() && new_ring_.Owner(key) == self_ &&
+           (old_ring_.empty() || old_ring_.Owner(key) != self_);
+  }
   // Whether a channel entry for `key` is applied now (else stashed). This node holds the key's
   // rows if it is moving out (the old owner applies what was sent by the old map until it
   // ships), or if it owns the key by its current map (`owner_now`) and nothing of the key is

@@ -67,8 +67,8 @@ Status LocalMesh::PushMap(const router::ClusterMap& next, std::string& log,
 }
 
 namespace {
-bool OwnsKeys(router::Role r) {
-  return r == router::Role::kSession || r == router::Role::kGroup;
+bool OwnsKeys(router::Role r) {  // and can hand them over
+  return r == router::Role::kSession || r == router::Role::kGroup || r == router::Role::kPresence;
 }
 }  // namespace
 
@@ -123,10 +123,10 @@ Status LocalMesh::WaitHandover(const router::ClusterMap& map, const std::string&
 }
 
 Status LocalMesh::AddNode(const std::string& id, router::Role role, std::string& log) {
-  if (role == router::Role::kPresence || role == router::Role::kMedia)
-    return {Code::kInvalid, std::string("adding a ") + router::RoleName(role) +
-                                " node to a running cluster is not supported yet (its keys "
-                                "cannot be handed over): gateways, session and group nodes can"};
+  if (role == router::Role::kMedia)
+    return {Code::kInvalid,
+            "adding a media node to a running cluster is not supported yet (its keys cannot be "
+            "handed over): gateways, session, group and presence nodes can"};
   if (!codec::IsValidId(id)) return {Code::kInvalid, "invalid node id '" + id + "'"};
   auto map = router::ClusterMap::Load(map_path());
   if (!map.ok()) return map.status();
@@ -136,12 +136,13 @@ Status LocalMesh::AddNode(const std::string& id, router::Role role, std::string&
   router::ClusterMap next = *map;
   ++next.epoch;
   auto ports = FreePorts(3);
-  router::NodeInfo n{id,
-                     role,
-                     "tcp://127.0.0.1:" + std::to_string(ports[0]),
-                     role == router::Role::kGateway ? "127.0.0.1:" + std::to_string(ports[1]) : "",
-                     "",
-                     "127.0.0.1:" + std::to_string(ports[2])};
+  router::NodeInfo n{
+      id,
+      role,
+      "tcp://127.0.0.1:" + std::to_string(ports[0]),
+      role == router::Role::kGateway ? "127.0.0.1:" + std::to_string(ports[1]) : "",
+      role == router::Role::kPresence ? "tcp://127.0.0.1:" + std::to_string(ports[1]) : "",
+      "127.0.0.1:" + std::to_string(ports[2])};
   if (OwnsKeys(role)) n.joined = next.epoch;  // on first start it takes its keys over
   next.nodes.push_back(n);
   if (auto ok = router::ClusterMap::Parse(next.Serialize()); !ok.ok()) return ok.status();
@@ -165,10 +166,10 @@ Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
   if (!map.ok()) return map.status();
   const router::NodeInfo* n = map->Find(id);
   if (!n) return {Code::kNotFound, "no node '" + id + "' in " + map_path()};
-  if (n->role == router::Role::kPresence || n->role == router::Role::kMedia)
-    return {Code::kInvalid, std::string("removing a ") + router::RoleName(n->role) +
-                                " node from a running cluster is not supported yet (its keys "
-                                "cannot be handed over): gateways, session and group nodes can"};
+  if (n->role == router::Role::kMedia)
+    return {Code::kInvalid,
+            "removing a media node from a running cluster is not supported yet (its keys cannot "
+            "be handed over): gateways, session, group and presence nodes can"};
   if (map->IdsWithRole(n->role).size() == 1 && !n->leaving)
     return {Code::kInvalid,
             std::string("cannot remove the last ") + router::RoleName(n->role) + " node"};

@@ -40,9 +40,9 @@ uint64_t StoreBytes(const std::string& dir) {
 }
 // A newer map replaces `map` in place (everything holds a reference to it; `previous` gets the
 // old one) if it is valid and newer, no hand-over runs here, it keeps this node (which may
-// become `leaving`), leaves presence and media nodes alone (their keys cannot move yet), changes
-// the owners of at most one of the session and group roles (one hand-over at a time), and
-// drops only nodes that were leaving (their keys are gone already).
+// become `leaving`), leaves media nodes alone (their keys cannot move yet), changes the owners
+// of at most one of the session, group and presence roles (one hand-over at a time), and drops
+// only nodes that were leaving (their keys are gone already).
 Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::string_view text,
                uint64_t handover_pending, router::ClusterMap& previous) {
   using router::Role;
@@ -64,20 +64,22 @@ Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::strin
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return v;
   };
-  for (Role r : {Role::kPresence, Role::kMedia})
-    if (nodes_of(*next, r) != nodes_of(map, r))
-      return {Code::kInvalid, std::string("the new map changes ") + router::RoleName(r) +
-                                  " nodes, whose keys cannot be handed over while running"};
+  if (nodes_of(*next, Role::kMedia) != nodes_of(map, Role::kMedia))
+    return {Code::kInvalid,
+            "the new map changes media nodes, whose keys cannot be handed over while running"};
   auto owners = [](const router::ClusterMap& m, Role r) {
     auto v = m.IdsWithRole(r);
     std::sort(v.begin(), v.end());
     return v;
   };
-  if (owners(*next, Role::kSession) != owners(map, Role::kSession) &&
-      owners(*next, Role::kGroup) != owners(map, Role::kGroup))
-    return {Code::kInvalid, "the new map changes session and group owners at once: one at a time"};
+  int changed = 0;
+  for (Role r : {Role::kSession, Role::kGroup, Role::kPresence})
+    changed += owners(*next, r) != owners(map, r);
+  if (changed > 1)
+    return {Code::kInvalid,
+            "the new map changes the owners of several roles at once: one at a time"};
   for (const auto& n : map.nodes)
-    if ((n.role == Role::kSession || n.role == Role::kGroup) && !n.leaving && !next->Find(n.id))
+    if (n.role != Role::kGateway && n.role != Role::kMedia && !n.leaving && !next->Find(n.id))
       return {Code::kInvalid, "the new map drops " + n.id + ", which was not leaving first"};
   previous = std::move(map);
   map = std::move(next).value();

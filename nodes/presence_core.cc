@@ -1,5 +1,7 @@
 #include "nodes/presence_core.h"
 
+#include <spdlog/spdlog.h>
+
 #include "nodes/records.h"
 
 namespace meshchat::nodes {
@@ -7,13 +9,36 @@ namespace {
 constexpr std::string_view kLastSeenTable = "plast";  // user -> [ms]
 constexpr std::string_view kPrivacyTable = "ppriv";   // user -> [mode]
 constexpr std::string_view kContactTable = "pcont";   // user \0 peer -> ""
+std::vector<HandoverTable> PresenceTables() {
+  return {{kLastSeenTable}, {kPrivacyTable}, {kContactTable}};
+}
 }  // namespace
 
 using codec::MeshType;
 using codec::PrivacyMode;
 
-PresenceCore::PresenceCore(PresenceConfig cfg, const Clock& clock, store::KvStore& kv)
-    : cfg_(std::move(cfg)), clock_(clock), kv_(kv) {}
+PresenceCore::PresenceCore(PresenceConfig cfg, const Clock& clock, store::KvStore& kv,
+                           ShardContext::OwnerFn owner, ShardContext::PeerUpFn peer_up,
+                           ChannelConfig channel_cfg)
+    : cfg_(std::move(cfg)),
+      clock_(clock),
+      kv_(kv),
+      owner_(std::move(owner)),
+      channel_(
+          channel_cfg, kv, clock,
+          peer_up ? std::move(peer_up) : [](const std::string&) { return true; }),
+      handover_(cfg_.node_id, PresenceTables(), kv, channel_) {}
+
+Status PresenceCore::Load() {
+  if (Status s = channel_.Load(); !s.ok()) return s;
+  return handover_.Load(fresh_store_);
+}
+
+bool PresenceCore::Ours(const std::string& key, uint64_t epoch) const {
+  if (epoch > cfg_.epoch) return false;  // routed with a newer map than ours
+  if (owner_ && owner_(key) != cfg_.node_id) return false;
+  return handover_.Ready(key);
+}
 
 PresenceCore::User& PresenceCore::Get(const std::string& user) {
   User& u = users_[user];
@@ -58,7 +83,10 @@ codec::Presence PresenceCore::StateOf(const std::string& user) {
 
 void PresenceCore::MaybePublish(const std::string& user, User& u, std::vector<Publication>& pub) {
   const int64_t mono = clock_.MonoMs();
-  if (u.watched_until_mono < mono) return;  // nobody watches: nothing to fan out
+  // Nobody watches: nothing to fan out. (Users that just moved here were watched at their old
+  // owner, which we cannot know: they count as watched for a while.)
+  if (u.watched_until_mono < mono && !(mono < moved_in_watch_until_ && handover_.MovedIn(user)))
+    return;
   const codec::Presence now = StateOf(user);
   if (now.online == u.published_online && now.last_seen == u.published_seen) return;
   // Throttled: going online is news, a moving "last seen" while online is not.
@@ -77,8 +105,31 @@ void PresenceCore::Answer(const codec::Envelope& env, Effects& fx) {
   fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kPresence), codec::Encode(p));
 }
 
-void PresenceCore::OnEnvelope(const std::string& /*from*/, codec::Envelope&& env, Effects& fx,
+void PresenceCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
+  OnEnvelope(from, std::move(env), fx, pending_pub_);
+}
+
+void PresenceCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx,
                               std::vector<Publication>& pub) {
+  switch (env.type) {
+    case MeshType::kChanMsg:
+      Fail(channel_.OnMessage(from, env, [&](const std::string& f, std::string_view p) {
+        return HandleChannel(f, p);
+      }));
+      return StepHandover(fx);
+    case MeshType::kChanAck: return Fail(channel_.OnAck(from, env, fx));
+    default: break;
+  }
+  if (!Ours(env.key, env.epoch)) {
+    // Another node's user, or one moving here: a query is told to retry; updates are dropped
+    // (activity is soft state the next report restores; settings come over channels).
+    if (env.type == MeshType::kPresenceQuery || env.type == MeshType::kPresenceWatch)
+      fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kError),
+                  codec::Encode(codec::Error{codec::ErrorCode::kServiceUnavailable,
+                                             "presence moving to another node; retry", std::nullopt,
+                                             false}));
+    return;
+  }
   switch (env.type) {
     case MeshType::kActivity: {
       User& u = Get(env.key);
@@ -108,14 +159,92 @@ void PresenceCore::OnEnvelope(const std::string& /*from*/, codec::Envelope&& env
       fx.mesh.push_back({env.stamp.gateway, std::move(ok), 0});
       return;
     }
-    case MeshType::kPrivacy:
-      if (env.arg <= 2) (void)kv_.Put(kPrivacyTable, env.key, EncodeUints({env.arg}));
-      return;
+    case MeshType::kPrivacy:  // from session nodes of an older version (now: channels)
+      return Fail(ApplySetting(EncodeRecord(PresenceSetting{env.key, env.arg, ""})));
     case MeshType::kContact:
-      if (codec::IsValidId(env.body)) (void)kv_.Put(kContactTable, env.key + '\0' + env.body, "");
-      return;
+      return Fail(ApplySetting(EncodeRecord(PresenceSetting{env.key, 255, env.body})));
     default: return;
   }
+}
+
+Status PresenceCore::ApplySetting(std::string_view payload) {
+  PresenceSetting p;
+  if (!DecodeRecord(payload, p)) {
+    spdlog::error("undecodable presence setting skipped");
+    return Status::Ok();
+  }
+  if (p.mode <= 2)
+    if (Status s = kv_.Put(kPrivacyTable, p.user, EncodeUints({p.mode})); !s.ok()) return s;
+  if (codec::IsValidId(p.contact)) return kv_.Put(kContactTable, p.user + '\0' + p.contact, "");
+  return Status::Ok();
+}
+
+Status PresenceCore::HandleChannel(const std::string& from, std::string_view payload) {
+  auto handled = handover_.OnPayload(from, payload);
+  if (!handled.ok() || *handled) return handled.status();
+  PresenceSetting p;  // a user whose rows are not here (yet) waits: see Handover::ApplyNow
+  if (DecodeRecord(payload, p) &&
+      !handover_.ApplyNow(p.user, !owner_ || owner_(p.user) == cfg_.node_id))
+    return handover_.Stash(payload);
+  return ApplySetting(payload);
+}
+
+void PresenceCore::StepHandover(Effects& fx) {
+  if (!handover_.active()) return;
+  auto ended = handover_.Step([&](std::string_view p) { return ApplySetting(p); }, fx);
+  if (!ended.ok()) return Fail(ended.status());
+  if (*ended) moved_in_watch_until_ = clock_.MonoMs() + cfg_.watch_ttl_ms;
+}
+
+Status PresenceCore::OnMapChanged(const MapChange& change, Effects& fx) {
+  cfg_.epoch = change.epoch;
+  auto began = handover_.TakeMap(change, fx);
+  if (!began.ok() || !*began) return began.status();
+  // Users moving away: their last seen goes with their rows (written now, shipped later),
+  // and what we know of them in memory is theirs to rebuild.
+  for (auto it = users_.begin(); it != users_.end();) {
+    if (!handover_.MovingOut(it->first)) {
+      ++it;
+      continue;
+    }
+    if (it->second.dirty)
+      if (Status s = kv_.Put(kLastSeenTable, it->first, EncodeUints({it->second.last_seen}));
+          !s.ok())
+        return s;
+    it = users_.erase(it);
+  }
+  StepHandover(fx);
+  return Status::Ok();
+}
+
+Status PresenceCore::BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
+                               std::vector<std::string> new_owners) {
+  return handover_.Begin(epoch, std::move(old_owners), std::move(new_owners), {});
+}
+
+void PresenceCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
+  Fail(channel_.OnPeerUp(node, fx));
+}
+
+void PresenceCore::OnTick(Effects& fx) {
+  Fail(channel_.OnTick(fx));
+  StepHandover(fx);
+  OnTick(pending_pub_);
+  if (++ticks_ % 4 == 0) Fail(WriteLastSeen());  // once a second, one batch for all
+}
+
+Status PresenceCore::EndBatch(Effects& fx) {
+  Status s = channel_.CommitBatch(batch_error_, fx);
+  if (!s.ok()) OnStoreLost(fx);
+  return s;
+}
+
+void PresenceCore::OnStoreLost(Effects& fx) {
+  fx.Clear();
+  channel_.OnCommitFailed();
+  bool fresh = false;
+  (void)handover_.Load(fresh);
+  for (auto& [user, u] : users_) u.dirty = u.last_seen != 0;  // written again next time
 }
 
 void PresenceCore::OnTick(std::vector<Publication>& pub) {
@@ -124,20 +253,21 @@ void PresenceCore::OnTick(std::vector<Publication>& pub) {
     if (u.watched_until_mono >= mono) MaybePublish(user, u, pub);
 }
 
-Status PresenceCore::Flush() {
-  std::vector<User*> written;
-  Status s = Status::Ok();
+Status PresenceCore::WriteLastSeen() {
   for (auto& [user, u] : users_) {
     if (!u.dirty) continue;
-    s = kv_.Put(kLastSeenTable, user, EncodeUints({u.last_seen}));
-    if (!s.ok()) break;
+    if (Status s = kv_.Put(kLastSeenTable, user, EncodeUints({u.last_seen})); !s.ok()) return s;
     u.dirty = false;
-    written.push_back(&u);
   }
+  return Status::Ok();
+}
+
+Status PresenceCore::Flush() {
+  Status s = WriteLastSeen();
   if (s.ok()) s = kv_.Commit();
   if (!s.ok()) {  // try again at the next flush
     kv_.Rollback();
-    for (User* u : written) u->dirty = true;
+    for (auto& [user, u] : users_) u.dirty = u.last_seen != 0;
   }
   return s;
 }

@@ -3,8 +3,11 @@
 // app sends on its own do not count), decides who may see it (privacy: everyone, contacts, or
 // nobody), answers queries, and publishes changes of watched users, at most one per user per
 // `throttle_ms`. Online = a connected device and user activity within `online_ms`.
-// Last seen and privacy settings are stored (they survive a restart); connection counts and
-// watches are soft state that session shards and clients rebuild.
+// Last seen and privacy settings are stored (they survive a restart); privacy settings and
+// contacts arrive from session shards over reliable channels. Connection counts and watches
+// are soft state that session shards and clients rebuild. When the presence ring changes,
+// users' stored rows move to their new owner (nodes/handover.h); a user moved in counts as
+// watched for a while, since the watches were registered at the old owner.
 #pragma once
 
 #include <string>
@@ -14,7 +17,10 @@
 #include "base/clock.h"
 #include "codec/envelope.h"
 #include "codec/presence_messages.h"
+#include "nodes/channel.h"
 #include "nodes/effects.h"
+#include "nodes/handover.h"
+#include "nodes/shard_context.h"
 #include "store/kv_store.h"
 
 namespace meshchat::nodes {
@@ -34,17 +40,40 @@ struct Publication {
 
 class PresenceCore {
  public:
-  PresenceCore(PresenceConfig cfg, const Clock& clock, store::KvStore& kv);
+  // `owner` maps a user to its presence node (null: every user is ours, for tests).
+  PresenceCore(PresenceConfig cfg, const Clock& clock, store::KvStore& kv,
+               ShardContext::OwnerFn owner = nullptr, ShardContext::PeerUpFn peer_up = nullptr,
+               ChannelConfig channel_cfg = {});
 
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx,
                   std::vector<Publication>& pub);
   // Online -> offline as activity ages, and throttled changes that are now due.
   void OnTick(std::vector<Publication>& pub);
-  // Stores last-seen changes (called every second; one commit for all of them).
+  // Stores last-seen changes and commits (a store used without DurableService).
   Status Flush();
 
   codec::Presence StateOf(const std::string& user);
   size_t users() const { return users_.size(); }
+
+  // The DurableService contract (node_runner: nodes/durable_service.h). Publications made
+  // while handling go to TakePublications().
+  Status Load();
+  void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
+  void OnPeerUp(const std::string& node, bool restarted, Effects& fx);
+  void OnPeerDown(const std::string&) {}
+  void OnTick(Effects& fx);
+  Status EndBatch(Effects& fx);
+  void OnStoreLost(Effects& fx);
+  uint64_t Connections() const { return users_.size(); }
+  uint64_t Unacked() const { return channel_.Unacked(); }
+  void SetEpoch(uint64_t epoch) { cfg_.epoch = epoch; }
+  std::vector<Publication> TakePublications() { return std::move(pending_pub_); }
+  // Key hand-over when the presence ring changes.
+  bool fresh_store() const { return fresh_store_; }
+  Status OnMapChanged(const MapChange& change, Effects& fx);
+  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
+                   std::vector<std::string> new_owners);
+  uint64_t HandoverPending() const { return handover_.Pending(); }
 
  private:
   struct User {
@@ -63,10 +92,27 @@ class PresenceCore {
   bool Visible(const std::string& target, const std::string& asker, bool asker_hides);
   void MaybePublish(const std::string& user, User& u, std::vector<Publication>& pub);
   void Answer(const codec::Envelope& env, Effects& fx);
+  // Whether `key` is ours now: by the map (routed with no newer one) and not still moving in.
+  bool Ours(const std::string& key, uint64_t epoch) const;
+  Status ApplySetting(std::string_view payload);
+  Status HandleChannel(const std::string& from, std::string_view payload);
+  Status WriteLastSeen();
+  void StepHandover(Effects& fx);
+  void Fail(const Status& s) {
+    if (!s.ok() && batch_error_.ok()) batch_error_ = s;
+  }
 
   PresenceConfig cfg_;
   const Clock& clock_;
   store::KvStore& kv_;
+  ShardContext::OwnerFn owner_;
+  ReliableChannel channel_;
+  Handover handover_;
+  bool fresh_store_ = false;
+  Status batch_error_;
+  int ticks_ = 0;
+  int64_t moved_in_watch_until_ = 0;  // moved-in users count as watched until then (mono ms)
+  std::vector<Publication> pending_pub_;
   std::unordered_map<std::string, User> users_;
 };
 

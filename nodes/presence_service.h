@@ -1,33 +1,39 @@
-// Presence role: PresenceCore on an LMDB store (last seen and privacy, committed once a
-// second) and a PUB socket on which it publishes changes of watched users; gateways subscribe
-// to the users their clients watch. PUB/SUB carries only these hints: a lost one is corrected
-// by the next change or the next query.
+// Presence role: PresenceCore on an LMDB store with pipelined group commit (DurableService:
+// last seen written once a second, privacy settings and contacts arriving over reliable
+// channels) and a PUB socket on which it publishes changes of watched users; gateways
+// subscribe to the users their clients watch. PUB/SUB carries only these hints: a lost one is
+// corrected by the next change or the next query.
 #pragma once
 
-#include <memory>
+#include <zmq.hpp>
 
-#include "nodes/node_runner.h"
+#include "nodes/durable_service.h"
 #include "nodes/presence_core.h"
-#include "store/lmdb_kv_store.h"
+#include "router/hash_ring.h"
 
 namespace meshchat::nodes {
 
-class PresenceService final : public Service {
+struct PresenceRing {  // built before the service: the core's routing refers to it
+  explicit PresenceRing(const router::ClusterMap& map)
+      : presence(map.IdsWithRole(router::Role::kPresence)) {}
+  router::HashRing presence;
+};
+
+class PresenceService final : private PresenceRing, public DurableService<PresenceCore> {
  public:
   explicit PresenceService(NodeContext& ctx);
   void Start() override;
-  void OnEnvelope(const std::string& from, codec::Envelope&& env) override;
-  uint64_t Connections() const override { return core_->users(); }
+  void OnMapChanged(const router::ClusterMap& previous) override {
+    static_cast<PresenceRing&>(*this) = PresenceRing(context().map);
+    MapChanged(previous);
+  }
+  uint64_t HandoverPending() const override { return core().HandoverPending(); }
+
+ protected:
+  void AfterTurn() override;
 
  private:
-  void Apply();
-
-  NodeContext& ctx_;
-  std::unique_ptr<store::LmdbKvStore> kv_;
-  std::unique_ptr<PresenceCore> core_;
   zmq::socket_t pub_;
-  Effects fx_;
-  std::vector<Publication> published_;
 };
 
 }  // namespace meshchat::nodes

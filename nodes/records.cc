@@ -177,6 +177,7 @@ PayloadKind KindOf(std::string_view payload) {
   if (payload[1] == 4) return PayloadKind::kHandoverMarker;
   if (payload[1] == 5) return PayloadKind::kHandoverRows;
   if (payload[1] == 6) return PayloadKind::kHandoverDone;
+  if (payload[1] == 7) return PayloadKind::kPresenceSetting;
   return PayloadKind::kUnknown;
 }
 
@@ -354,6 +355,24 @@ bool DecodeRecord(std::string_view in, HandoverState& out) {
            codec::ReadUint(&f[5], out.table) == DecodeStatus::kOk &&
            codec::ReadBytes(&f[6], out.from, codec::kMaxFrameLength) == DecodeStatus::kOk &&
            codec::ReadBool(&f[7], out.shipped) == DecodeStatus::kOk;
+  });
+}
+
+std::string EncodeRecord(const PresenceSetting& p) {
+  std::string s;
+  Writer(s).Array(4).Uint(7).Str(p.user).Uint(p.mode).Str(p.contact);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, PresenceSetting& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    uint64_t kind = 0;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    return codec::ReadUint(&f[0], kind) == DecodeStatus::kOk && kind == 7 &&
+           codec::ReadStr(&f[1], out.user, codec::kMaxIdBytes) == DecodeStatus::kOk &&
+           codec::ReadUint(&f[2], out.mode) == DecodeStatus::kOk &&
+           codec::ReadStr(&f[3], out.contact, codec::kMaxIdBytes) == DecodeStatus::kOk;
   });
 }
 

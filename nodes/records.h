@@ -139,6 +139,18 @@ bool DecodeRecord(std::string_view in, HandoverRows& out);
 bool DecodeRecord(std::string_view in, HandoverDone& out);
 bool DecodeRecord(std::string_view in, HandoverState& out);
 
+// Session -> presence owner: a user's privacy mode, or a contact of the user (someone they
+// chat with, who may see their last seen in "contacts" mode). [7, user, mode, contact]
+struct PresenceSetting {
+  std::string user;
+  uint64_t mode = kNoMode;  // codec::PrivacyMode, or kNoMode
+  std::string contact;      // or empty
+  static constexpr uint64_t kNoMode = 255;
+  bool operator==(const PresenceSetting&) const = default;
+};
+std::string EncodeRecord(const PresenceSetting& p);
+bool DecodeRecord(std::string_view in, PresenceSetting& out);
+
 // Which payload a channel message holds.
 enum class PayloadKind {
   kUnknown,
@@ -147,7 +159,8 @@ enum class PayloadKind {
   kMediaRef,
   kHandoverMarker,
   kHandoverRows,
-  kHandoverDone
+  kHandoverDone,
+  kPresenceSetting
 };
 PayloadKind KindOf(std::string_view payload);
 

@@ -329,15 +329,10 @@ Status SessionCore::HandlePresenceFrame(const codec::Envelope& env, Effects& fx)
         return bad("privacy body must be {mode: everyone|contacts|nobody}");
       const uint64_t mode = static_cast<uint64_t>(p.mode);
       if (Status s = ctx_.kv.Put(kPrivacyTable, user, EncodeUints({mode})); !s.ok()) return s;
+      // Over the reliable channel: a privacy setting must not be lost on the way.
       const std::string& node = ctx_.presence_owner(user);
-      if (!node.empty()) {
-        codec::Envelope e;
-        e.type = MeshType::kPrivacy;
-        e.key = user;
-        e.arg = mode;
-        fx.mesh.push_back({node, std::move(e), 0});
-      }
-      return Status::Ok();
+      if (node.empty()) return Status::Ok();
+      return ctx_.channel.Append(node, EncodeRecord(PresenceSetting{user, mode, ""}), fx);
     }
     default: break;
   }

@@ -278,3 +278,82 @@ TEST_CASE("meshctl add and remove session and group nodes under traffic: no acke
   CHECK(mesh.Meshctl("status", &out) == 0);  // the failed attempts changed nothing
   CHECK(out.find("s9") == std::string::npos);
 }
+
+namespace {
+codec::Presence AskPresence(client::ChatClient& c, const std::string& user) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    REQUIRE(c.QueryPresence({user}).ok());
+    for (;;) {
+      auto ev = c.Next(3000);
+      REQUIRE(ev.ok());
+      if (auto* p = std::get_if<codec::Presence>(&*ev); p && p->user == user) return *p;
+      if (std::get_if<codec::Error>(&*ev)) break;  // moving: ask again
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL("no presence answer for " << user);
+  return {};
+}
+}  // namespace
+
+TEST_CASE("meshctl add and remove presence nodes: privacy, contacts and last seen move along",
+          "[integration][membership][handover]") {
+  TestMesh mesh(2, 2, "--groups 0");
+  std::vector<std::string> users;
+  for (int i = 0; i < 9; ++i) users.push_back("v" + std::to_string(i));
+  CHECK(Moved(users, {"p1"}, {"p1", "p2"}) > 0);
+  auto pal = mesh.Connect("pal", 0);
+  auto stranger = mesh.Connect("stranger", 1);
+  std::map<std::string, uint64_t> seen;
+  for (size_t i = 0; i < users.size(); ++i) {
+    auto c = mesh.Connect(users[i], i % 2);
+    REQUIRE(c.Send("pal", "hi").ok());  // a chat: each is now the other's contact
+    Expect<codec::Sent>(c);
+    if (i % 3 == 0) REQUIRE(c.SetPrivacy(codec::PrivacyMode::kNobody).ok());
+    if (i % 3 == 1) REQUIRE(c.SetPrivacy(codec::PrivacyMode::kContacts).ok());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // last seen written
+  for (size_t i = 2; i < users.size(); i += 3) {
+    seen[users[i]] = AskPresence(stranger, users[i]).last_seen;
+    REQUIRE(seen[users[i]] > 0);
+  }
+  auto check = [&] {
+    for (size_t i = 0; i < users.size(); ++i) {
+      INFO(users[i]);
+      const auto by_stranger = AskPresence(stranger, users[i]);
+      const auto by_pal = AskPresence(pal, users[i]);
+      if (i % 3 == 0) {  // nobody
+        CHECK(by_stranger.last_seen == 0);
+        CHECK(by_pal.last_seen == 0);
+      } else if (i % 3 == 1) {  // contacts
+        CHECK(by_stranger.last_seen == 0);
+        CHECK(by_pal.last_seen > 0);
+      } else {  // everyone, with the last seen it had
+        CHECK(by_stranger.last_seen == seen[users[i]]);
+      }
+    }
+  };
+  std::string out;
+  REQUIRE(mesh.Meshctl("add p2 --role presence", &out) == 0);
+  INFO(out);
+  check();
+  REQUIRE(mesh.Meshctl("remove p1", &out) == 0);
+  check();
+  // Watching works through the added node's publisher, which gateways follow since the map
+  // change: v2 comes online and the watcher hears it.
+  REQUIRE(stranger.WatchPresence({"v2"}).ok());
+  bool online = false;
+  {
+    auto v2 = mesh.Connect("v2", 1);
+    REQUIRE(v2.Typing("pal").ok());
+    for (auto until = Clock::now() + std::chrono::seconds(8); !online && Clock::now() < until;) {
+      auto ev = stranger.Next(500);
+      if (!ev.ok()) continue;
+      if (auto* p = std::get_if<codec::Presence>(&*ev); p && p->user == "v2") online = p->online;
+    }
+  }
+  CHECK(online);
+  REQUIRE(mesh.Meshctl("status --json", &out) == 0);
+  CHECK(out.find("\"id\":\"p1\"") == std::string::npos);
+  CHECK_THAT(out, Catch::Contains("\"id\":\"p2\""));
+}

@@ -86,7 +86,7 @@ TEST_CASE("meshctl add and remove gateways under traffic, nothing lost or double
   // Bad input, each with a clear error.
   CHECK(mesh.Meshctl("add gw3", &out) == 1);
   CHECK_THAT(out, Catch::Contains("already in the map"));
-  CHECK(mesh.Meshctl("add p9 --role presence", &out) == 1);
+  CHECK(mesh.Meshctl("add m9 --role media", &out) == 1);
   CHECK_THAT(out, Catch::Contains("not supported yet"));
   CHECK(mesh.Meshctl("remove m1", &out) == 1);
   CHECK_THAT(out, Catch::Contains("not supported yet"));

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "nodes/handover.h"
+#include "nodes/presence_core.h"
 #include "nodes/records.h"
 #include "store/mem_kv_store.h"
 #include "tests/nodes/shard_harness.h"
@@ -282,4 +283,160 @@ TEST_CASE("a shard refuses requests for keys still moving in, and answers them a
   CHECK(sh.Client("gw1", 1).welcomed == 1);
   sh.Send({mover, "phone", 1, "gw1"}, "x", 1, "now");
   CHECK(sh.Client("gw1", 1).sent.size() == 1);
+}
+
+namespace {
+
+// Two presence nodes and a session node's channel, wired by hand: envelopes are routed by
+// node name until the mesh is quiet; every handler's batch commits before its effects go.
+struct PresenceMesh {
+  FakeClock clock;
+  struct Node {
+    store::MemKvStore kv;
+    router::HashRing ring;
+    std::unique_ptr<nodes::PresenceCore> core;
+  };
+  std::map<std::string, Node> nodes;
+  store::MemKvStore s1_kv;
+  nodes::ReliableChannel s1{{}, s1_kv, clock, [](const std::string&) { return true; }};
+  std::deque<std::pair<std::string, nodes::Effects::MeshSend>> queue;  // from, send
+  std::vector<codec::Envelope> to_gateway;
+
+  PresenceMesh() {
+    REQUIRE(s1.Load().ok());
+    REQUIRE(s1_kv.Commit().ok());
+  }
+  void Add(const std::string& id, const std::vector<std::string>& ring) {
+    Node& n = nodes[id];
+    n.ring = router::HashRing(ring);
+    n.core = std::make_unique<nodes::PresenceCore>(
+        nodes::PresenceConfig{id, 1, 5000, 1000}, clock, n.kv,
+        [r = &n.ring](std::string_view k) -> const std::string& { return r->Owner(k); },
+        [](const std::string&) { return true; });
+    REQUIRE(n.core->Load().ok());
+    REQUIRE(n.kv.Commit().ok());
+  }
+  void Finish(const std::string& id, nodes::Effects& fx) {
+    REQUIRE(nodes.at(id).core->EndBatch(fx).ok());
+    for (auto& m : fx.mesh) queue.push_back({id, std::move(m)});
+  }
+  void Run() {
+    while (!queue.empty()) {
+      auto [from, m] = std::move(queue.front());
+      queue.pop_front();
+      if (m.node == "s1") {  // acks for the session node's channel
+        nodes::Effects fx;
+        REQUIRE(s1.OnAck(from, m.env, fx).ok());
+        REQUIRE(s1_kv.Commit().ok());
+        continue;
+      }
+      if (!nodes.count(m.node)) {
+        to_gateway.push_back(std::move(m.env));
+        continue;
+      }
+      nodes::Effects fx;
+      nodes.at(m.node).core->OnEnvelope(from, std::move(m.env), fx);
+      Finish(m.node, fx);
+    }
+  }
+  // The session node appends a payload for whoever owns `user` in `ring`.
+  void FromSession(const router::HashRing& ring, std::string payload, const std::string& user) {
+    nodes::Effects fx;
+    REQUIRE(s1.Append(ring.Owner(user), std::move(payload), fx).ok());
+    REQUIRE(s1_kv.Commit().ok());
+    for (auto& m : fx.mesh) queue.push_back({"s1", std::move(m)});
+    Run();
+  }
+  void TakeMap(const std::string& id, const std::vector<std::string>& ring, uint64_t epoch) {
+    Node& n = nodes.at(id);
+    nodes::MapChange c;
+    c.epoch = epoch;
+    c.old_owners = n.ring.nodes();
+    c.new_owners = ring;
+    c.own_ring_changed = c.keyed_rings_changed = true;
+    c.senders = {"s1"};
+    n.ring = router::HashRing(ring);
+    nodes::Effects fx;
+    REQUIRE(n.core->OnMapChanged(c, fx).ok());
+    Finish(id, fx);
+    Run();
+  }
+  void Tick() {
+    for (auto& [id, n] : nodes) {
+      nodes::Effects fx;
+      n.core->OnTick(fx);
+      Finish(id, fx);
+    }
+    Run();
+  }
+  Presence Query(const std::string& node, const std::string& target, const std::string& asker) {
+    codec::Envelope e;
+    e.type = codec::MeshType::kPresenceQuery;
+    e.key = target;
+    e.stamp = {asker, "d", 1, "gw1"};
+    to_gateway.clear();
+    nodes::Effects fx;
+    nodes.at(node).core->OnEnvelope("s1", std::move(e), fx);
+    Finish(node, fx);
+    Run();
+    REQUIRE(to_gateway.size() == 1);
+    Presence p;
+    if (Decode(to_gateway[0].body, p) != DecodeStatus::kOk) p.user = "error";
+    return p;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("presence settings move to a new presence node, also those sent while moving",
+          "[nodes][handover][presence]") {
+  PresenceMesh m;
+  m.Add("p1", {"p1"});
+  const router::HashRing one({"p1"}), two({"p1", "p2"});
+  std::vector<std::string> movers;
+  for (int i = 0; movers.size() < 3; ++i)
+    if (two.Owner("w" + std::to_string(i)) == "p2") movers.push_back("w" + std::to_string(i));
+  for (const auto& u : movers)  // hidden from everyone but their contact "pal"
+    m.FromSession(one, nodes::EncodeRecord(nodes::PresenceSetting{u, 1, "pal"}), u);
+  // Last seen: activity, stored by the once-a-second write.
+  for (const auto& u : movers) {
+    codec::Envelope a;
+    a.type = codec::MeshType::kActivity;
+    a.key = u;
+    a.arg = static_cast<uint64_t>(m.clock.WallMs());
+    a.body = nodes::EncodeUints({0});
+    nodes::Effects fx;
+    m.nodes.at("p1").core->OnEnvelope("s1", std::move(a), fx);
+    m.Finish("p1", fx);
+  }
+  const uint64_t seen = static_cast<uint64_t>(m.clock.WallMs());
+  for (int i = 0; i < 4; ++i) m.Tick();
+
+  m.Add("p2", {"p1", "p2"});
+  REQUIRE(m.nodes.at("p2").core->BeginJoin(2, {"p1"}, {"p1", "p2"}).ok());
+  CHECK(m.Query("p2", movers[0], "pal").user == "error");  // moving in: retry
+  // Sent by the new map before p1 even took it: stashed at p2, applied after the rows.
+  m.FromSession(two, nodes::EncodeRecord(nodes::PresenceSetting{movers[1], 2, ""}), movers[1]);
+  m.TakeMap("p1", {"p1", "p2"}, 2);  // waits for s1's marker
+  CHECK(m.nodes.at("p1").core->HandoverPending() != 0);
+  nodes::Effects fx;
+  REQUIRE(m.s1.Append("p1", nodes::EncodeRecord(nodes::HandoverMarker{2}), fx).ok());
+  REQUIRE(m.s1_kv.Commit().ok());
+  for (auto& x : fx.mesh) m.queue.push_back({"s1", std::move(x)});
+  m.Run();
+  for (int i = 0; i < 8; ++i) {
+    m.clock.Advance(250);
+    m.Tick();
+  }
+  CHECK(m.nodes.at("p1").core->HandoverPending() == 0);
+  CHECK(m.nodes.at("p2").core->HandoverPending() == 0);
+  CHECK(m.nodes.at("p1").kv.Count("ppriv") == 0);  // nothing of the movers stayed behind
+  // The contact sees them, with the last seen they had; a stranger sees nothing.
+  CHECK(m.Query("p2", movers[0], "pal").last_seen == seen);
+  CHECK(m.Query("p2", movers[0], "stranger").last_seen == 0);
+  CHECK(m.Query("p2", movers[2], "pal").last_seen == seen);
+  // The setting sent while moving applied after the moved rows (nobody, not contacts).
+  CHECK(m.Query("p2", movers[1], "pal").last_seen == 0);
+  // p1 no longer answers for them.
+  CHECK(m.Query("p1", movers[0], "pal").user == "error");
 }

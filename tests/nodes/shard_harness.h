@@ -134,6 +134,7 @@ class Shards {
     c.own_ring_changed = c.keyed_rings_changed = c.old_owners != c.new_owners;
     for (const auto& n : c.old_owners)
       if (n != id) c.marker_to.push_back(n);
+    c.senders = c.marker_to;  // only session shards here: they are all the writers
     s.ring = router::HashRing(ring);
     nodes::Effects fx;
     REQUIRE(s.core->OnMapChanged(c, fx).ok());
