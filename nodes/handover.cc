@@ -16,6 +16,7 @@ constexpr std::string_view kStateKey = "state";
 // so that one loop turn stays short while traffic for the other keys goes on.
 constexpr size_t kExaminePerStep = 8192;
 constexpr size_t kPayloadBytes = 256 * 1024;
+constexpr size_t kStepBytes = 8 << 20;  // with what row hooks add (media bytes)
 constexpr size_t kReplayPerStep = 1024;
 
 Result<uint64_t> ReadEpoch(store::KvStore& kv, std::string_view table, const std::string& node) {
@@ -44,14 +45,12 @@ MapChange MapChangeFor(const router::ClusterMap& prev, const router::ClusterMap&
   using router::Role;
   MapChange c;
   c.epoch = next.epoch;
-  c.keyed_rings_changed = owners(prev, Role::kSession) != owners(next, Role::kSession) ||
-                          owners(prev, Role::kGroup) != owners(next, Role::kGroup) ||
-                          owners(prev, Role::kPresence) != owners(next, Role::kPresence);
+  for (Role r : {Role::kSession, Role::kGroup, Role::kPresence, Role::kMedia})
+    c.keyed_rings_changed |= owners(prev, r) != owners(next, r);
   for (const auto& n : prev.nodes) {  // leaving nodes too: they run and send until removed
-    if (n.id == self) continue;
+    if (n.id == self || n.role == Role::kGateway) continue;
     if (n.role == Role::kSession || n.role == Role::kGroup) c.senders.push_back(n.id);
-    if (n.role == Role::kSession || n.role == Role::kGroup || n.role == Role::kPresence)
-      c.marker_to.push_back(n.id);
+    c.marker_to.push_back(n.id);
   }
   c.old_owners = owners(prev, role);
   c.new_owners = owners(next, role);
@@ -191,8 +190,11 @@ Result<bool> Handover::OnPayload(const std::string& from, std::string_view paylo
         spdlog::error("hand-over rows for unknown table '{}' from {} skipped", r.table, from);
         return true;
       }
-      for (const auto& [k, v] : r.rows)
+      for (const auto& [k, v] : r.rows) {
         if (Status s = kv_.Put(known->name, k, v); !s.ok()) return s;
+        if (hooks_.in)
+          if (Status s = hooks_.in(known->name, k, v); !s.ok()) return s;
+      }
       return true;
     }
     default: return false;
@@ -200,6 +202,10 @@ Result<bool> Handover::OnPayload(const std::string& from, std::string_view paylo
   // A payload we cannot read would block the channel forever: skip it, loudly.
   spdlog::error("undecodable hand-over payload from {} skipped", from);
   return true;
+}
+
+std::string Handover::RoutingKey(const HandoverTable& t, std::string_view key) const {
+  return t.key_of ? t.key_of(key) : std::string(RoutingKeyOf(key, t.time_prefix));
 }
 
 Status Handover::Stash(std::string_view payload) {
@@ -215,22 +221,27 @@ Status Handover::ShipChunk(Effects& fx, bool& finished) {
   const HandoverTable& t = tables_[st_.table];
   std::map<std::string, std::vector<HandoverRows>> out;  // by new owner
   std::map<std::string, size_t> bytes;
-  std::vector<std::string> moved;
-  size_t examined = 0;
+  struct Moved {
+    std::string key, value;
+    const std::string* dest;
+  };
+  std::vector<Moved> moved;
+  size_t examined = 0, step_bytes = 0;
   bool at_end = true;
   std::string next_from;
   Status s = kv_.Scan(t.name, st_.from, [&](std::string_view k, std::string_view v) {
-    if (examined == kExaminePerStep) {
+    if (examined == kExaminePerStep || step_bytes >= kStepBytes) {
       at_end = false;
       next_from.assign(k);
       return false;
     }
     ++examined;
-    const std::string_view rk = RoutingKeyOf(k, t.time_prefix);
+    const std::string rk = RoutingKey(t, k);
     // Rows without a key, and keys that stay ours, stay. (An empty new ring has no owner to
     // ship to: meshctl never removes a role's last node.)
     if (rk.empty() || new_ring_.empty() || new_ring_.Owner(rk) == self_) return true;
     const std::string& dest = new_ring_.Owner(rk);
+    step_bytes += k.size() + v.size() + (hooks_.weight ? hooks_.weight(t.name, v) : 0);
     auto& list = out[dest];
     size_t& b = bytes[dest];
     if (list.empty() || list.back().rows.size() == HandoverRows::kMaxRows || b >= kPayloadBytes) {
@@ -239,15 +250,22 @@ Status Handover::ShipChunk(Effects& fx, bool& finished) {
     }
     list.back().rows.emplace_back(std::string(k), std::string(v));
     b += k.size() + v.size();
-    moved.emplace_back(k);
+    moved.push_back({std::string(k), std::string(v), &dest});
     return true;
   });
   if (!s.ok()) return s;
   for (auto& [dest, payloads] : out)
     for (auto& p : payloads)
       if (Status st = channel_.Append(dest, EncodeRecord(p), fx); !st.ok()) return st;
-  for (const auto& k : moved)
-    if (Status st = kv_.Del(t.name, k); !st.ok()) return st;
+  for (const auto& m : moved) {
+    if (hooks_.out) {
+      auto emit = [&](std::string payload) {
+        return channel_.Append(*m.dest, std::move(payload), fx);
+      };
+      if (Status st = hooks_.out(t.name, m.key, m.value, emit); !st.ok()) return st;
+    }
+    if (Status st = kv_.Del(t.name, m.key); !st.ok()) return st;
+  }
   if (at_end) {
     ++st_.table;
     st_.from.clear();

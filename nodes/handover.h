@@ -35,10 +35,12 @@
 namespace meshchat::nodes {
 
 // A table holding rows of keyed state. The routing key of a row is its key after
-// `time_prefix` bytes (expiry indexes start with a big-endian time), up to the first '\0'.
+// `time_prefix` bytes (expiry indexes start with a big-endian time), up to the first '\0';
+// or what `key_of` makes of the key, if set (media: binary ids routed by their hex).
 struct HandoverTable {
   std::string_view name;
   size_t time_prefix = 0;
+  std::function<std::string(std::string_view key)> key_of = nullptr;
 };
 
 class Handover {
@@ -47,6 +49,20 @@ class Handover {
 
   Handover(std::string self, std::vector<HandoverTable> tables, store::KvStore& kv,
            ReliableChannel& channel);
+
+  // Optional, for state kept beside the rows (media: bytes in a node's own blob store, counts
+  // per uploader). `weight` tells, during the scan, how many bytes shipping a row adds (a step
+  // stops after about 8 MiB); `out` runs for each row shipped, after the rows, and may `emit`
+  // payloads to the same new owner (before the done); `in` runs for each row received.
+  using EmitFn = std::function<Status(std::string payload)>;
+  struct RowHooks {
+    std::function<size_t(std::string_view table, std::string_view value)> weight;
+    std::function<Status(std::string_view table, std::string_view key, std::string_view value,
+                         const EmitFn& emit)>
+        out;
+    std::function<Status(std::string_view table, std::string_view key, std::string_view value)> in;
+  };
+  void SetRowHooks(RowHooks hooks) { hooks_ = std::move(hooks); }
 
   // Reads the stored state; `fresh` tells whether this store never had one (a node that never
   // took part in a hand-over: new, or running since the cluster started).
@@ -100,8 +116,11 @@ class Handover {
   Status ReplayChunk(const ApplyFn& apply, bool& finished);
   bool IsOldOwner() const;
 
+  std::string RoutingKey(const HandoverTable& t, std::string_view key) const;
+
   std::string self_;
   std::vector<HandoverTable> tables_;
+  RowHooks hooks_;
   store::KvStore& kv_;
   ReliableChannel& channel_;
   HandoverState st_;

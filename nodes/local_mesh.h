@@ -76,12 +76,18 @@ class LocalMesh {
   // for the last two it waits until the keys that moved are handed over.
   Status AddNode(const std::string& id, router::Role role, std::string& log);
   Status RemoveNode(const std::string& id, std::string& log);
+  // The options file of a media node added to `map` (store settings of the others).
+  Status WriteMediaOpts(const router::ClusterMap& map, const std::string& id,
+                        const std::string& http) const;
   // Every node of `map` answers, runs that epoch and hands nothing over (else an error).
   Status CheckSettled(const router::ClusterMap& map) const;
   // Waits until every node of `map` took it and finished handing keys over (and `leaving`,
   // if not empty, has no unconfirmed channel entries left).
   Status WaitHandover(const router::ClusterMap& map, const std::string& leaving, std::string& log,
                       int timeout_ms) const;
+  // Multi-host: makes `file` (validated, newer) this directory's map, pushes it to every node
+  // and waits until keys that moved are handed over.
+  Status PushMapFile(const std::string& file, std::string& log);
   // Pushes `next` to every node of it that runs (workers first); fails if one refuses it.
   Status PushMap(const router::ClusterMap& next, std::string& log, const std::string& skip = "");
   // Stops (SIGTERM, then SIGKILL after 5 s) and starts one node.

@@ -67,10 +67,29 @@ Status LocalMesh::PushMap(const router::ClusterMap& next, std::string& log,
 }
 
 namespace {
-bool OwnsKeys(router::Role r) {  // and can hand them over
-  return r == router::Role::kSession || r == router::Role::kGroup || r == router::Role::kPresence;
+bool OwnsKeys(router::Role r) {  // and hands them over when the ring changes
+  return r != router::Role::kGateway;
 }
 }  // namespace
+
+// A new media node stores blobs like the others (same store settings) and serves its own
+// HTTP links on `http`.
+Status LocalMesh::WriteMediaOpts(const router::ClusterMap& map, const std::string& id,
+                                 const std::string& http) const {
+  std::string settings = "media=localdir\n";
+  for (const auto& n : map.nodes) {
+    if (n.role != router::Role::kMedia) continue;
+    std::ifstream in(var_ + "/opts/" + n.id + ".opts");
+    settings.clear();
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("http_", 0) != 0) settings += line + "\n";
+    break;
+  }
+  fs::create_directories(var_ + "/opts");
+  std::ofstream f(var_ + "/opts/" + id + ".opts");
+  f << "http_listen=" << http << "\nhttp_base=http://" << http << "\n" << settings;
+  return f ? Status::Ok() : Status(Code::kIo, "cannot write the options of " + id);
+}
 
 Status LocalMesh::CheckSettled(const router::ClusterMap& map) const {
   std::vector<std::string> eps;
@@ -123,10 +142,6 @@ Status LocalMesh::WaitHandover(const router::ClusterMap& map, const std::string&
 }
 
 Status LocalMesh::AddNode(const std::string& id, router::Role role, std::string& log) {
-  if (role == router::Role::kMedia)
-    return {Code::kInvalid,
-            "adding a media node to a running cluster is not supported yet (its keys cannot be "
-            "handed over): gateways, session, group and presence nodes can"};
   if (!codec::IsValidId(id)) return {Code::kInvalid, "invalid node id '" + id + "'"};
   auto map = router::ClusterMap::Load(map_path());
   if (!map.ok()) return map.status();
@@ -144,6 +159,9 @@ Status LocalMesh::AddNode(const std::string& id, router::Role role, std::string&
       role == router::Role::kPresence ? "tcp://127.0.0.1:" + std::to_string(ports[1]) : "",
       "127.0.0.1:" + std::to_string(ports[2])};
   if (OwnsKeys(role)) n.joined = next.epoch;  // on first start it takes its keys over
+  if (role == router::Role::kMedia)
+    if (Status s = WriteMediaOpts(*map, id, "127.0.0.1:" + std::to_string(ports[1])); !s.ok())
+      return s;
   next.nodes.push_back(n);
   if (auto ok = router::ClusterMap::Parse(next.Serialize()); !ok.ok()) return ok.status();
   if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;
@@ -166,10 +184,6 @@ Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
   if (!map.ok()) return map.status();
   const router::NodeInfo* n = map->Find(id);
   if (!n) return {Code::kNotFound, "no node '" + id + "' in " + map_path()};
-  if (n->role == router::Role::kMedia)
-    return {Code::kInvalid,
-            "removing a media node from a running cluster is not supported yet (its keys cannot "
-            "be handed over): gateways, session, group and presence nodes can"};
   if (map->IdsWithRole(n->role).size() == 1 && !n->leaving)
     return {Code::kInvalid,
             std::string("cannot remove the last ") + router::RoleName(n->role) + " node"};
@@ -199,6 +213,21 @@ Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
   fs::remove(var_ + "/run/" + id + ".pid");
   log += "map epoch " + std::to_string(next.epoch) + ": removed " + id + "\n";
   return PushMap(next, log);
+}
+
+Status LocalMesh::PushMapFile(const std::string& file, std::string& log) {
+  auto next = router::ClusterMap::Load(file);
+  if (!next.ok()) return next.status();  // names the file and line
+  if (auto cur = router::ClusterMap::Load(map_path()); cur.ok() && next->epoch <= cur->epoch)
+    return {Code::kInvalid, "epoch " + std::to_string(next->epoch) + " of " + file +
+                                " is not newer than " + std::to_string(cur->epoch)};
+  if (Status s = WriteMapFile(map_path(), *next); !s.ok()) return s;
+  log += "map epoch " + std::to_string(next->epoch) + " from " + file + "\n";
+  if (Status s = PushMap(*next, log); !s.ok()) return s;
+  std::string leaving;
+  for (const auto& n : next->nodes)
+    if (n.leaving) leaving = n.id;
+  return WaitHandover(*next, leaving, log, 120000);
 }
 
 }  // namespace meshchat::nodes

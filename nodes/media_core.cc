@@ -18,9 +18,6 @@ using codec::FrameType;
 using codec::MeshType;
 
 namespace {
-constexpr std::string_view kMediaTable = "media";     // id (raw) -> MediaMeta
-constexpr std::string_view kGcTable = "mediagc";      // gc_at (BE64) + id -> ""
-constexpr std::string_view kOpenTable = "mediaopen";  // user -> unfinished uploads (uints)
 constexpr size_t kHashReadBytes = 1 << 20;
 
 // The client was already told (not found): only a store error fails the batch.
@@ -74,10 +71,14 @@ MediaCore::MediaCore(MediaConfig cfg, const Clock& clock, store::KvStore& kv,
       kv_(kv),
       blobs_(blobs),
       media_owner_(std::move(media_owner)),
-      channel_(channel_cfg, kv, clock, std::move(peer_up)) {}
+      channel_(channel_cfg, kv, clock, std::move(peer_up)),
+      handover_(cfg_.node_id, Tables(), kv, channel_) {
+  SetHandoverHooks();
+}
 
 Status MediaCore::Load() {
-  return channel_.Load();
+  if (Status s = channel_.Load(); !s.ok()) return s;
+  return handover_.Load(fresh_store_);
 }
 
 void MediaCore::Fail(const Status& s) {
@@ -98,8 +99,9 @@ void MediaCore::Error(const codec::Stamp& to, ErrorCode code, const std::string&
 void MediaCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx) {
   switch (env.type) {
     case MeshType::kClientFrame: {
-      if (env.epoch > cfg_.epoch || env.key.empty() || media_owner_(env.key) != cfg_.node_id) {
-        codec::Envelope r;  // routed with another map, or to the wrong node
+      if (env.epoch > cfg_.epoch || env.key.empty() || media_owner_(env.key) != cfg_.node_id ||
+          !handover_.Ready(env.key)) {
+        codec::Envelope r;  // routed with another map, to the wrong node, or moving in: retry
         r.type = MeshType::kWrongOwner;
         r.key = env.key;
         r.stamp = env.stamp;
@@ -109,8 +111,10 @@ void MediaCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effec
       return Fail(HandleFrame(env, fx));
     }
     case MeshType::kChanMsg:
-      return Fail(channel_.OnMessage(
-          from, env, [&](const std::string&, std::string_view p) { return ApplyRef(p); }));
+      Fail(channel_.OnMessage(from, env, [&](const std::string& f, std::string_view p) {
+        return HandleChannel(f, p);
+      }));
+      return StepHandover(fx);
     case MeshType::kChanAck: return Fail(channel_.OnAck(from, env, fx));
     default: return;
   }
@@ -441,6 +445,9 @@ void MediaCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
 
 void MediaCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
+  StepHandover(fx);
+  if (handover_.active()) return;  // collection waits: rows half shipped must not be judged
+  Fail(RemoveMovedBlobs());
   const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
   auto due = store::DueKeys(kv_, kGcTable, now, cfg_.gc_batch);
   if (!due.ok()) return Fail(due.status());
@@ -465,12 +472,19 @@ void MediaCore::OnTick(Effects& fx) {
 }
 
 Status MediaCore::EndBatch(Effects& fx) {
-  return channel_.CommitBatch(batch_error_, fx);
+  Status s = channel_.CommitBatch(batch_error_, fx);
+  if (!s.ok()) {
+    bool fresh = false;
+    (void)handover_.Load(fresh);  // its positions went back with the batch
+  }
+  return s;
 }
 
 void MediaCore::OnStoreLost(Effects& fx) {
   fx.Clear();
   channel_.OnCommitFailed();
+  bool fresh = false;
+  (void)handover_.Load(fresh);
 }
 
 }  // namespace meshchat::nodes

@@ -20,6 +20,7 @@
 
 #include "codec/media_messages.h"
 #include "nodes/channel.h"
+#include "nodes/handover.h"
 #include "nodes/shard_context.h"
 #include "store/blob_store.h"
 
@@ -68,6 +69,13 @@ class MediaCore {
             OwnerFn media_owner, PeerUpFn peer_up, ChannelConfig channel_cfg = {});
 
   Status Load();
+  // Key hand-over when the media ring changes (media_handover.cc): metadata moves with the
+  // rows; bytes too unless every media node sees the same blob store (RADOS).
+  bool fresh_store() const { return fresh_store_; }
+  Status OnMapChanged(const MapChange& change, Effects& fx);
+  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
+                   std::vector<std::string> new_owners);
+  uint64_t HandoverPending() const { return handover_.Pending(); }
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
   void OnPeerUp(const std::string& node, bool restarted, Effects& fx);
   void OnPeerDown(const std::string&) {}
@@ -90,6 +98,17 @@ class MediaCore {
                        uint64_t now_s);
 
  private:
+  static constexpr std::string_view kMediaTable = "media";     // id (raw) -> MediaMeta
+  static constexpr std::string_view kGcTable = "mediagc";      // gc_at (BE64) + id -> ""
+  static constexpr std::string_view kOpenTable = "mediaopen";  // user -> unfinished uploads
+  // be64(when) + id (raw) -> [size]: bytes of items that moved to another node, removed from
+  // our own blob store once that is long durable.
+  static constexpr std::string_view kMovedTable = "mediamoved";
+  static std::vector<HandoverTable> Tables();
+  void SetHandoverHooks();
+  Status HandleChannel(const std::string& from, std::string_view payload);
+  void StepHandover(Effects& fx);
+  Status RemoveMovedBlobs();
   Status HandleFrame(const codec::Envelope& env, Effects& fx);
   Status Begin(const codec::Envelope& env, const std::string& id, Effects& fx);
   Status Chunk(const codec::Envelope& env, const std::string& id, std::string_view body,
@@ -127,6 +146,8 @@ class MediaCore {
   store::BlobStore& blobs_;
   OwnerFn media_owner_;
   ReliableChannel channel_;
+  Handover handover_;
+  bool fresh_store_ = false;
   Status batch_error_;
   uint64_t collected_ = 0;
   Counters counters_;

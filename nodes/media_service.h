@@ -28,6 +28,7 @@ class TimedBlobStore final : public store::BlobStore {
   Result<size_t> Read(std::string_view id, uint64_t offset, std::span<char> out) override;
   Status Remove(std::string_view id, uint64_t size) override;
   const char* Kind() const override { return inner_->Kind(); }
+  bool Shared() const override { return inner_->Shared(); }
   void WriteMetrics(MetricsText& m) const;
 
  private:
@@ -48,6 +49,11 @@ class MediaService final : private MediaParts, public DurableService<MediaCore> 
   explicit MediaService(NodeContext& ctx);
   void Start() override;
   void WriteMetrics(MetricsText& m) const override;
+  void OnMapChanged(const router::ClusterMap& previous) override {
+    media = router::HashRing(ctx_.map.IdsWithRole(router::Role::kMedia));
+    MapChanged(previous);
+  }
+  uint64_t HandoverPending() const override { return core().HandoverPending(); }
 
  private:
   NodeContext& ctx_;

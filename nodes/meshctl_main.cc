@@ -300,6 +300,11 @@ int main(int argc, char** argv) {
                          "remove a gateway (drained first), session or group node (its keys handed "
                          "over first) from the running cluster");
   cremove->add_option("node", node_id, "node id")->required();
+  std::string push_file;
+  auto* cpush = app.add_subcommand(
+      "push-map",
+      "several hosts: push a newer cluster file to every node and wait for keys to move");
+  cpush->add_option("file", push_file, "cluster file")->required();
   auto* cdrain =
       app.add_subcommand("drain", "send a gateway's clients elsewhere, wait until empty");
   cdrain->add_option("gateway", node_id, "gateway id")->required();
@@ -360,6 +365,13 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : 1;
   }
   if (cwho->parsed()) return CmdWho(mesh, who_user);
+  if (cpush->parsed()) {
+    std::string log;
+    Status s = mesh.PushMapFile(push_file, log);
+    std::cout << log;
+    if (!s.ok()) std::cerr << "meshctl push-map: " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
   if (cadd->parsed() || cremove->parsed()) {
     std::string log;
     Status s = cadd->parsed() ? mesh.AddNode(node_id, *router::ParseRole(add_role), log)

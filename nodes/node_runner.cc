@@ -40,9 +40,8 @@ uint64_t StoreBytes(const std::string& dir) {
 }
 // A newer map replaces `map` in place (everything holds a reference to it; `previous` gets the
 // old one) if it is valid and newer, no hand-over runs here, it keeps this node (which may
-// become `leaving`), leaves media nodes alone (their keys cannot move yet), changes the owners
-// of at most one of the session, group and presence roles (one hand-over at a time), and drops
-// only nodes that were leaving (their keys are gone already).
+// become `leaving`), changes the owners of at most one role (one hand-over at a time), and
+// drops only nodes that were leaving (their keys are gone already).
 Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::string_view text,
                uint64_t handover_pending, router::ClusterMap& previous) {
   using router::Role;
@@ -57,29 +56,19 @@ Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::strin
   router::NodeInfo mine = me ? *me : router::NodeInfo{}, was = self;
   mine.leaving = was.leaving = false;
   if (!me || !(mine == was)) return {Code::kInvalid, "the new map changes or drops this node"};
-  auto nodes_of = [](const router::ClusterMap& m, Role r) {
-    std::vector<router::NodeInfo> v;
-    for (const auto& n : m.nodes)
-      if (n.role == r) v.push_back(n);
-    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-    return v;
-  };
-  if (nodes_of(*next, Role::kMedia) != nodes_of(map, Role::kMedia))
-    return {Code::kInvalid,
-            "the new map changes media nodes, whose keys cannot be handed over while running"};
   auto owners = [](const router::ClusterMap& m, Role r) {
     auto v = m.IdsWithRole(r);
     std::sort(v.begin(), v.end());
     return v;
   };
   int changed = 0;
-  for (Role r : {Role::kSession, Role::kGroup, Role::kPresence})
+  for (Role r : {Role::kSession, Role::kGroup, Role::kPresence, Role::kMedia})
     changed += owners(*next, r) != owners(map, r);
   if (changed > 1)
     return {Code::kInvalid,
             "the new map changes the owners of several roles at once: one at a time"};
   for (const auto& n : map.nodes)
-    if (n.role != Role::kGateway && n.role != Role::kMedia && !n.leaving && !next->Find(n.id))
+    if (n.role != Role::kGateway && !n.leaving && !next->Find(n.id))
       return {Code::kInvalid, "the new map drops " + n.id + ", which was not leaving first"};
   previous = std::move(map);
   map = std::move(next).value();

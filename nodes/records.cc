@@ -178,6 +178,7 @@ PayloadKind KindOf(std::string_view payload) {
   if (payload[1] == 5) return PayloadKind::kHandoverRows;
   if (payload[1] == 6) return PayloadKind::kHandoverDone;
   if (payload[1] == 7) return PayloadKind::kPresenceSetting;
+  if (payload[1] == 8) return PayloadKind::kMediaBytes;
   return PayloadKind::kUnknown;
 }
 
@@ -373,6 +374,25 @@ bool DecodeRecord(std::string_view in, PresenceSetting& out) {
            codec::ReadStr(&f[1], out.user, codec::kMaxIdBytes) == DecodeStatus::kOk &&
            codec::ReadUint(&f[2], out.mode) == DecodeStatus::kOk &&
            codec::ReadStr(&f[3], out.contact, codec::kMaxIdBytes) == DecodeStatus::kOk;
+  });
+}
+
+std::string EncodeRecord(const MediaBytes& b) {
+  std::string s;
+  Writer(s).Array(4).Uint(8).Bin(b.id).Uint(b.offset).Bin(b.data);
+  return s;
+}
+
+bool DecodeRecord(std::string_view in, MediaBytes& out) {
+  return Unpack(in, [&](const msgpack::object& o) {
+    uint64_t kind = 0;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) return false;
+    const msgpack::object* f = o.via.array.ptr;
+    return codec::ReadUint(&f[0], kind) == DecodeStatus::kOk && kind == 8 &&
+           codec::ReadBytes(&f[1], out.id, codec::kMediaIdBytes) == DecodeStatus::kOk &&
+           out.id.size() == codec::kMediaIdBytes &&
+           codec::ReadUint(&f[2], out.offset) == DecodeStatus::kOk &&
+           codec::ReadBytes(&f[3], out.data, codec::kMaxFrameLength) == DecodeStatus::kOk;
   });
 }
 

@@ -151,6 +151,17 @@ struct PresenceSetting {
 std::string EncodeRecord(const PresenceSetting& p);
 bool DecodeRecord(std::string_view in, PresenceSetting& out);
 
+// Media moving to another media node whose blob store is its own: bytes of item `id` (raw)
+// at `offset`. [8, id, offset, data]
+struct MediaBytes {
+  std::string id;
+  uint64_t offset = 0;
+  std::string data;
+  bool operator==(const MediaBytes&) const = default;
+};
+std::string EncodeRecord(const MediaBytes& b);
+bool DecodeRecord(std::string_view in, MediaBytes& out);
+
 // Which payload a channel message holds.
 enum class PayloadKind {
   kUnknown,
@@ -160,7 +171,8 @@ enum class PayloadKind {
   kHandoverMarker,
   kHandoverRows,
   kHandoverDone,
-  kPresenceSetting
+  kPresenceSetting,
+  kMediaBytes
 };
 PayloadKind KindOf(std::string_view payload);
 

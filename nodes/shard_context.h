@@ -52,14 +52,14 @@ struct ShardContext {
                      std::optional<uint64_t> cid, bool fatal, Effects& fx) const;
 };
 
-// A newer map was taken (see nodes/handover.h). Every session, group and presence node sends
-// its marker when one of those rings changed; a node whose own role's ring changed also hands
-// keys over, once it has the markers of every node that writes to it (session and group
-// nodes: they append to sessions, groups and presence).
+// A newer map was taken (see nodes/handover.h). Every node that owns keys sends its marker
+// when a ring changed; a node whose own role's ring changed also hands keys over, once it has
+// the markers of every node that writes to it (session and group nodes: they append to
+// sessions, groups, presence and media nodes).
 struct MapChange {
   uint64_t epoch = 0;
-  bool keyed_rings_changed = false;     // the session, group or presence ring
-  std::vector<std::string> marker_to;   // session, group and presence nodes of the old map but us
+  bool keyed_rings_changed = false;     // the session, group, presence or media ring
+  std::vector<std::string> marker_to;   // every node of the old map but gateways and us
   std::vector<std::string> senders;     // session and group nodes of the old map but us
   bool own_ring_changed = false;        // this node's role...
   std::vector<std::string> old_owners;  // ...from these owners

@@ -159,10 +159,8 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
         }
       }
       if (n.mesh.empty()) return LineError(lineno, "node " + n.id + " has no mesh endpoint");
-      if ((n.leaving || n.joined != 0) && n.role != Role::kSession && n.role != Role::kGroup &&
-          n.role != Role::kPresence)
-        return LineError(lineno,
-                         "only session, group and presence nodes can be joined= or leaving");
+      if ((n.leaving || n.joined != 0) && n.role == Role::kGateway)
+        return LineError(lineno, "gateways own no keys: they are never joined= or leaving");
       if (n.role == Role::kGateway && n.client.empty())
         return LineError(lineno, "gateway " + n.id + " has no client endpoint");
       if (n.role == Role::kPresence && n.pub.empty())

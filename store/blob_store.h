@@ -28,6 +28,9 @@ class BlobStore {
   // piece). Removing a missing blob is ok.
   virtual Status Remove(std::string_view id, uint64_t size) = 0;
   virtual const char* Kind() const = 0;  // "localdir", "rados", ...
+  // True if every media node sees the same blobs (one RADOS pool): when media moves to
+  // another node, its bytes need not move with it.
+  virtual bool Shared() const { return false; }
 };
 
 }  // namespace meshchat::store

@@ -37,6 +37,8 @@ class MemBlobStore : public BlobStore {
     return Status::Ok();
   }
   const char* Kind() const override { return "mem"; }
+  bool Shared() const override { return shared; }
+  bool shared = false;  // act like one store seen by every node (tests)
 
   // Every call fails with `s` until FailWith(Status::Ok()).
   void FailWith(Status s) {

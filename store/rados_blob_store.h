@@ -35,6 +35,7 @@ class RadosBlobStore : public BlobStore {
   Result<size_t> Read(std::string_view id, uint64_t offset, std::span<char> out) override;
   Status Remove(std::string_view id, uint64_t size) override;
   const char* Kind() const override { return "rados"; }
+  bool Shared() const override { return true; }
 
   static std::string ObjectName(std::string_view id, uint64_t stripe);
 

@@ -86,10 +86,57 @@ TEST_CASE("meshctl add and remove gateways under traffic, nothing lost or double
   // Bad input, each with a clear error.
   CHECK(mesh.Meshctl("add gw3", &out) == 1);
   CHECK_THAT(out, Catch::Contains("already in the map"));
-  CHECK(mesh.Meshctl("add m9 --role media", &out) == 1);
-  CHECK_THAT(out, Catch::Contains("not supported yet"));
+  CHECK(mesh.Meshctl("add m9 --role nosuch", &out) != 0);
+  CHECK_THAT(out, Catch::Contains("nosuch"));
   CHECK(mesh.Meshctl("remove m1", &out) == 1);
-  CHECK_THAT(out, Catch::Contains("not supported yet"));
+  CHECK_THAT(out, Catch::Contains("cannot remove the last media node"));
   CHECK(mesh.Meshctl("remove nosuch", &out) == 1);
   CHECK(mesh.Meshctl("add 'bad id'", &out) == 1);
+}
+
+TEST_CASE("meshctl push-map: the by-hand steps for several hosts, and bad files",
+          "[integration][membership][handover]") {
+  TestMesh mesh(2, 2, "--groups 0");
+  auto [a, b] = mesh.CrossShardUsers();
+  auto cb = mesh.Connect(b, 1);
+  {
+    auto ca = mesh.Connect(a, 0);
+    for (int i = 0; i < 5; ++i) REQUIRE(ca.Send(b, "before " + std::to_string(i)).ok());
+    for (int i = 0; i < 5; ++i) Expect<codec::Sent>(ca);
+  }
+  auto map = router::ClusterMap::Load(mesh.var() + "/cluster.map");
+  REQUIRE(map.ok());
+  const std::string file = mesh.var() + "/../next.map";
+  auto write = [&](const router::ClusterMap& m) { std::ofstream(file) << m.Serialize(); };
+  std::string out;
+  // Bad files: a malformed line (named), an epoch that is not newer.
+  std::ofstream(file) << "epoch 9\nnode s1 session\n";
+  CHECK(mesh.Meshctl("push-map " + file, &out) == 1);
+  CHECK_THAT(out, Catch::Contains("line 2"));
+  write(*map);
+  CHECK(mesh.Meshctl("push-map " + file, &out) == 1);
+  CHECK_THAT(out, Catch::Contains("not newer"));
+  // Removing s2 by hand: leaving (its keys move), then stopped and dropped.
+  router::ClusterMap next = *map;
+  ++next.epoch;
+  for (auto& n : next.nodes)
+    if (n.id == "s2") n.leaving = true;
+  write(next);
+  REQUIRE(mesh.Meshctl("push-map " + file, &out) == 0);
+  CHECK_THAT(out, Catch::Contains("keys handed over"));
+  REQUIRE(mesh.Meshctl("kill s2 --signal TERM", &out) == 0);
+  ++next.epoch;
+  std::erase_if(next.nodes, [](const router::NodeInfo& n) { return n.id == "s2"; });
+  write(next);
+  REQUIRE(mesh.Meshctl("push-map " + file, &out) == 0);
+  // Everything a sent is still delivered, from s1 now.
+  std::set<std::string> got;
+  while (got.size() < 5) {
+    auto p = Expect<codec::Push>(cb, 10000);
+    got.insert(p.body);
+  }
+  auto ca = mesh.Connect(a, 1);
+  REQUIRE(ca.Send(b, "after").ok());
+  Expect<codec::Sent>(ca);
+  CHECK(Expect<codec::Push>(cb, 10000).body == "after");
 }

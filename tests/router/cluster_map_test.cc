@@ -50,8 +50,8 @@ TEST_CASE("joined and leaving nodes: only leaving ones are out of the ring", "[r
              Catch::Contains("joined must be a positive epoch"));
   CHECK_THAT(bad("node s1 session mesh=tcp://127.0.0.1:1 joined=x"),
              Catch::Contains("joined must be"));
-  CHECK_THAT(bad("node m1 media mesh=tcp://127.0.0.1:1 leaving"),
-             Catch::Contains("only session, group and presence nodes"));
+  CHECK_THAT(bad("node gw1 gateway mesh=tcp://127.0.0.1:1 client=127.0.0.1:2 leaving"),
+             Catch::Contains("gateways own no keys"));
   CHECK_THAT(bad("node s1 session mesh=tcp://127.0.0.1:1 leavin"),
              Catch::Contains("unknown node attribute"));
 }
