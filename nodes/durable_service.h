@@ -7,7 +7,8 @@
 //
 // Core contract: Load(), OnEnvelope(from, env, fx), OnPeerUp(node, restarted, fx),
 // OnPeerDown(node), OnTick(fx), EndBatch(fx) (commits; clears fx on failure),
-// OnStoreLost(fx), Connections(), Unacked().
+// OnStoreLost(fx), Connections(), Unacked(); and for key hand-over (nodes/handover.h)
+// OnMapChanged(change, fx), fresh_store(), BeginJoin(epoch, old, new), HandoverPending().
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -51,6 +52,7 @@ class DurableService : public Service {
   void Start() override {
     if (Status s = core_->Load(); !s.ok()) throw std::runtime_error(s.ToString());
     if (Status s = kv_->Commit(); !s.ok()) throw std::runtime_error(s.ToString());
+    JoinIfNew();
     ctx_.reactor.Every(250, [this] { core_->OnTick(fx_); });
     ctx_.reactor.OnTurnEnd([this] { EndTurn(); });
     auto s = ctx_.reactor.AddFd(syncer_->notify_fd(), EPOLLIN, [this](uint32_t) { OnDurable(); });
@@ -64,7 +66,15 @@ class DurableService : public Service {
   }
   void OnPeerDown(const std::string& node) override { core_->OnPeerDown(node); }
   uint64_t Connections() const override { return core_->Connections(); }
-  void OnMapChanged(const router::ClusterMap&) override { core_->SetEpoch(ctx_.map.epoch); }
+  // A newer map: the service rebuilds its rings, then the core learns what changed (markers,
+  // hand-over).
+  void OnMapChanged(const router::ClusterMap& previous) override {
+    RebuildRings();
+    const MapChange c = MapChangeFor(previous, ctx_.map, ctx_.self.id, ctx_.self.role);
+    if (Status s = core_->OnMapChanged(c, fx_); !s.ok())
+      spdlog::error("map epoch {}: hand-over could not start: {}", c.epoch, s.ToString());
+  }
+  uint64_t HandoverPending() const override { return core_->HandoverPending(); }
   uint64_t QueueDepth() const override {
     uint64_t n = core_->Unacked();  // channel entries the peers have not confirmed
     for (const auto& [batch, fx] : waiting_) n += fx.mesh.size();  // waiting for the fsync
@@ -84,15 +94,10 @@ class DurableService : public Service {
 
  protected:
   NodeContext& context() { return ctx_; }
-  Effects& turn_effects() { return fx_; }  // effects of the loop turn being handled
-  // Session and group nodes: a map change, passed to the core (rings rebuilt already).
-  void MapChanged(const router::ClusterMap& previous) {
-    const MapChange c = MapChangeFor(previous, ctx_.map, ctx_.self.id, ctx_.self.role);
-    if (Status s = core_->OnMapChanged(c, fx_); !s.ok())
-      spdlog::error("map epoch {}: hand-over could not start: {}", c.epoch, s.ToString());
-  }
-  // Session and group nodes, at start: a node added to a running cluster (`joined` is this
-  // map's epoch) with a new store takes every key it owns over from the role's other nodes.
+  // The rings the core routes by, from ctx.map (which was just replaced).
+  virtual void RebuildRings() = 0;
+  // A node added to a running cluster (`joined` is this map's epoch) with a new store takes
+  // every key it owns over from the role's other nodes.
   void JoinIfNew() {
     if (!core_->fresh_store() || ctx_.self.joined != ctx_.map.epoch) return;
     auto owners = ctx_.map.IdsWithRole(ctx_.self.role);

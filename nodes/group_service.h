@@ -20,15 +20,7 @@ struct GroupRings {
 class GroupService final : private GroupRings, public DurableService<GroupCore> {
  public:
   explicit GroupService(NodeContext& ctx);
-  void Start() override {
-    DurableService<GroupCore>::Start();
-    JoinIfNew();
-  }
-  void OnMapChanged(const router::ClusterMap& previous) override {
-    static_cast<GroupRings&>(*this) = GroupRings(context().map);
-    MapChanged(previous);
-  }
-  uint64_t HandoverPending() const override { return core().HandoverPending(); }
+  void RebuildRings() override { static_cast<GroupRings&>(*this) = GroupRings(context().map); }
 };
 
 }  // namespace meshchat::nodes

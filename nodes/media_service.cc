@@ -118,7 +118,6 @@ void MediaService::WriteMetrics(MetricsText& m) const {
 
 void MediaService::Start() {
   DurableService<MediaCore>::Start();
-  JoinIfNew();
   const std::string listen = Opt(ctx_, "http_listen", "");
   if (listen.empty()) return;
   std::string host;

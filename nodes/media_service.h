@@ -49,11 +49,9 @@ class MediaService final : private MediaParts, public DurableService<MediaCore> 
   explicit MediaService(NodeContext& ctx);
   void Start() override;
   void WriteMetrics(MetricsText& m) const override;
-  void OnMapChanged(const router::ClusterMap& previous) override {
+  void RebuildRings() override {
     media = router::HashRing(ctx_.map.IdsWithRole(router::Role::kMedia));
-    MapChanged(previous);
   }
-  uint64_t HandoverPending() const override { return core().HandoverPending(); }
 
  private:
   NodeContext& ctx_;

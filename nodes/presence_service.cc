@@ -26,7 +26,6 @@ void PresenceService::Start() {
   pub_.set(zmq::sockopt::sndhwm, 100000);
   pub_.bind(context().self.pub);
   DurableService<PresenceCore>::Start();
-  JoinIfNew();
 }
 
 void PresenceService::AfterTurn() {

@@ -23,11 +23,7 @@ class PresenceService final : private PresenceRing, public DurableService<Presen
  public:
   explicit PresenceService(NodeContext& ctx);
   void Start() override;
-  void OnMapChanged(const router::ClusterMap& previous) override {
-    static_cast<PresenceRing&>(*this) = PresenceRing(context().map);
-    MapChanged(previous);
-  }
-  uint64_t HandoverPending() const override { return core().HandoverPending(); }
+  void RebuildRings() override { static_cast<PresenceRing&>(*this) = PresenceRing(context().map); }
 
  protected:
   void AfterTurn() override;

@@ -24,15 +24,7 @@ class SessionService final : private SessionRings, public DurableService<Session
  public:
   explicit SessionService(NodeContext& ctx);
   std::string Describe(const std::string& key) override { return core().DescribeUser(key); }
-  void Start() override {
-    DurableService<SessionCore>::Start();
-    JoinIfNew();
-  }
-  void OnMapChanged(const router::ClusterMap& previous) override {
-    static_cast<SessionRings&>(*this) = SessionRings(context().map);
-    MapChanged(previous);
-  }
-  uint64_t HandoverPending() const override { return core().HandoverPending(); }
+  void RebuildRings() override { static_cast<SessionRings&>(*this) = SessionRings(context().map); }
   void WriteMetrics(MetricsText& m) const override {
     DurableService<SessionCore>::WriteMetrics(m);
     const auto& s = core().inbox_stats();

@@ -354,12 +354,7 @@ struct RoleMesh {
   }
   void TakeMap(const std::string& id, const std::vector<std::string>& ring, uint64_t epoch) {
     Node& n = nodes.at(id);
-    nodes::MapChange c;
-    c.epoch = epoch;
-    c.old_owners = n.ring.nodes();
-    c.new_owners = ring;
-    c.own_ring_changed = c.keyed_rings_changed = true;
-    c.senders = {"s1"};
+    const nodes::MapChange c = test::RingChange(epoch, n.ring.nodes(), ring, {"s1"});
     n.ring = router::HashRing(ring);
     nodes::Effects fx;
     REQUIRE(n.core->OnMapChanged(c, fx).ok());

@@ -22,6 +22,23 @@
 
 namespace meshchat::test {
 
+// A map change for a node whose role's owners go from `before` to `after` (epoch `epoch`),
+// with `writers` as the nodes that send it markers and whose markers it waits for.
+inline nodes::MapChange RingChange(uint64_t epoch, std::vector<std::string> before,
+                                   std::vector<std::string> after,
+                                   std::vector<std::string> writers) {
+  nodes::MapChange c;
+  c.epoch = epoch;
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  c.own_ring_changed = c.keyed_rings_changed = before != after;
+  c.old_owners = std::move(before);
+  c.new_owners = std::move(after);
+  c.marker_to = writers;
+  c.senders = std::move(writers);
+  return c;
+}
+
 struct ClientView {
   std::vector<codec::Push> pushes;
   std::vector<codec::Receipt> receipts;
@@ -126,15 +143,10 @@ class Shards {
   // does: its routing switches, then its core learns what changed.
   void TakeMap(const std::string& id, const std::vector<std::string>& ring, uint64_t epoch) {
     auto& s = shards_.at(id);
-    nodes::MapChange c;
-    c.epoch = epoch;
-    c.old_owners = s.ring.nodes();
-    c.new_owners = ring;
-    std::sort(c.new_owners.begin(), c.new_owners.end());
-    c.own_ring_changed = c.keyed_rings_changed = c.old_owners != c.new_owners;
-    for (const auto& n : c.old_owners)
-      if (n != id) c.marker_to.push_back(n);
-    c.senders = c.marker_to;  // only session shards here: they are all the writers
+    std::vector<std::string> others;  // only session shards here: they are all the writers
+    for (const auto& n : s.ring.nodes())
+      if (n != id) others.push_back(n);
+    const nodes::MapChange c = RingChange(epoch, s.ring.nodes(), ring, others);
     s.ring = router::HashRing(ring);
     nodes::Effects fx;
     REQUIRE(s.core->OnMapChanged(c, fx).ok());
