@@ -86,6 +86,9 @@ class DurableService : public Service {
               failures_);
     m.Gauge("meshchat_store_batches_waiting", "committed batches waiting for their fsync",
             static_cast<double>(waiting_.size()));
+    m.Gauge("meshchat_handover_pending",
+            "work left in a key hand-over after a map change (0 when settled)",
+            static_cast<double>(core_->HandoverPending()));
     sync_latency_.Write(m, "meshchat_store_durable_seconds",
                         "from a batch's commit to its fsync completing");
     if (auto used = kv_->UsedBytes(); used.ok())
