@@ -224,8 +224,14 @@ Result<Event> ChatClient::Next(int timeout_ms) {
     if (n == 0) return ev;
     if (n <= last_n_) skip = true;
     last_n_ = std::max(last_n_, n);
-    if (auto_ack_)
+    // Acks are cumulative: one per burst of frames already read (and at least every 64) is
+    // enough. An ack per push made a backlog of thousands trip the gateway's frame rate limit,
+    // and the refused acks brought the pushes back (found by scripts/chaos slow-client).
+    if (auto_ack_ && last_n_ > acked_n_ &&
+        (!conn_.HasBufferedFrame() || last_n_ - acked_n_ >= kAckEvery)) {
       if (Status s = Ack(last_n_); !s.ok()) return s;
+      acked_n_ = last_n_;
+    }
     if (!skip) return ev;
   }
 }

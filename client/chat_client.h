@@ -54,7 +54,8 @@ class ChatClient {
   Result<uint64_t> Send(const std::string& to, std::string_view body, uint64_t cid,
                         bool app = false);
   // Acknowledges every push and receipt up to inbox position n. Next() does this by itself
-  // for each one it returns, unless auto_ack is off.
+  // for what it returns, unless auto_ack is off: once per burst of frames already received
+  // (at least every 64), before it returns the last of them.
   Status Ack(uint64_t n);
   // Tells the sender(s) in `chat` that this user has read up to `seq` (blue ticks).
   Status Read(const std::string& chat, uint64_t seq);
@@ -111,6 +112,8 @@ class ChatClient {
   codec::Welcome welcome_;
   uint64_t next_cid_ = 0;
   uint64_t last_n_ = 0;
+  uint64_t acked_n_ = 0;  // highest position acknowledged (auto-ack)
+  static constexpr uint64_t kAckEvery = 64;
   uint64_t next_rid_ = 1;
   std::chrono::steady_clock::time_point not_before_{};  // rate_limited: wait until then
   void BackOff();

@@ -304,8 +304,18 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
 Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
   const std::string exe = SelfDir() + "/meshchat-" + router::RoleName(n.role);
   const std::string logf = var_ + "/log/" + n.id + ".log";
-  std::vector<std::string> args = {exe,      "--map",        map_path(),      "--id",       n.id,
-                                   "--data", var_ + "/data", "--secret-file", secret_path()};
+  // A launch prefix for this node, if var/wrap/ID names one (one word a line): how chaos
+  // scripts run a node under faketime or inside a network namespace.
+  std::vector<std::string> args;
+  {
+    std::ifstream wrap(var_ + "/wrap/" + n.id);
+    for (std::string word; std::getline(wrap, word);)
+      if (!word.empty()) args.push_back(word);
+  }
+  for (const std::string& a : {exe, std::string("--map"), map_path(), std::string("--id"), n.id,
+                               std::string("--data"), var_ + "/data",
+                               std::string("--secret-file"), secret_path()})
+    args.push_back(a);
   for (const std::string& file : {var_ + "/node.opts", var_ + "/opts/" + n.id + ".opts"}) {
     std::ifstream opts(file);
     for (std::string line; std::getline(opts, line);)
@@ -326,7 +336,7 @@ Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   std::ofstream(var_ + "/run/" + n.id + ".pid") << pid << "\n";

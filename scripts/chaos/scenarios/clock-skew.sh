@@ -1,0 +1,17 @@
+# One session node's wall clock runs SKEW (default +90 s; try -90s) off: it is restarted under
+# libfaketime (var/wrap/s2 is its launch prefix) with its monotonic clock left real, and
+# restarted normally at the heal.
+describe() { echo "s2's wall clock ${SKEW:-+90s} off (faketime)"; }
+inject() {
+  mkdir -p "$VAR/wrap"
+  printf '%s\n' env FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "${SKEW:-+90s}" >"$VAR/wrap/s2"
+  on_cleanup "rm -f '$VAR/wrap/s2'"
+  meshctl restart s2 >/dev/null
+  log "s2 runs $(FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "${SKEW:-+90s}" date +%T) while it is $(date +%T)"
+  sleep "$1"
+}
+heal() {
+  [ -f "$VAR/wrap/s2" ] || return 0
+  rm -f "$VAR/wrap/s2"
+  meshctl restart s2 >/dev/null
+}
