@@ -1,10 +1,14 @@
-# One session node's wall clock runs SKEW (default +90 s; try -90s) off: it is restarted under
-# libfaketime (var/wrap/s2 is its launch prefix) with its monotonic clock left real, and
-# restarted normally at the heal.
+# One session node's wall clock runs SKEW (default +90 s; try -90s) off: it is restarted with
+# libfaketime preloaded (var/wrap/s2 is its launch prefix: env, so the node keeps the pid
+# meshctl knows; the faketime wrapper would fork and leave the node running when stopped)
+# and its monotonic clock left real, and restarted normally at the heal.
 describe() { echo "s2's wall clock ${SKEW:-+90s} off (faketime)"; }
 inject() {
   mkdir -p "$VAR/wrap"
-  printf '%s\n' env FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "${SKEW:-+90s}" >"$VAR/wrap/s2"
+  local lib
+  lib=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 | head -1)
+  printf '%s\n' env "LD_PRELOAD=$lib" "FAKETIME=${SKEW:-+90s}" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+    >"$VAR/wrap/s2"
   on_cleanup "rm -f '$VAR/wrap/s2'"
   meshctl restart s2 >/dev/null
   log "s2 runs $(FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "${SKEW:-+90s}" date +%T) while it is $(date +%T)"
