@@ -69,7 +69,10 @@ void ClientListener::StopAccepting() {
 
 void ClientListener::Accept() {
   for (int i = 0; i < 1024; ++i) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       // EMFILE etc.: keep serving the rest; a connection storm must not flood the log.
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -83,7 +86,13 @@ void ClientListener::Accept() {
       }
       return;
     }
-    if (conns_.size() >= cfg_.max_connections) {
+    char host[INET6_ADDRSTRLEN] = "";
+    if (peer.ss_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, host, sizeof host);
+    else if (peer.ss_family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, host, sizeof host);
+    const std::string addr = host;
+    if (conns_.size() >= cfg_.max_connections || (cb_.allow && !cb_.allow(addr))) {
       ++stats_.refused;
       close(fd);
       continue;
@@ -98,7 +107,7 @@ void ClientListener::Accept() {
     }
     conns_[id].fd = fd;
     ++stats_.accepted;
-    if (cb_.on_open) cb_.on_open(id);
+    if (cb_.on_open) cb_.on_open(id, addr);
   }
 }
 

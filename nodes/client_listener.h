@@ -30,7 +30,7 @@ struct ListenerConfig {
 
 struct ListenerStats {
   uint64_t accepted = 0;
-  uint64_t refused = 0;
+  uint64_t refused = 0;  // over the connection cap, or refused by `allow`
   uint64_t frames_in = 0;
   uint64_t slow_consumers = 0;
   uint64_t accept_errors = 0;  // accept() failures other than "try again" (EMFILE, ENFILE...)
@@ -39,10 +39,12 @@ struct ListenerStats {
 class ClientListener {
  public:
   struct Callbacks {
-    std::function<void(uint64_t conn)> on_open;
+    std::function<void(uint64_t conn, const std::string& addr)> on_open;  // addr: client IP
     std::function<void(uint64_t conn, const codec::FrameView& frame)> on_frame;
     std::function<void(uint64_t conn, codec::DecodeStatus why)> on_bad_frame;
     std::function<void(uint64_t conn)> on_closed;
+    // Optional: false refuses a new connection from `addr` (closed at once, never read).
+    std::function<bool(const std::string& addr)> allow;
   };
 
   ClientListener(router::Reactor& reactor, ListenerConfig cfg, Callbacks cb);

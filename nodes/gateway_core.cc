@@ -14,8 +14,19 @@ GatewayCore::GatewayCore(GatewayConfig cfg, const Clock& clock, const router::Ha
                          PeerUpFn peer_up)
     : cfg_(std::move(cfg)), clock_(clock), sessions_(sessions), peer_up_(std::move(peer_up)) {}
 
-void GatewayCore::OnOpen(uint64_t conn) {
-  conns_[conn].opened_ms = clock_.MonoMs();
+bool GatewayCore::AllowConnect(const std::string& addr) {
+  switch (addresses_.Connect(addr, clock_.MonoMs())) {
+    case AddressLimits::Verdict::kOk: return true;
+    case AddressLimits::Verdict::kTooFast: ++refused_fast_; return false;
+    case AddressLimits::Verdict::kAuthFailures: ++refused_auth_; return false;
+  }
+  return false;
+}
+
+void GatewayCore::OnOpen(uint64_t conn, const std::string& addr) {
+  Conn& c = conns_[conn];
+  c.opened_ms = clock_.MonoMs();
+  c.addr = addr;
 }
 
 void GatewayCore::Error(uint64_t conn, ErrorCode code, const std::string& msg, Effects& fx) {
@@ -96,8 +107,11 @@ void GatewayCore::HandleHello(uint64_t conn, Conn& c, std::string_view body, Eff
                              cfg_.token_leeway_s)) {
     case codec::TokenStatus::kOk: break;
     case codec::TokenStatus::kExpired:
+      addresses_.AuthFailed(c.addr, clock_.MonoMs());
       return Fatal(conn, ErrorCode::kTokenExpired, "token expired", fx);
-    default: return Fatal(conn, ErrorCode::kBadToken, "invalid token", fx);
+    default:
+      addresses_.AuthFailed(c.addr, clock_.MonoMs());  // guessing tokens costs the address
+      return Fatal(conn, ErrorCode::kBadToken, "invalid token", fx);
   }
   if (sessions_.empty() || !peer_up_(sessions_.Owner(claims.user)))
     return Fatal(conn, ErrorCode::kServiceUnavailable, "session shard unreachable; reconnect", fx);

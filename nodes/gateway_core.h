@@ -16,6 +16,7 @@
 #include <memory>
 #include "codec/client_messages.h"
 #include "codec/frame.h"
+#include "nodes/address_limits.h"
 #include "nodes/effects.h"
 #include "nodes/metrics.h"
 #include "router/hash_ring.h"
@@ -34,6 +35,7 @@ struct GatewayConfig {
   double frame_rate = 500;
   double frame_burst = 1000;
   int64_t token_leeway_s = 30;
+  AddressLimitConfig addresses = {};  // per source address: connects and failed authentications
 };
 
 class GatewayCore {
@@ -51,7 +53,10 @@ class GatewayCore {
     new_media_id_ = std::move(new_id);
   }
 
-  void OnOpen(uint64_t conn);
+  // Whether a new connection from `addr` (the client's IP) is taken: refused when the address
+  // connects too fast or used up its failed authentications (closed at once, unread).
+  bool AllowConnect(const std::string& addr);
+  void OnOpen(uint64_t conn, const std::string& addr = "");
   void OnFrame(uint64_t conn, const codec::FrameView& frame, Effects& fx);
   // The transport could not decode a frame (oversize length, zero length): fatal error.
   void OnBadFrame(uint64_t conn, codec::DecodeStatus why, Effects& fx);
@@ -77,6 +82,8 @@ class GatewayCore {
   const CodeCounter& frames_in() const { return frames_in_; }
   const CodeCounter& errors() const { return errors_; }
   size_t authenticated() const { return authenticated_; }
+  uint64_t refused_fast() const { return refused_fast_; }
+  uint64_t refused_auth() const { return refused_auth_; }
 
  private:
   struct Conn {
@@ -89,6 +96,7 @@ class GatewayCore {
     std::vector<std::string> watching;
     std::string user;
     std::string device;
+    std::string addr;  // the client's IP ("" in tests)
   };
   void Fatal(uint64_t conn, codec::ErrorCode code, const std::string& msg, Effects& fx);
   void Error(uint64_t conn, codec::ErrorCode code, const std::string& msg, Effects& fx);
@@ -110,6 +118,8 @@ class GatewayCore {
   CodeCounter frames_in_;  // by frame type
   CodeCounter errors_;     // errors this gateway answered, by code
   std::unordered_map<std::string, std::vector<uint64_t>> watchers_;  // user -> connections
+  AddressLimits addresses_{cfg_.addresses};
+  uint64_t refused_fast_ = 0, refused_auth_ = 0;
   size_t authenticated_ = 0;
 };
 

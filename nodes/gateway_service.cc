@@ -23,6 +23,12 @@ GatewayConfig ConfigFor(const NodeContext& ctx) {
     cfg.frame_rate = std::stod(it->second);
   if (auto it = ctx.options.find("frame_burst"); it != ctx.options.end())
     cfg.frame_burst = std::stod(it->second);
+  // Per client address (0 rate: no limit): connects, and failed authentications.
+  for (auto [key, field] : {std::pair{"connect_rate", &cfg.addresses.connect_rate},
+                            std::pair{"connect_burst", &cfg.addresses.connect_burst},
+                            std::pair{"auth_fail_rate", &cfg.addresses.auth_fail_rate},
+                            std::pair{"auth_fail_burst", &cfg.addresses.auth_fail_burst}})
+    if (auto it = ctx.options.find(key); it != ctx.options.end()) *field = std::stod(it->second);
   return cfg;
 }
 
@@ -35,19 +41,21 @@ GatewayService::GatewayService(NodeContext& ctx)
       core_(ConfigFor(ctx), ctx.clock, sessions_,
             [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); }),
       listener_(ctx.reactor, ListenerFor(ctx.self),
-                ClientListener::Callbacks{[this](uint64_t c) { core_.OnOpen(c); },
-                                          [this](uint64_t c, const codec::FrameView& f) {
-                                            core_.OnFrame(c, f, fx_);
-                                            Apply();
-                                          },
-                                          [this](uint64_t c, codec::DecodeStatus s) {
-                                            core_.OnBadFrame(c, s, fx_);
-                                            Apply();
-                                          },
-                                          [this](uint64_t c) {
-                                            core_.OnClosed(c, fx_);
-                                            Apply();
-                                          }}),
+                ClientListener::Callbacks{
+                    [this](uint64_t c, const std::string& addr) { core_.OnOpen(c, addr); },
+                    [this](uint64_t c, const codec::FrameView& f) {
+                      core_.OnFrame(c, f, fx_);
+                      Apply();
+                    },
+                    [this](uint64_t c, codec::DecodeStatus s) {
+                      core_.OnBadFrame(c, s, fx_);
+                      Apply();
+                    },
+                    [this](uint64_t c) {
+                      core_.OnClosed(c, fx_);
+                      Apply();
+                    },
+                    [this](const std::string& addr) { return core_.AllowConnect(addr); }}),
       sub_(ctx.mesh.context(), zmq::socket_type::sub) {
   if (ctx.secret.empty()) throw std::runtime_error("a gateway needs --secret-file");
   core_.SetMedia(&media_, [] {
@@ -77,7 +85,13 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   m.Gauge("meshchat_gateway_authenticated", "authenticated client connections",
           static_cast<double>(core_.authenticated()));
   m.Counter("meshchat_gateway_accepted_total", "client connections accepted", s.accepted);
-  m.Counter("meshchat_gateway_refused_total", "connections refused (connection cap)", s.refused);
+  m.Counter("meshchat_gateway_refused_total",
+            "connections refused (connection cap, per-address limits)", s.refused);
+  m.Counter("meshchat_gateway_refused_connect_rate_total",
+            "connections refused: the address connected too fast", core_.refused_fast());
+  m.Counter("meshchat_gateway_refused_auth_failures_total",
+            "connections refused: the address failed to authenticate too often",
+            core_.refused_auth());
   m.Counter("meshchat_gateway_accept_errors_total", "accept() failures (e.g. out of file handles)",
             s.accept_errors);
   m.Counter("meshchat_gateway_frames_in_total", "client frames received", s.frames_in);

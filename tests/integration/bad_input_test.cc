@@ -2,6 +2,9 @@
 // connection, while a well-behaved pair of clients on the same gateway keeps chatting.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include <sstream>
 
 #include "client/connection.h"
@@ -145,4 +148,22 @@ TEST_CASE("bad input gets an error and a closed connection; others keep chatting
   }
 
   StillChatting(ca, cb, b, "after");
+}
+
+TEST_CASE("an address that keeps failing to authenticate is refused for a while",
+          "[integration][overload]") {
+  // Three failures at once, then one a second; every test client comes from 127.0.0.1.
+  TestMesh mesh(1, 1, "--opt auth_fail_burst=3 --opt auth_fail_rate=1");
+  for (int i = 0; i < 3; ++i) {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, codec::Encode(codec::Hello{1, "mc1.forged.token"})).ok());
+    ExpectFatal(c, codec::ErrorCode::kBadToken);
+  }
+  // The next connection is closed at once, whatever token it brings...
+  auto refused = client::ChatClient::Connect(mesh.Gateway(0), mesh.Token("alice"), 2000);
+  CHECK_FALSE(refused.ok());
+  // ...until the address has earned a failure back.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  auto ok = client::ChatClient::Connect(mesh.Gateway(0), mesh.Token("alice"), 2000);
+  CHECK(ok.ok());
 }

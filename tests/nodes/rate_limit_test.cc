@@ -3,6 +3,7 @@
 
 #include "base/token_bucket.h"
 #include "codec/token.h"
+#include "nodes/address_limits.h"
 #include "nodes/gateway_core.h"
 #include "tests/nodes/shard_harness.h"
 
@@ -79,4 +80,65 @@ TEST_CASE("a connection flooding frames is refused frame by frame, others are no
   CHECK(limited1 == 16);
   CHECK(pongs2 == 1);
   CHECK(fx.closes.empty());  // refused, not disconnected
+}
+
+TEST_CASE("per address: connects beyond the rate are refused, others unaffected",
+          "[nodes][overload]") {
+  nodes::AddressLimits l({10, 5, 1, 20, 1000});  // 10 connects/s, 5 at once
+  int64_t t = 1000;
+  for (int i = 0; i < 5; ++i) CHECK(l.Connect("10.0.0.1", t) == nodes::AddressLimits::Verdict::kOk);
+  CHECK(l.Connect("10.0.0.1", t) == nodes::AddressLimits::Verdict::kTooFast);
+  CHECK(l.Connect("10.0.0.2", t) == nodes::AddressLimits::Verdict::kOk);  // another address
+  t += 100;                                                               // one more token
+  CHECK(l.Connect("10.0.0.1", t) == nodes::AddressLimits::Verdict::kOk);
+  CHECK(l.Connect("", t) == nodes::AddressLimits::Verdict::kOk);  // no address: not limited
+  nodes::AddressLimits unlimited({0, 0, 0, 0, 1000});
+  for (int i = 0; i < 1000; ++i)
+    CHECK(unlimited.Connect("10.0.0.1", t) == nodes::AddressLimits::Verdict::kOk);
+}
+
+TEST_CASE("per address: failed authentications close the address for a while",
+          "[nodes][overload]") {
+  nodes::AddressLimits l({0, 0, 0.5, 3, 1000});  // 3 failures at once, then one per 2 s
+  int64_t t = 1000;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(l.Connect("10.0.0.9", t) == nodes::AddressLimits::Verdict::kOk);
+    l.AuthFailed("10.0.0.9", t);
+  }
+  CHECK(l.Connect("10.0.0.9", t) == nodes::AddressLimits::Verdict::kAuthFailures);
+  CHECK(l.Connect("10.0.0.8", t) == nodes::AddressLimits::Verdict::kOk);
+  t += 1999;
+  CHECK(l.Connect("10.0.0.9", t) == nodes::AddressLimits::Verdict::kAuthFailures);
+  t += 2;
+  CHECK(l.Connect("10.0.0.9", t) == nodes::AddressLimits::Verdict::kOk);  // earned one back
+}
+
+TEST_CASE("per address: the table is bounded", "[nodes][overload]") {
+  nodes::AddressLimits l({10, 5, 1, 20, 100});
+  for (int i = 0; i < 1000; ++i) {
+    (void)l.Connect("10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256), 1000 + i);
+    CHECK(l.tracked() <= 100);
+  }
+}
+
+TEST_CASE("gateway: bad tokens from one address refuse its next connections", "[nodes][overload]") {
+  FakeClock clock;
+  router::HashRing ring{{"s1"}};
+  nodes::GatewayConfig cfg{"gw1", "0123456789abcdef0123456789abcdef"};
+  cfg.addresses = {0, 0, 1, 2, 1000};  // two failures at once, then one a second
+  nodes::GatewayCore core(cfg, clock, ring, [](const std::string&) { return true; });
+  nodes::Effects fx;
+  for (uint64_t conn = 1; conn <= 2; ++conn) {
+    REQUIRE(core.AllowConnect("10.0.0.5"));
+    core.OnOpen(conn, "10.0.0.5");
+    core.OnFrame(conn,
+                 FrameView{static_cast<uint8_t>(FrameType::kHello),
+                           Encode(codec::Hello{1, "mc1.forged.token"})},
+                 fx);
+  }
+  CHECK_FALSE(core.AllowConnect("10.0.0.5"));
+  CHECK(core.refused_auth() == 1);
+  CHECK(core.AllowConnect("10.0.0.6"));
+  clock.Advance(1001);
+  CHECK(core.AllowConnect("10.0.0.5"));
 }
