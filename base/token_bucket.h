@@ -10,18 +10,21 @@ class TokenBucket {
  public:
   TokenBucket(double rate_per_s, double burst) : rate_(rate_per_s), burst_(burst), tokens_(burst) {}
 
-  // Takes one token if there is one; `now_ms` is monotonic.
-  bool Take(int64_t now_ms) {
+  // Takes `n` tokens (one by default) if there are that many; `now_ms` is monotonic. A cost
+  // over the burst is let through when the bucket is full (it could never be paid otherwise).
+  bool Take(int64_t now_ms, double n = 1) {
     Refill(now_ms);
-    if (tokens_ < 1) return false;
-    tokens_ -= 1;
+    const double need = std::min(n, burst_);
+    if (tokens_ < need) return false;
+    tokens_ -= need;
     return true;
   }
-  // Milliseconds until a token will be there (0 if one is).
-  int64_t RetryAfterMs(int64_t now_ms) {
+  // Milliseconds until `n` tokens will be there (0 if they are).
+  int64_t RetryAfterMs(int64_t now_ms, double n = 1) {
     Refill(now_ms);
-    if (tokens_ >= 1 || rate_ <= 0) return 0;
-    return static_cast<int64_t>((1 - tokens_) * 1000 / rate_) + 1;
+    const double need = std::min(n, burst_);
+    if (tokens_ >= need || rate_ <= 0) return 0;
+    return static_cast<int64_t>((need - tokens_) * 1000 / rate_) + 1;
   }
 
  private:

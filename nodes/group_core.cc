@@ -241,6 +241,20 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   } else if (!d.ok() && d.status().code() != Code::kNotFound) {
     return d.status();
   }
+  // Fan-out per group, refused before anything is stored (a retry of a stored message was
+  // answered above, whatever the limit). Cost: one per member delivery.
+  if (cfg_.fanout_rate > 0) {
+    if (fanout_.size() >= 65536 && !fanout_.count(m.group)) fanout_.clear();  // bounded
+    auto& bucket = fanout_.try_emplace(m.group, cfg_.fanout_rate, cfg_.fanout_burst).first->second;
+    const int64_t now = clock_.MonoMs();
+    const double cost = static_cast<double>((*members)->size());
+    if (!bucket.Take(now, cost)) {
+      codec::Error e{ErrorCode::kRateLimited, "this group is sending too fast; retry later", m.cid,
+                     false, static_cast<uint64_t>(bucket.RetryAfterMs(now, cost))};
+      fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kError), codec::Encode(e));
+      return Status::Ok();
+    }
+  }
   auto meta = LoadMeta(m.group);
   if (!meta.ok()) return meta.status();
   InboxEntry e;

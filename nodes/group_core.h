@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/token_bucket.h"
 #include "codec/group_messages.h"
 #include "nodes/channel.h"
 #include "nodes/handover.h"
@@ -29,6 +30,10 @@ struct GroupConfig {
   size_t member_cap = 1024;
   size_t large_group = 256;  // above this many members: hints and pull, not push
   int64_t ttl_ms = 30LL * 24 * 3600 * 1000;
+  // Fan-out per group, in member deliveries (a message to 100 members costs 100): beyond it a
+  // group_send is refused with rate_limited and retry_after before it is stored. 0 = no limit.
+  double fanout_rate = 20'000;
+  double fanout_burst = 40'000;
 };
 
 class GroupCore {
@@ -124,6 +129,7 @@ class GroupCore {
   std::unordered_map<std::string, Members> members_;  // cache of the gmem table
   std::unordered_map<std::string, Mode> modes_;       // cache of the gmode table
   std::set<std::string> trim_due_;  // temporary groups whose delivered cursors moved
+  std::unordered_map<std::string, TokenBucket> fanout_;  // group -> deliveries allowed
   Status batch_error_;
 };
 

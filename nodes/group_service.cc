@@ -14,6 +14,10 @@ GroupService::GroupService(NodeContext& ctx)
           cfg.large_group = std::stoull(it->second);
         if (auto it = ctx.options.find("inbox_ttl_s"); it != ctx.options.end())
           cfg.ttl_ms = std::stoll(it->second) * 1000;
+        if (auto it = ctx.options.find("group_fanout_rate"); it != ctx.options.end())
+          cfg.fanout_rate = std::stod(it->second);
+        if (auto it = ctx.options.find("group_fanout_burst"); it != ctx.options.end())
+          cfg.fanout_burst = std::stod(it->second);
         auto core = std::make_unique<GroupCore>(
             cfg, ctx.clock, kv,
             [this](std::string_view k) -> const std::string& { return sessions.Owner(k); },

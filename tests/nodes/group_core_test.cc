@@ -361,3 +361,59 @@ TEST_CASE("group media in a permanent group is kept for good", "[nodes][groups][
   for (const auto& r : refs) kept = r.until_ms == MediaRefRecord::kKeptForever;
   CHECK(kept);
 }
+
+TEST_CASE("a group sending faster than its fan-out limit is refused before storing",
+          "[nodes][groups][overload]") {
+  // 5 members; 10 deliveries a second, bursts of 10: two messages at once, then one per 0.5 s.
+  FakeClock clock;
+  store::MemKvStore kv;
+  router::HashRing sessions{{"s1"}};
+  const std::string self = "g1";
+  GroupConfig cfg;
+  cfg.node_id = self;
+  cfg.fanout_rate = 10;
+  cfg.fanout_burst = 10;
+  GroupCore core(
+      cfg, clock, kv, [&](std::string_view k) -> const std::string& { return sessions.Owner(k); },
+      [&](std::string_view) -> const std::string& { return self; },
+      [](const std::string&) { return true; });
+  REQUIRE(core.Load().ok());
+  REQUIRE(kv.Commit().ok());
+  Effects fx;
+  auto post = [&](MeshType type, std::string body) {
+    fx.Clear();
+    Envelope e;
+    e.type = type;
+    e.epoch = 1;
+    e.key = "crew";
+    e.stamp = kAlice;
+    e.body = std::move(body);
+    core.OnEnvelope("s1", std::move(e), fx);
+    REQUIRE(core.EndBatch(fx).ok());
+  };
+  auto frames = [&](FrameType t) {
+    std::vector<std::string> out;
+    for (auto& m : fx.mesh)
+      if (m.env.type == MeshType::kToClient && m.env.ftype == static_cast<uint8_t>(t))
+        out.push_back(m.env.body);
+    return out;
+  };
+  post(MeshType::kGroupOp, Encode(Req("create", {"bob", "carol", "dave", "erin"})));
+  for (uint64_t cid = 1; cid <= 2; ++cid) {
+    post(MeshType::kGroupSend, Encode(GroupSend{"crew", cid, "hi"}));
+    CHECK(frames(FrameType::kSent).size() == 1);
+  }
+  post(MeshType::kGroupSend, Encode(GroupSend{"crew", 3, "too soon"}));
+  REQUIRE(frames(FrameType::kError).size() == 1);
+  codec::Error err;
+  REQUIRE(Decode(frames(FrameType::kError)[0], err) == DecodeStatus::kOk);
+  CHECK(err.code == ErrorCode::kRateLimited);
+  CHECK(err.cid == 3u);
+  CHECK(err.retry_after == 501);
+  CHECK(kv.Count("glog") == 3);  // the create's system message and two messages: not the third
+  post(MeshType::kGroupSend, Encode(GroupSend{"crew", 2, "hi"}));  // a retry: answered anyway
+  CHECK(frames(FrameType::kSent).size() == 1);
+  clock.Advance(501);
+  post(MeshType::kGroupSend, Encode(GroupSend{"crew", 3, "now"}));
+  CHECK(frames(FrameType::kSent).size() == 1);
+}
