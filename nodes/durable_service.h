@@ -8,7 +8,7 @@
 // Core contract: Load(), OnEnvelope(from, env, fx), OnPeerUp(node, restarted, fx),
 // OnPeerDown(node), OnTick(fx), EndBatch(fx) (commits; clears fx on failure),
 // OnStoreLost(fx), Connections(), Unacked(); and for key hand-over (nodes/handover.h)
-// OnMapChanged(change, fx), fresh_store(), BeginJoin(epoch, old, new), HandoverPending().
+// OnMapChanged(change, fx) and handover() (its Handover).
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -74,7 +74,7 @@ class DurableService : public Service {
     if (Status s = core_->OnMapChanged(c, fx_); !s.ok())
       spdlog::error("map epoch {}: hand-over could not start: {}", c.epoch, s.ToString());
   }
-  uint64_t HandoverPending() const override { return core_->HandoverPending(); }
+  uint64_t HandoverPending() const override { return core_->handover().Pending(); }
   uint64_t QueueDepth() const override {
     uint64_t n = core_->Unacked();  // channel entries the peers have not confirmed
     for (const auto& [batch, fx] : waiting_) n += fx.mesh.size();  // waiting for the fsync
@@ -88,7 +88,7 @@ class DurableService : public Service {
             static_cast<double>(waiting_.size()));
     m.Gauge("meshchat_handover_pending",
             "work left in a key hand-over after a map change (0 when settled)",
-            static_cast<double>(core_->HandoverPending()));
+            static_cast<double>(core_->handover().Pending()));
     sync_latency_.Write(m, "meshchat_store_durable_seconds",
                         "from a batch's commit to its fsync completing");
     if (auto used = kv_->UsedBytes(); used.ok())
@@ -102,13 +102,14 @@ class DurableService : public Service {
   // A node added to a running cluster (`joined` is this map's epoch) with a new store takes
   // every key it owns over from the role's other nodes.
   void JoinIfNew() {
-    if (!core_->fresh_store() || ctx_.self.joined != ctx_.map.epoch) return;
+    if (!core_->handover().fresh() || ctx_.self.joined != ctx_.map.epoch) return;
     auto owners = ctx_.map.IdsWithRole(ctx_.self.role);
     std::vector<std::string> others;
     for (const auto& n : owners)
       if (n != ctx_.self.id) others.push_back(n);
     if (others.empty()) return;
-    if (Status s = core_->BeginJoin(ctx_.map.epoch, std::move(others), std::move(owners)); !s.ok())
+    if (Status s = core_->handover().Begin(ctx_.map.epoch, std::move(others), std::move(owners));
+        !s.ok())
       throw std::runtime_error(s.ToString());
   }
   Core& core() { return *core_; }

@@ -53,7 +53,7 @@ GroupCore::GroupCore(GroupConfig cfg, const Clock& clock, store::KvStore& kv, Ow
 
 Status GroupCore::Load() {
   if (Status s = channel_.Load(); !s.ok()) return s;
-  return handover_.Load(fresh_store_);
+  return handover_.Load();
 }
 
 void GroupCore::Fail(const Status& s) {
@@ -482,8 +482,7 @@ Status GroupCore::EndBatch(Effects& fx) {
   if (!s.ok()) {  // the caches may hold changes that were not stored
     members_.clear();
     modes_.clear();
-    bool fresh = false;
-    (void)handover_.Load(fresh);  // its positions went back with the batch
+    handover_.Reload();  // its positions went back with the batch
   }
   return s;
 }
@@ -493,8 +492,7 @@ void GroupCore::OnStoreLost(Effects& fx) {
   members_.clear();  // the caches may hold changes that were not stored
   modes_.clear();
   channel_.OnCommitFailed();
-  bool fresh = false;
-  (void)handover_.Load(fresh);
+  handover_.Reload();
 }
 
 }  // namespace meshchat::nodes

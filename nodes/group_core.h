@@ -45,14 +45,12 @@ class GroupCore {
             OwnerFn group_owner, PeerUpFn peer_up, ChannelConfig channel_cfg = {});
 
   Status Load();
-  bool fresh_store() const { return fresh_store_; }
   // A newer map was taken: markers, and a hand-over if the group ring changed
   // (group_handover.cc).
   Status OnMapChanged(const MapChange& change, Effects& fx);
-  // A node joining at `epoch` (first start): every group it owns moves in from `old_owners`.
-  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                   std::vector<std::string> new_owners);
-  uint64_t HandoverPending() const { return handover_.Pending(); }
+  // Its key hand-over: DurableService asks it whether this node joins, and how much is left.
+  Handover& handover() { return handover_; }
+  const Handover& handover() const { return handover_; }
   // Where media references of accepted group messages are reported (media id hex -> node).
   void SetMediaOwner(OwnerFn media_owner) { media_owner_ = std::move(media_owner); }
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
@@ -125,7 +123,6 @@ class GroupCore {
   PeerUpFn peer_up_;
   ReliableChannel channel_;
   Handover handover_;
-  bool fresh_store_ = false;
   std::unordered_map<std::string, Members> members_;  // cache of the gmem table
   std::unordered_map<std::string, Mode> modes_;       // cache of the gmode table
   std::set<std::string> trim_due_;  // temporary groups whose delivered cursors moved

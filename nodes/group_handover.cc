@@ -44,9 +44,4 @@ Status GroupCore::OnMapChanged(const MapChange& change, Effects& fx) {
   return Status::Ok();
 }
 
-Status GroupCore::BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                            std::vector<std::string> new_owners) {
-  return handover_.Begin(epoch, std::move(old_owners), std::move(new_owners), {});
-}
-
 }  // namespace meshchat::nodes

@@ -68,15 +68,21 @@ Handover::Handover(std::string self, std::vector<HandoverTable> tables, store::K
                    ReliableChannel& channel)
     : self_(std::move(self)), tables_(std::move(tables)), kv_(kv), channel_(channel) {}
 
-Status Handover::Load(bool& fresh) {
-  fresh = false;
+void Handover::Reload() {
+  const bool fresh = fresh_;
+  if (Status s = Load(); !s.ok()) spdlog::error("hand-over state unreadable: {}", s.ToString());
+  fresh_ = fresh;  // what start-up saw
+}
+
+Status Handover::Load() {
+  fresh_ = false;
   st_ = HandoverState{};
   auto v = kv_.Get(kStateTable, kStateKey);
   if (!v.ok()) {
     if (v.status().code() != Code::kNotFound) return v.status();
     // Nothing is written here: a node joining stores its state when it begins (in the same
     // batch), so a crash before that leaves the store fresh and the join starts over.
-    fresh = true;
+    fresh_ = true;
   } else if (!DecodeRecord(*v, st_)) {
     return {Code::kInvalid, "corrupt hand-over state"};
   }

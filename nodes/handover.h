@@ -64,13 +64,18 @@ class Handover {
   };
   void SetRowHooks(RowHooks hooks) { hooks_ = std::move(hooks); }
 
-  // Reads the stored state; `fresh` tells whether this store never had one (a node that never
-  // took part in a hand-over: new, or running since the cluster started).
-  Status Load(bool& fresh);
+  // Reads the stored state. Call at start-up.
+  Status Load();
+  // The store had no hand-over state at Load (a node that never took part in one: new, or
+  // running since the cluster started).
+  bool fresh() const { return fresh_; }
+  // A batch failed to commit (or to become durable): back to the state as stored.
+  void Reload();
   // This role's owners change from `old_ring` to `new_ring` at `epoch` (either may lack this
   // node). Shipping waits for the markers of `senders`. Refused while another one runs.
+  // (A node joining a running cluster begins with no senders: it owned nothing before.)
   Status Begin(uint64_t epoch, std::vector<std::string> old_ring, std::vector<std::string> new_ring,
-               std::vector<std::string> senders);
+               std::vector<std::string> senders = {});
   // A newer map was taken: markers if the session or group ring changed, and Begin if this
   // role's ring did. True if a hand-over began.
   Result<bool> TakeMap(const MapChange& change, Effects& fx);
@@ -126,7 +131,8 @@ class Handover {
   HandoverState st_;
   router::HashRing old_ring_, new_ring_;
   uint64_t stash_first_ = 1, stash_next_ = 1;  // stashed entries: [first, next)
-  bool dones_in_ = false;                      // cache: every old owner's done arrived
+  bool fresh_ = false;
+  bool dones_in_ = false;  // cache: every old owner's done arrived
 };
 
 // What changed for node `self` (of `role`) from map `prev` to `next`.

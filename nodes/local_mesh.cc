@@ -312,9 +312,9 @@ Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
     for (std::string word; std::getline(wrap, word);)
       if (!word.empty()) args.push_back(word);
   }
-  for (const std::string& a : {exe, std::string("--map"), map_path(), std::string("--id"), n.id,
-                               std::string("--data"), var_ + "/data",
-                               std::string("--secret-file"), secret_path()})
+  for (const std::string& a :
+       {exe, std::string("--map"), map_path(), std::string("--id"), n.id, std::string("--data"),
+        var_ + "/data", std::string("--secret-file"), secret_path()})
     args.push_back(a);
   for (const std::string& file : {var_ + "/node.opts", var_ + "/opts/" + n.id + ".opts"}) {
     std::ifstream opts(file);

@@ -78,7 +78,7 @@ MediaCore::MediaCore(MediaConfig cfg, const Clock& clock, store::KvStore& kv,
 
 Status MediaCore::Load() {
   if (Status s = channel_.Load(); !s.ok()) return s;
-  return handover_.Load(fresh_store_);
+  return handover_.Load();
 }
 
 void MediaCore::Fail(const Status& s) {
@@ -474,8 +474,7 @@ void MediaCore::OnTick(Effects& fx) {
 Status MediaCore::EndBatch(Effects& fx) {
   Status s = channel_.CommitBatch(batch_error_, fx);
   if (!s.ok()) {
-    bool fresh = false;
-    (void)handover_.Load(fresh);  // its positions went back with the batch
+    handover_.Reload();  // its positions went back with the batch
   }
   return s;
 }
@@ -483,8 +482,7 @@ Status MediaCore::EndBatch(Effects& fx) {
 void MediaCore::OnStoreLost(Effects& fx) {
   fx.Clear();
   channel_.OnCommitFailed();
-  bool fresh = false;
-  (void)handover_.Load(fresh);
+  handover_.Reload();
 }
 
 }  // namespace meshchat::nodes

@@ -69,13 +69,10 @@ class MediaCore {
             OwnerFn media_owner, PeerUpFn peer_up, ChannelConfig channel_cfg = {});
 
   Status Load();
-  // Key hand-over when the media ring changes (media_handover.cc): metadata moves with the
-  // rows; bytes too unless every media node sees the same blob store (RADOS).
-  bool fresh_store() const { return fresh_store_; }
   Status OnMapChanged(const MapChange& change, Effects& fx);
-  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                   std::vector<std::string> new_owners);
-  uint64_t HandoverPending() const { return handover_.Pending(); }
+  // Its key hand-over: DurableService asks it whether this node joins, and how much is left.
+  Handover& handover() { return handover_; }
+  const Handover& handover() const { return handover_; }
   void OnEnvelope(const std::string& from, codec::Envelope&& env, Effects& fx);
   void OnPeerUp(const std::string& node, bool restarted, Effects& fx);
   void OnPeerDown(const std::string&) {}
@@ -147,7 +144,6 @@ class MediaCore {
   OwnerFn media_owner_;
   ReliableChannel channel_;
   Handover handover_;
-  bool fresh_store_ = false;
   Status batch_error_;
   uint64_t collected_ = 0;
   Counters counters_;

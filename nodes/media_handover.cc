@@ -97,11 +97,6 @@ Status MediaCore::OnMapChanged(const MapChange& change, Effects& fx) {
   return Status::Ok();
 }
 
-Status MediaCore::BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                            std::vector<std::string> new_owners) {
-  return handover_.Begin(epoch, std::move(old_owners), std::move(new_owners), {});
-}
-
 Status MediaCore::RemoveMovedBlobs() {
   const uint64_t now = static_cast<uint64_t>(clock_.WallMs());
   auto due = store::DueKeys(kv_, kMovedTable, now < kMovedBlobKeepMs ? 0 : now - kMovedBlobKeepMs,

@@ -169,19 +169,20 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       return codec::Encode(st);
     };
 
+    auto reply_status = [&](const std::string& to, uint64_t req) {
+      codec::Envelope resp;
+      resp.type = codec::MeshType::kStatusResp;
+      resp.req = req;
+      resp.body = status_now();
+      (void)mesh.Reply(to, std::move(resp));
+    };
     mesh.OnEnvelope([&](const std::string& from, codec::Envelope&& env) {
       if (env.type == codec::MeshType::kDrain) {  // answered with the status, as below
         spdlog::info("draining on request");
         service->Drain();
       }
-      if (env.type == codec::MeshType::kStatusReq || env.type == codec::MeshType::kDrain) {
-        codec::Envelope resp;
-        resp.type = codec::MeshType::kStatusResp;
-        resp.req = env.req;
-        resp.body = status_now();
-        (void)mesh.Reply(from, std::move(resp));
-        return;
-      }
+      if (env.type == codec::MeshType::kStatusReq || env.type == codec::MeshType::kDrain)
+        return reply_status(from, env.req);
       if (env.type == codec::MeshType::kDescribeReq) {
         codec::Envelope resp;
         resp.type = codec::MeshType::kDescribeResp;
@@ -201,12 +202,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
           service->OnMapChanged(previous);
           spdlog::info("cluster map epoch {} applied: {} nodes", map->epoch, map->nodes.size());
         }
-        codec::Envelope resp;
-        resp.type = codec::MeshType::kStatusResp;
-        resp.req = env.req;
-        resp.body = status_now();
-        (void)mesh.Reply(from, std::move(resp));
-        return;
+        return reply_status(from, env.req);
       }
       service->OnEnvelope(from, std::move(env));
     });

@@ -31,7 +31,7 @@ PresenceCore::PresenceCore(PresenceConfig cfg, const Clock& clock, store::KvStor
 
 Status PresenceCore::Load() {
   if (Status s = channel_.Load(); !s.ok()) return s;
-  return handover_.Load(fresh_store_);
+  return handover_.Load();
 }
 
 bool PresenceCore::Ours(const std::string& key, uint64_t epoch) const {
@@ -217,11 +217,6 @@ Status PresenceCore::OnMapChanged(const MapChange& change, Effects& fx) {
   return Status::Ok();
 }
 
-Status PresenceCore::BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                               std::vector<std::string> new_owners) {
-  return handover_.Begin(epoch, std::move(old_owners), std::move(new_owners), {});
-}
-
 void PresenceCore::OnPeerUp(const std::string& node, bool, Effects& fx) {
   Fail(channel_.OnPeerUp(node, fx));
 }
@@ -242,8 +237,7 @@ Status PresenceCore::EndBatch(Effects& fx) {
 void PresenceCore::OnStoreLost(Effects& fx) {
   fx.Clear();
   channel_.OnCommitFailed();
-  bool fresh = false;
-  (void)handover_.Load(fresh);
+  handover_.Reload();
   for (auto& [user, u] : users_) u.dirty = u.last_seen != 0;  // written again next time
 }
 

@@ -68,12 +68,10 @@ class PresenceCore {
   uint64_t Unacked() const { return channel_.Unacked(); }
   void SetEpoch(uint64_t epoch) { cfg_.epoch = epoch; }
   std::vector<Publication> TakePublications() { return std::move(pending_pub_); }
-  // Key hand-over when the presence ring changes.
-  bool fresh_store() const { return fresh_store_; }
   Status OnMapChanged(const MapChange& change, Effects& fx);
-  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                   std::vector<std::string> new_owners);
-  uint64_t HandoverPending() const { return handover_.Pending(); }
+  // Its key hand-over: DurableService asks it whether this node joins, and how much is left.
+  Handover& handover() { return handover_; }
+  const Handover& handover() const { return handover_; }
 
  private:
   struct User {
@@ -108,7 +106,6 @@ class PresenceCore {
   ShardContext::OwnerFn owner_;
   ReliableChannel channel_;
   Handover handover_;
-  bool fresh_store_ = false;
   Status batch_error_;
   int ticks_ = 0;
   int64_t moved_in_watch_until_ = 0;  // moved-in users count as watched until then (mono ms)

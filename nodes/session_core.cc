@@ -54,7 +54,7 @@ SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& 
 
 Status SessionCore::Load() {
   if (Status s = channel_.Load(); !s.ok()) return s;
-  return handover_.Load(fresh_store_);
+  return handover_.Load();
 }
 
 Status SessionCore::ApplyAppend(const std::string& from, std::string_view payload, Effects& fx) {
@@ -101,11 +101,6 @@ Status SessionCore::OnMapChanged(const MapChange& change, Effects& fx) {
   inboxes_.ForgetUsers([&](const std::string& user) { return handover_.MovingOut(user); });
   StepHandover(fx);
   return Status::Ok();
-}
-
-Status SessionCore::BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                              std::vector<std::string> new_owners) {
-  return handover_.Begin(epoch, std::move(old_owners), std::move(new_owners), {});
 }
 
 void SessionCore::Fail(const Status& s) {
@@ -535,16 +530,14 @@ void SessionCore::OnStoreLost(Effects& fx) {
   fx.Clear();
   channel_.OnCommitFailed();
   inboxes_.OnCommitFailed();
-  bool fresh = false;
-  (void)handover_.Load(fresh);
+  handover_.Reload();
 }
 
 Status SessionCore::EndBatch(Effects& fx) {
   Status s = channel_.CommitBatch(batch_error_, fx);
   if (!s.ok()) {
     inboxes_.OnCommitFailed();
-    bool fresh = false;
-    (void)handover_.Load(fresh);  // its positions went back with the batch
+    handover_.Reload();  // its positions went back with the batch
   }
   return s;
 }

@@ -35,14 +35,11 @@ class SessionCore {
 
   // Start-up: loads channel and hand-over state. Commit the store afterwards.
   Status Load();
-  // This store was new at Load (a node started for the first time).
-  bool fresh_store() const { return fresh_store_; }
   // A newer map was taken: markers, and a hand-over if the session ring changed.
   Status OnMapChanged(const MapChange& change, Effects& fx);
-  // A node joining at `epoch` (first start): every key it owns moves in from `old_owners`.
-  Status BeginJoin(uint64_t epoch, std::vector<std::string> old_owners,
-                   std::vector<std::string> new_owners);
-  uint64_t HandoverPending() const { return handover_.Pending(); }
+  // Its key hand-over: DurableService asks it whether this node joins, and how much is left.
+  Handover& handover() { return handover_; }
+  const Handover& handover() const { return handover_; }
   bool HandoverActive() const { return handover_.active(); }
   // Where media references are reported (the media node owning a media id, in hex).
   void SetMediaOwner(ShardContext::OwnerFn media_owner) {
@@ -104,7 +101,6 @@ class SessionCore {
 
   ReliableChannel channel_;
   Handover handover_;
-  bool fresh_store_ = false;
   ShardContext ctx_;
   Conversations conversations_;
   Inboxes inboxes_;

@@ -139,7 +139,7 @@ class Workload {
   void Turn(User& u) {
     if (u.offline && writing_) return;
     if (!Connected(u)) return;
-    if (u.busy && Clock::now() - u.sent_at > milliseconds(1500)) Resend(u);
+    if (u.busy && Clock::now() - u.sent_at > milliseconds(1500)) Send(u);  // same cid
     if (u.c && u.busy && Clock::now() - u.last_heard > std::chrono::seconds(5)) return Drop(u);
     if (u.c && !u.busy && writing_ && Clock::now() >= u.next_write) Write(u);
     while (u.c) {
@@ -181,7 +181,6 @@ class Workload {
     Log('S', {u.id, u.to, u.to_group ? "g" : "1", std::to_string(u.cid), u.body});
     Send(u);
   }
-  void Resend(User& u) { Send(u); }
   void Send(User& u) {
     u.sent_at = Clock::now();
     auto r = u.to_group ? u.c->SendToGroup(u.to, u.body, u.cid) : u.c->Send(u.to, u.body, u.cid);

@@ -156,7 +156,7 @@ std::vector<std::string> Received(Shards& sh, const std::string& user, uint64_t 
 void SettleHandover(Shards& sh, const std::vector<std::string>& ids) {
   for (int i = 0; i < 40; ++i) {
     bool busy = false;
-    for (const auto& id : ids) busy |= sh.core(id).HandoverPending() != 0;
+    for (const auto& id : ids) busy |= sh.core(id).handover().Pending() != 0;
     if (!busy) return;
     sh.clock.Advance(300);
     sh.Tick();
@@ -180,7 +180,7 @@ TEST_CASE("session keys move to an added shard and from a leaving one, nothing l
   // s3 joins at epoch 2. s1 takes the map first: for a while s1 and s2 route differently.
   const std::vector<std::string> ring3{"s1", "s2", "s3"};
   sh.AddShard("s3", ring3);
-  REQUIRE(sh.core("s3").BeginJoin(2, {"s1", "s2"}, ring3).ok());
+  REQUIRE(sh.core("s3").handover().Begin(2, {"s1", "s2"}, ring3).ok());
   sh.TakeMap("s1", ring3, 2);
   chat.Round(2);  // some refused (moving keys), some stashed at s3, some applied at old owners
   sh.TakeMap("s2", ring3, 2);
@@ -243,10 +243,10 @@ TEST_CASE("a hand-over survives a failed commit and a restart of the old owner",
   chat.Round(0);
   const std::vector<std::string> ring3{"s1", "s2", "s3"};
   sh.AddShard("s3", ring3);
-  REQUIRE(sh.core("s3").BeginJoin(2, {"s1", "s2"}, ring3).ok());
+  REQUIRE(sh.core("s3").handover().Begin(2, {"s1", "s2"}, ring3).ok());
   sh.TakeMap("s1", ring3, 2);
   sh.Restart("s1");  // waiting for s2's marker: the state is stored, it resumes
-  CHECK(sh.core("s1").HandoverPending() != 0);
+  CHECK(sh.core("s1").handover().Pending() != 0);
   sh.TakeMap("s2", ring3, 2);
   sh.kv("s1").FailNextCommit();  // the first shipping batch is lost: it ships again
   sh.clock.Advance(300);
@@ -270,7 +270,7 @@ TEST_CASE("a shard refuses requests for keys still moving in, and answers them a
   Shards sh({"s1"});
   const std::vector<std::string> ring2{"s1", "s2"};
   sh.AddShard("s2", ring2);
-  REQUIRE(sh.core("s2").BeginJoin(2, {"s1"}, ring2).ok());
+  REQUIRE(sh.core("s2").handover().Begin(2, {"s1"}, ring2).ok());
   router::HashRing r(ring2);
   std::string mover;
   for (int i = 0; !mover.size(); ++i)
@@ -431,17 +431,17 @@ TEST_CASE("presence settings move to a new presence node, also those sent while 
   for (int i = 0; i < 4; ++i) m.Tick();
 
   m.Add("p2", {"p1", "p2"});
-  REQUIRE(m.nodes.at("p2").core->BeginJoin(2, {"p1"}, {"p1", "p2"}).ok());
+  REQUIRE(m.nodes.at("p2").core->handover().Begin(2, {"p1"}, {"p1", "p2"}).ok());
   CHECK(Query(m, "p2", movers[0], "pal").user == "error");  // moving in: retry
   // Sent by the new map before p1 even took it: stashed at p2, applied after the rows.
   m.FromSession(two.Owner(movers[1]),
                 nodes::EncodeRecord(nodes::PresenceSetting{movers[1], 2, ""}));
   m.TakeMap("p1", {"p1", "p2"}, 2);  // waits for s1's marker
-  CHECK(m.nodes.at("p1").core->HandoverPending() != 0);
+  CHECK(m.nodes.at("p1").core->handover().Pending() != 0);
   m.FromSession("p1", nodes::EncodeRecord(nodes::HandoverMarker{2}));
   m.Settle();
-  CHECK(m.nodes.at("p1").core->HandoverPending() == 0);
-  CHECK(m.nodes.at("p2").core->HandoverPending() == 0);
+  CHECK(m.nodes.at("p1").core->handover().Pending() == 0);
+  CHECK(m.nodes.at("p2").core->handover().Pending() == 0);
   CHECK(m.nodes.at("p1").kv.Count("ppriv") == 0);  // nothing of the movers stayed behind
   // The contact sees them, with the last seen they had; a stranger sees nothing.
   CHECK(Query(m, "p2", movers[0], "pal").last_seen == seen);
@@ -531,15 +531,15 @@ TEST_CASE("media moves to a new media node: metadata, bytes, half-done uploads, 
   CHECK(m.nodes.at("m1").kv.Count("mediaopen") == 1);
 
   m.Add("m2", {"m1", "m2"});
-  REQUIRE(m.nodes.at("m2").core->BeginJoin(2, {"m1"}, {"m1", "m2"}).ok());
+  REQUIRE(m.nodes.at("m2").core->handover().Begin(2, {"m1"}, {"m1", "m2"}).ok());
   // A reference sent by the new map before m1 switched: stashed at m2 until a's row is there.
   m.FromSession("m2", nodes::EncodeRecord(nodes::MediaRefRecord{a, "a|c", 0}));
   CHECK_FALSE(As<UploadState>(MediaFrame(m, "m2", FrameType::kUploadStatus, a, "")));
   m.TakeMap("m1", {"m1", "m2"}, 2);
   m.FromSession("m1", nodes::EncodeRecord(nodes::HandoverMarker{2}));
   m.Settle();
-  CHECK(m.nodes.at("m1").core->HandoverPending() == 0);
-  CHECK(m.nodes.at("m2").core->HandoverPending() == 0);
+  CHECK(m.nodes.at("m1").core->handover().Pending() == 0);
+  CHECK(m.nodes.at("m2").core->handover().Pending() == 0);
 
   // a is served by m2, whole; m1 no longer knows it; c stayed.
   auto fetched =
