@@ -77,7 +77,7 @@ Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body) 
 }
 
 void ChatClient::BackOff() {
-  // The server said rate_limited: new sends wait until its retry_after has passed.
+  // The server said rate_limited (or overloaded) with a retry_after: new sends wait it out.
   if (std::chrono::steady_clock::now() < not_before_) std::this_thread::sleep_until(not_before_);
 }
 
@@ -245,7 +245,7 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
       auto ev = DecodeAs<codec::Error>(*f);
       if (ev.ok())
         if (auto* e = std::get_if<codec::Error>(&*ev);
-            e && e->code == codec::ErrorCode::kRateLimited && e->retry_after)
+            e && e->retry_after)  // rate_limited, or service_unavailable when overloaded
           not_before_ = std::max(not_before_, std::chrono::steady_clock::now() +
                                                   std::chrono::milliseconds(e->retry_after));
       return ev;

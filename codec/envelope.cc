@@ -112,7 +112,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
 std::string Encode(const NodeStatus& s) {
   std::string out;
   Writer(out)
-      .Map(13)
+      .Map(15)
       .Key("id")
       .Str(s.id)
       .Key("role")
@@ -138,7 +138,11 @@ std::string Encode(const NodeStatus& s) {
       .Key("queue")
       .Uint(s.queue)
       .Key("handover")
-      .Uint(s.handover);
+      .Uint(s.handover)
+      .Key("load")
+      .Uint(s.load)
+      .Key("full")
+      .Bool(s.full);
   return out;
 }
 
@@ -159,6 +163,8 @@ DecodeStatus Decode(std::string_view in, NodeStatus& out) {
       MC_DECODE_TRY(ReadStr(m.Find("last_error"), out.last_error, kMaxErrorTextBytes));
     if (m.Find("queue")) MC_DECODE_TRY(ReadUint(m.Find("queue"), out.queue));
     if (m.Find("handover")) MC_DECODE_TRY(ReadUint(m.Find("handover"), out.handover));
+    if (m.Find("load")) MC_DECODE_TRY(ReadUint(m.Find("load"), out.load));
+    if (m.Find("full")) MC_DECODE_TRY(ReadBool(m.Find("full"), out.full));
     return DecodeStatus::kOk;
   });
 }

@@ -99,6 +99,8 @@ struct NodeStatus {
   uint64_t queue = 0;     // work waiting in the node: unacked channel entries and effects waiting
                           // for their fsync (workers), bytes waiting for clients (gateway)
   uint64_t handover = 0;  // keys still moving after a map change: work left, 0 when settled
+  uint64_t load = 0;      // load level, 0 normal .. 3 (nodes/load_levels.h)
+  bool full = false;      // queue over its hard cap: new sends refused
   bool operator==(const NodeStatus&) const = default;
 };
 std::string Encode(const NodeStatus& s);

@@ -80,7 +80,14 @@ class DurableService : public Service {
     for (const auto& [batch, fx] : waiting_) n += fx.mesh.size();  // waiting for the fsync
     return n + open_fx_.mesh.size();
   }
+  int64_t CommitAgeMs() const override {
+    return syncing_ ? ctx_.clock.MonoMs() - sync_started_ms_ : 0;
+  }
+  void OnLoad(const LoadState& state) override {
+    if constexpr (requires(Core & c) { c.SetLoad(state); }) core_->SetLoad(state);
+  }
   void WriteMetrics(MetricsText& m) const override {
+    if constexpr (requires(const Core& c) { c.shed(); }) WriteShedMetrics(m, core_->shed());
     m.Counter("meshchat_store_batches_total", "store batches committed", batches_);
     m.Counter("meshchat_store_failures_total", "batches lost to a failed commit or sync",
               failures_);

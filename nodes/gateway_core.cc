@@ -89,6 +89,25 @@ void GatewayCore::OnFrame(uint64_t conn, const codec::FrameView& f, Effects& fx)
       fx.writes.push_back(
           {conn, codec::EncodeFrame(static_cast<uint8_t>(FrameType::kPong), f.body)});
       return;
+    case FrameType::kTyping:
+      if (load_.AtLeast(LoadLevel::kShedHints)) {  // a hint: dropped before any worker sees it
+        ++shed_.typing;
+        return;
+      }
+      return Forward(conn, c, f, fx);
+    case FrameType::kSend:
+    case FrameType::kGroupSend:
+      if (load_.AtLeast(LoadLevel::kRefuseHeavy)) {
+        heavy_.Count(c.user, now);
+        if (heavy_.IsHeavy(c.user)) {
+          ++shed_.sends_refused;
+          errors_.Add(static_cast<uint8_t>(ErrorCode::kRateLimited));
+          codec::Error e{ErrorCode::kRateLimited, "server busy; retry", std::nullopt, false, 1000};
+          fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});
+          return;
+        }
+      }
+      return Forward(conn, c, f, fx);
     default: return Forward(conn, c, f, fx);
   }
 }
@@ -192,9 +211,22 @@ void GatewayCore::Unwatch(uint64_t conn, Conn& c, Effects& fx) {
 void GatewayCore::OnPublished(const std::string& user, std::string_view body, Effects& fx) {
   auto w = watchers_.find(user);
   if (w == watchers_.end()) return;
+  if (load_.AtLeast(LoadLevel::kShedHints)) {  // held: only the newest goes out, later
+    held_presence_[user] = std::string(body);
+    ++shed_.presence;
+    return;
+  }
   const std::string frame =
       codec::EncodeFrame(static_cast<uint8_t>(codec::FrameType::kPresence), body);
   for (uint64_t conn : w->second) fx.writes.push_back({conn, frame});
+}
+
+void GatewayCore::SetLoad(const LoadState& load, Effects& fx) {
+  load_ = load;
+  if (load_.AtLeast(LoadLevel::kShedHints)) return;
+  auto held = std::move(held_presence_);
+  held_presence_.clear();
+  for (const auto& [user, body] : held) OnPublished(user, body, fx);
 }
 
 void GatewayCore::OnClosed(uint64_t conn, Effects& fx) {
@@ -233,6 +265,11 @@ void GatewayCore::OnMesh(const std::string& /*from*/, codec::Envelope&& env, Eff
       }
       break;
     case codec::MeshType::kToClient:
+      if (env.ftype == static_cast<uint8_t>(FrameType::kTypingNotice) &&
+          load_.AtLeast(LoadLevel::kShedHints)) {
+        ++shed_.typing;
+        break;
+      }
       fx.writes.push_back({env.stamp.conn, codec::EncodeFrame(env.ftype, env.body)});
       break;
     case codec::MeshType::kCloseConn: fx.closes.push_back(env.stamp.conn); break;

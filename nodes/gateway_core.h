@@ -18,6 +18,7 @@
 #include "codec/frame.h"
 #include "nodes/address_limits.h"
 #include "nodes/effects.h"
+#include "nodes/load_levels.h"
 #include "nodes/metrics.h"
 #include "router/hash_ring.h"
 
@@ -77,6 +78,12 @@ class GatewayCore {
   void Drain(Effects& fx);
   // Graceful stop: every client gets bye{shutting_down} and is closed.
   void Shutdown(Effects& fx);
+  // The node's load (nodes/load_levels.h). From level 1 typing frames and typing notices are
+  // dropped and presence pushes coalesced (the newest per user goes out when the level is
+  // back to normal); at level 3 sends of the heaviest users are refused (rate_limited, no cid:
+  // the gateway does not read bodies).
+  void SetLoad(const LoadState& load, Effects& fx);
+  const ShedCounters& shed() const { return shed_; }
 
   size_t connections() const { return conns_.size(); }
   const CodeCounter& frames_in() const { return frames_in_; }
@@ -120,6 +127,10 @@ class GatewayCore {
   std::unordered_map<std::string, std::vector<uint64_t>> watchers_;  // user -> connections
   AddressLimits addresses_{cfg_.addresses};
   uint64_t refused_fast_ = 0, refused_auth_ = 0;
+  LoadState load_;
+  ShedCounters shed_;
+  HeavySenders heavy_;
+  std::unordered_map<std::string, std::string> held_presence_;  // user -> newest push held back
   size_t authenticated_ = 0;
 };
 

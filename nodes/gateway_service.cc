@@ -106,6 +106,7 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
                           "client frames received, by type", type);
   frames_out_.Write(m, "meshchat_gateway_frames_out_by_type_total",
                     "frames written to clients, by type", type);
+  WriteShedMetrics(m, core_.shed());
   core_.errors().Write(m, "meshchat_errors_total", "errors answered to clients, by code",
                        ErrorCodeLabel);
 }

@@ -19,6 +19,18 @@ class GatewayService final : public Service {
   void OnMapChanged(const router::ClusterMap& previous) override;
   uint64_t Connections() const override { return listener_.size(); }
   uint64_t QueueDepth() const override { return listener_.QueuedBytes(); }
+  // The queue is bytes waiting for clients (each connection capped): levels at 64 MiB,
+  // 256 MiB, 1 GiB; no hard cap (slow clients are cut off one by one instead).
+  LoadConfig DefaultLoadConfig() const override {
+    LoadConfig c;
+    c.queue = {64.0 * (1 << 20), 256.0 * (1 << 20), 1024.0 * (1 << 20)};
+    c.hard_queue = 0;
+    return c;
+  }
+  void OnLoad(const LoadState& state) override {
+    core_.SetLoad(state, fx_);
+    Apply();
+  }
   void WriteMetrics(MetricsText& m) const override;
 
  private:

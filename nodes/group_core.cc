@@ -171,6 +171,10 @@ void GroupCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Effec
     case MeshType::kChanAck: return Fail(channel_.OnAck(from, env, fx));
     case MeshType::kTyping: {  // ring the other members' devices; nothing is stored
       if (!handover_.Ready(env.key)) return;
+      if (load_.AtLeast(LoadLevel::kShedHints)) {
+        ++shed_.typing;
+        return;
+      }
       codec::Typing t;
       auto members = MembersOf(env.key);
       if (!members.ok() || !(*members)->count(env.stamp.user) ||
@@ -241,8 +245,21 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   } else if (!d.ok() && d.status().code() != Code::kNotFound) {
     return d.status();
   }
-  // Fan-out per group, refused before anything is stored (a retry of a stored message was
-  // answered above, whatever the limit). Cost: one per member delivery.
+  // Load, then fan-out per group: refused before anything is stored (a retry of a stored
+  // message was answered above, whatever the limit).
+  if (load_.full || load_.AtLeast(LoadLevel::kRefuseHeavy)) {
+    const int64_t now = clock_.MonoMs();
+    heavy_.Count(env.stamp.user, now);
+    if (load_.full || heavy_.IsHeavy(env.stamp.user)) {
+      ++(load_.full ? shed_.sends_refused_full : shed_.sends_refused);
+      codec::Error e{load_.full ? ErrorCode::kServiceUnavailable : ErrorCode::kRateLimited,
+                     load_.full ? "server overloaded; retry" : "server busy; retry", m.cid, false,
+                     1000};
+      fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kError), codec::Encode(e));
+      return Status::Ok();
+    }
+  }
+  // Cost of the fan-out limit: one per member delivery.
   if (cfg_.fanout_rate > 0) {
     if (fanout_.size() >= 65536 && !fanout_.count(m.group)) fanout_.clear();  // bounded
     auto& bucket = fanout_.try_emplace(m.group, cfg_.fanout_rate, cfg_.fanout_burst).first->second;

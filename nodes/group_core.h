@@ -19,6 +19,7 @@
 #include "codec/group_messages.h"
 #include "nodes/channel.h"
 #include "nodes/handover.h"
+#include "nodes/load_levels.h"
 #include "nodes/records.h"
 #include "nodes/shard_context.h"
 
@@ -62,6 +63,11 @@ class GroupCore {
   void SetEpoch(uint64_t epoch) { cfg_.epoch = epoch; }  // a newer map was taken
   void OnStoreLost(Effects& fx);
   uint64_t Connections() const { return members_.size(); }  // groups in memory
+  // The node's load (nodes/load_levels.h): level 1 drops group typing; level 3 refuses new
+  // group messages from the heaviest senders, `full` all new ones (before anything is stored;
+  // a retry of a stored message is still answered).
+  void SetLoad(const LoadState& load) { load_ = load; }
+  const ShedCounters& shed() const { return shed_; }
 
  private:
   struct Member {
@@ -127,6 +133,9 @@ class GroupCore {
   std::unordered_map<std::string, Mode> modes_;       // cache of the gmode table
   std::set<std::string> trim_due_;  // temporary groups whose delivered cursors moved
   std::unordered_map<std::string, TokenBucket> fanout_;  // group -> deliveries allowed
+  LoadState load_;
+  ShedCounters shed_;
+  HeavySenders heavy_;
   Status batch_error_;
 };
 

@@ -16,6 +16,7 @@
 #include "codec/client_messages.h"
 #include "codec/msgpack_view.h"
 #include "codec/token.h"
+#include "nodes/load_levels.h"
 #include "nodes/local_mesh.h"
 #include "nodes/local_mesh_util.h"
 #include "router/hash_ring.h"
@@ -98,6 +99,13 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
     // "moving": up, with keys still being handed over after a map change.
     const std::string state =
         up ? (n.status->handover ? "moving" : "up") : (n.alive ? "unresponsive" : "down");
+    // Load level by name; "+full" when its queue is over the hard cap (sends refused).
+    std::string load = "-";
+    if (up) {
+      load = nodes::LoadLevelName(
+          static_cast<nodes::LoadLevel>(std::min<uint64_t>(n.status->load, 3)));
+      if (n.status->full) load += "+full";
+    }
     if (json) {
       std::cout << (first ? "" : ",") << "\n  {\"id\":\"" << JsonEscape(n.info.id)
                 << "\",\"role\":\"" << router::RoleName(n.info.role) << "\",\"state\":\"" << state
@@ -111,19 +119,21 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
                 << ",\"msgs_per_s\":" << (up ? n.status->msgs_per_s : 0)
                 << ",\"store_bytes\":" << (up ? n.status->store_bytes : 0)
                 << ",\"queue\":" << (up ? n.status->queue : 0)
-                << ",\"handover\":" << (up ? n.status->handover : 0) << ",\"last_error\":\""
-                << JsonEscape(up ? n.status->last_error : "") << "\"}";
+                << ",\"handover\":" << (up ? n.status->handover : 0)
+                << ",\"load\":" << (up ? n.status->load : 0) << ",\"load_name\":\"" << load
+                << "\",\"full\":" << (up && n.status->full ? "true" : "false")
+                << ",\"last_error\":\"" << JsonEscape(up ? n.status->last_error : "") << "\"}";
       first = false;
       continue;
     }
     if (first) {
-      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s %5s %7s %7s %6s  %s\n", "ID",
+      std::printf("%-8s %-9s %-13s %-8s %-28s %-22s %6s %7s %8s %5s %7s %7s %6s %-14s  %s\n", "ID",
                   "ROLE", "STATE", "PID", "MESH", "CLIENT", "CONNS", "PEERS", "UPTIME", "EPOCH",
-                  "MSG/S", "STORE", "QUEUE", "LAST ERROR");
+                  "MSG/S", "STORE", "QUEUE", "LOAD", "LAST ERROR");
       first = false;
     }
     std::printf(
-        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus %5llu %7llu %7s %6llu  %s\n",
+        "%-8s %-9s %-13s %-8ld %-28s %-22s %6llu %7s %7llus %5llu %7llu %7s %6llu %-14s  %s\n",
         n.info.id.c_str(), router::RoleName(n.info.role), state.c_str(), n.alive ? n.pid : 0L,
         n.info.mesh.c_str(), n.info.client.empty() ? "-" : n.info.client.c_str(),
         static_cast<unsigned long long>(up ? n.status->connections : 0),
@@ -134,7 +144,7 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
         static_cast<unsigned long long>(up ? n.status->epoch : 0),
         static_cast<unsigned long long>(up ? n.status->msgs_per_s : 0),
         up ? HumanBytes(n.status->store_bytes).c_str() : "-",
-        static_cast<unsigned long long>(up ? n.status->queue : 0),
+        static_cast<unsigned long long>(up ? n.status->queue : 0), load.c_str(),
         up ? OneLine(n.status->last_error, 48).c_str() : "-");
   }
   if (json) std::cout << "\n]\n";

@@ -152,6 +152,29 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       last_total = total;
       store_bytes = StoreBytes(data_dir);
     });
+    // Load: how late the loop runs a 50 ms timer (worst of each 250 ms), the queue and the
+    // commit age, sampled four times a second into levels (nodes/load_levels.h).
+    LoadMonitor load(LoadConfig::FromOptions(options, service->DefaultLoadConfig()), clock);
+    double worst_lag_ms = 0;
+    int64_t lag_due = clock.MonoMs() + 50;
+    reactor.Every(50, [&] {
+      const int64_t now = clock.MonoMs();
+      worst_lag_ms = std::max(worst_lag_ms, static_cast<double>(now - lag_due));
+      lag_due = now + 50;
+    });
+    reactor.Every(250, [&] {
+      LoadSample s{worst_lag_ms, static_cast<double>(service->QueueDepth()),
+                   static_cast<double>(service->CommitAgeMs())};
+      worst_lag_ms = 0;
+      if (!load.Observe(s)) return;
+      const LoadState& st = load.state();
+      auto level =
+          st.level == LoadLevel::kNormal && !st.full ? spdlog::level::info : spdlog::level::warn;
+      spdlog::log(level, "load level {} ({}){}: loop lag {:.0f} ms, queue {:.0f}, commit {:.0f} ms",
+                  static_cast<int>(st.level), LoadLevelName(st.level),
+                  st.full ? ", queue full: new sends refused" : "", s.lag_ms, s.queue, s.commit_ms);
+      service->OnLoad(st);
+    });
     auto status_now = [&] {
       codec::NodeStatus st{id,
                            router::RoleName(role),
@@ -166,6 +189,8 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       st.last_error = last_error->last();
       st.queue = service->QueueDepth();
       st.handover = service->HandoverPending();
+      st.load = static_cast<uint64_t>(load.state().level);
+      st.full = load.state().full;
       return codec::Encode(st);
     };
 
@@ -258,6 +283,17 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
                 "work waiting: unacked channel entries and unsynced effects (workers), bytes for "
                 "clients (gateway)",
                 static_cast<double>(service->QueueDepth()));
+        m.Gauge("meshchat_load_level",
+                "load level: 0 normal, 1 shed hints, 2 delay read receipts, 3 refuse heaviest "
+                "senders",
+                static_cast<double>(load.state().level));
+        m.Gauge("meshchat_load_full", "1 while the queue is over its hard cap (sends refused)",
+                load.state().full ? 1 : 0);
+        m.Counter("meshchat_load_changes_total", "load level changes", load.changes());
+        m.Gauge("meshchat_loop_lag_seconds", "how late the loop ran a timer (worst, last sample)",
+                load.last().lag_ms / 1000);
+        m.Gauge("meshchat_commit_age_seconds", "age of the oldest commit waiting for its fsync",
+                load.last().commit_ms / 1000);
         service->WriteMetrics(m);
         metrics->Publish(m.str());
       };

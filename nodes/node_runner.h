@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "codec/envelope.h"
+#include "nodes/load_levels.h"
 #include "nodes/metrics.h"
 #include "router/cluster_map.h"
 #include "router/mesh.h"
@@ -43,6 +44,12 @@ class Service {
   virtual uint64_t Connections() const = 0;
   // Work waiting inside the node (see codec::NodeStatus::queue), for status and metrics.
   virtual uint64_t QueueDepth() const { return 0; }
+  // Age of the oldest commit waiting for its fsync, ms (0: none): a load signal.
+  virtual int64_t CommitAgeMs() const { return 0; }
+  // The node's load state changed (nodes/load_levels.h): handlers shed work by it.
+  virtual void OnLoad(const LoadState& /*state*/) {}
+  // Load thresholds where this role's differ from LoadConfig's (the gateway's queue is bytes).
+  virtual LoadConfig DefaultLoadConfig() const { return {}; }
   // `meshctl drain`: stop taking new work and send clients elsewhere (gateways).
   virtual void Drain() {}
   // A newer cluster map replaced ctx.map; `previous` is the one it replaced.

@@ -91,7 +91,17 @@ void PresenceCore::MaybePublish(const std::string& user, User& u, std::vector<Pu
   if (now.online == u.published_online && now.last_seen == u.published_seen) return;
   // Throttled: going online is news, a moving "last seen" while online is not.
   if (now.online == u.published_online && now.online) return;
-  if (mono - u.last_publish_mono < cfg_.throttle_ms) return;  // OnTick publishes it later
+  // Under load (level 1 and up) a user's changes go out at most every 10 s: the ones between
+  // are shed, the newest state always follows (OnTick).
+  const int64_t throttle = load_.AtLeast(LoadLevel::kShedHints)
+                               ? std::max<int64_t>(cfg_.throttle_ms, 10'000)
+                               : cfg_.throttle_ms;
+  if (mono - u.last_publish_mono < throttle) {
+    if (!u.held) ++shed_.presence;
+    u.held = true;
+    return;  // OnTick publishes it later
+  }
+  u.held = false;
   u.published_online = now.online;
   u.published_seen = now.last_seen;
   u.last_publish_mono = mono;

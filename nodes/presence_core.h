@@ -20,6 +20,7 @@
 #include "nodes/channel.h"
 #include "nodes/effects.h"
 #include "nodes/handover.h"
+#include "nodes/load_levels.h"
 #include "nodes/shard_context.h"
 #include "store/kv_store.h"
 
@@ -65,6 +66,9 @@ class PresenceCore {
   Status EndBatch(Effects& fx);
   void OnStoreLost(Effects& fx);
   uint64_t Connections() const { return users_.size(); }
+  // The node's load (nodes/load_levels.h): from level 1 publications are coalesced harder.
+  void SetLoad(const LoadState& load) { load_ = load; }
+  const ShedCounters& shed() const { return shed_; }
   uint64_t Unacked() const { return channel_.Unacked(); }
   void SetEpoch(uint64_t epoch) { cfg_.epoch = epoch; }
   std::vector<Publication> TakePublications() { return std::move(pending_pub_); }
@@ -83,6 +87,7 @@ class PresenceCore {
     int64_t last_publish_mono = -1'000'000'000;
     int64_t watched_until_mono = 0;
     bool dirty = false;  // last_seen not stored yet
+    bool held = false;   // a change waits for the throttle (counted once as shed)
   };
   User& Get(const std::string& user);
   codec::PrivacyMode ModeOf(const std::string& user);
@@ -111,6 +116,8 @@ class PresenceCore {
   int64_t moved_in_watch_until_ = 0;  // moved-in users count as watched until then (mono ms)
   std::vector<Publication> pending_pub_;
   std::unordered_map<std::string, User> users_;
+  LoadState load_;
+  ShedCounters shed_;
 };
 
 }  // namespace meshchat::nodes

@@ -23,8 +23,9 @@ constexpr std::string_view kPrivacyTable = "privacy";  // user -> [mode], for th
 // Every table of keyed state (inboxes.cc, conversations.cc and above), with the routing key's
 // place in its keys: what moves when a user or a conversation gets another owner.
 std::vector<HandoverTable> SessionTables() {
-  return {{"user"}, {"chat"},  {"inbox"},        {"inbox_exp", 8}, {"ugroups"},    {kPrivacyTable},
-          {"conv"}, {"dedup"}, {"dedup_exp", 8}, {"clog"},         {"clog_exp", 8}};
+  return {{"user"},         {"chat"},        {"inbox"},       {"inbox_exp", 8},
+          {"ugroups"},      {kPrivacyTable}, {"conv"},        {"dedup"},
+          {"dedup_exp", 8}, {"clog"},        {"clog_exp", 8}, {DeferredReads::kTable}};
 }
 }  // namespace
 using codec::FrameType;
@@ -46,7 +47,8 @@ SessionCore::SessionCore(SessionConfig cfg, const Clock& clock, store::KvStore& 
            channel_,
            NoOwner()},
       conversations_(ctx_),
-      inboxes_(ctx_) {
+      inboxes_(ctx_),
+      deferred_reads_(kv) {
   channel_.SetSelf(ctx_.cfg.node_id, [this](const std::string& from, std::string_view payload) {
     return ApplyAppend(from, payload, *local_fx_);
   });
@@ -141,6 +143,10 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
       Activity(env.stamp.user, false, fx);
       return;
     case MeshType::kTyping:  // someone types to one of our users: ring its devices, store nothing
+      if (load_.AtLeast(LoadLevel::kShedHints)) {
+        ++shed_.typing;
+        return;
+      }
       inboxes_.Notify(env.key, static_cast<uint8_t>(FrameType::kTypingNotice), env.body, fx);
       return;
     case MeshType::kClientFrame:
@@ -201,6 +207,10 @@ Status SessionCore::HandleClientFrame(const codec::Envelope& env, Effects& fx) {
         return Status::Ok();
       }
       if (!read.app) Activity(env.stamp.user, true, fx);
+      if (load_.AtLeast(LoadLevel::kDelayReceipts)) {
+        ++shed_.receipts_delayed;
+        return deferred_reads_.Put(env.stamp.user, read);
+      }
       return inboxes_.OnRead(env.stamp, read, fx);
     }
     default:
@@ -263,8 +273,24 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
 }
 
 bool SessionCore::AllowSend(const codec::Stamp& who, uint64_t cid, Effects& fx) {
-  auto it = send_limit_.try_emplace(who.user, ctx_.cfg.send_rate, ctx_.cfg.send_burst).first;
   const int64_t now = ctx_.clock.MonoMs();
+  // Load first: refused before anything is stored, with a retry_after the client waits out.
+  if (load_.full) {
+    ++shed_.sends_refused_full;
+    codec::Error e{ErrorCode::kServiceUnavailable, "server overloaded; retry", cid, false, 1000};
+    ctx_.ToClient(who, static_cast<uint8_t>(FrameType::kError), codec::Encode(e), fx);
+    return false;
+  }
+  if (load_.AtLeast(LoadLevel::kRefuseHeavy)) {
+    heavy_.Count(who.user, now);
+    if (heavy_.IsHeavy(who.user)) {
+      ++shed_.sends_refused;
+      codec::Error e{ErrorCode::kRateLimited, "server busy; retry", cid, false, 1000};
+      ctx_.ToClient(who, static_cast<uint8_t>(FrameType::kError), codec::Encode(e), fx);
+      return false;
+    }
+  }
+  auto it = send_limit_.try_emplace(who.user, ctx_.cfg.send_rate, ctx_.cfg.send_burst).first;
   if (it->second.Take(now)) return true;
   // Refused before anything is stored: nothing acknowledged is ever dropped by a limiter.
   codec::Error e{ErrorCode::kRateLimited, "too many messages; retry later", cid, false,
@@ -278,6 +304,10 @@ void SessionCore::Activity(const std::string& user, bool user_activity, Effects&
   if (node.empty()) return;
   const int64_t now = ctx_.clock.MonoMs();
   if (user_activity) {
+    if (load_.AtLeast(LoadLevel::kShedHints)) {  // last seen is a hint: shed first
+      ++shed_.presence;
+      return;
+    }
     // Last seen has a resolution of a second: report user activity at most once a second.
     auto [it, fresh] = activity_sent_.try_emplace(user, now);
     if (!fresh && now - it->second < 1000) return;
@@ -302,6 +332,10 @@ Status SessionCore::HandlePresenceFrame(const codec::Envelope& env, Effects& fx)
       codec::Typing t;
       if (codec::Decode(env.body, t) != codec::DecodeStatus::kOk || !codec::IsValidId(t.to))
         return bad("typing body must be {to, group, on}");
+      if (load_.AtLeast(LoadLevel::kShedHints)) {
+        ++shed_.typing;
+        return Status::Ok();
+      }
       Activity(user, true, fx);
       codec::Envelope e;
       e.type = MeshType::kTyping;
@@ -507,10 +541,26 @@ void SessionCore::OnTick(Effects& fx) {
   Fail(channel_.OnTick(fx));
   StepHandover(fx);
   // Expiry waits while keys move: rows on their way must not expire twice (here and there).
+  // So do put-off read receipts: their rows move with their users.
   if (handover_.active()) return;
+  FlushDeferredReads(fx);
   Fail(inboxes_.ExpireDue(1000, fx));
   Fail(conversations_.ExpireDedup(1000));
   Fail(conversations_.ExpireLog(1000));
+}
+
+void SessionCore::FlushDeferredReads(Effects& fx) {
+  constexpr int64_t kReadBatchMs = 5000;
+  if (!deferred_reads_.maybe_waiting()) return;
+  const int64_t now = ctx_.clock.MonoMs();
+  const bool loaded = load_.AtLeast(LoadLevel::kDelayReceipts);
+  if (loaded && now - reads_flushed_ms_ < kReadBatchMs) return;
+  reads_flushed_ms_ = now;
+  auto n =
+      deferred_reads_.Take(loaded ? 2000 : 500, [&](const std::string& user, const codec::Read& r) {
+        return inboxes_.OnRead(codec::Stamp{user, "", 0, ""}, r, fx);
+      });
+  if (!n.ok()) Fail(n.status());
 }
 
 std::string SessionCore::DescribeUser(const std::string& user) {

@@ -19,8 +19,10 @@
 #include "base/token_bucket.h"
 #include "nodes/channel.h"
 #include "nodes/conversations.h"
+#include "nodes/deferred_reads.h"
 #include "nodes/handover.h"
 #include "nodes/inboxes.h"
+#include "nodes/load_levels.h"
 #include "nodes/shard_context.h"
 
 namespace meshchat::nodes {
@@ -65,6 +67,12 @@ class SessionCore {
   // Effects already committed could not be made durable and were dropped: reset what is in
   // flight so it is resent from the store.
   void OnStoreLost(Effects& fx);
+
+  // The node's load (nodes/load_levels.h): level 1 drops typing and last-seen updates, level 2
+  // stores read receipts and sends them later, level 3 refuses the heaviest senders' sends,
+  // `full` every new send (all before anything is stored).
+  void SetLoad(const LoadState& load) { load_ = load; }
+  const ShedCounters& shed() const { return shed_; }
 
   size_t connections() const { return inboxes_.connections(); }
   uint64_t Connections() const { return inboxes_.connections(); }
@@ -113,6 +121,15 @@ class SessionCore {
   std::unordered_map<std::string, TokenBucket> send_limit_;  // user -> messages allowed
   // Refuses (with retry_after) a send over the user's rate; true if it may go on.
   bool AllowSend(const codec::Stamp& who, uint64_t cid, Effects& fx);
+  // Sends read receipts put off under load: a batch every `kReadBatchMs` at level 2 and
+  // above, a chunk each tick once the level is lower.
+  void FlushDeferredReads(Effects& fx);
+
+  LoadState load_;
+  ShedCounters shed_;
+  HeavySenders heavy_;
+  DeferredReads deferred_reads_;
+  int64_t reads_flushed_ms_ = 0;
 };
 
 }  // namespace meshchat::nodes

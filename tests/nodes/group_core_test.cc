@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "codec/presence_messages.h"
 #include "nodes/group_core.h"
 #include "router/hash_ring.h"
 #include "store/mem_kv_store.h"
@@ -416,4 +417,39 @@ TEST_CASE("a group sending faster than its fan-out limit is refused before stori
   clock.Advance(501);
   post(MeshType::kGroupSend, Encode(GroupSend{"crew", 3, "now"}));
   CHECK(frames(FrameType::kSent).size() == 1);
+}
+
+TEST_CASE("group owner under load: typing shed at level 1, heavy sender refused at level 3",
+          "[nodes][groups][overload]") {
+  Owner o;
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob", "carol"})));
+  const Stamp bob{"bob", "pc", 2, "gw2"};
+  o.core->SetLoad({nodes::LoadLevel::kShedHints, false});
+  o.Post(MeshType::kTyping, kAlice, "crew", Encode(Typing{"crew", true, true}));
+  CHECK(o.fx.mesh.empty());
+  CHECK(o.core->shed().typing == 1);
+
+  o.core->SetLoad({nodes::LoadLevel::kRefuseHeavy, false});
+  uint64_t cid = 1;
+  for (int i = 0; i < 20; ++i) {
+    o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", cid++, "a"}));
+    CHECK(o.FanOut().size() >= 1);  // the first window has no heavy senders yet
+  }
+  o.Post(MeshType::kGroupSend, bob, "crew", Encode(GroupSend{"crew", 1, "b"}));
+  o.clock.Advance(1000);
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", cid, "a"}));
+  CHECK(o.FanOut().empty());
+  bool refused = false;
+  for (auto& m : o.fx.mesh)
+    if (m.env.ftype == static_cast<uint8_t>(FrameType::kError)) {
+      Error e;
+      REQUIRE(Decode(m.env.body, e) == DecodeStatus::kOk);
+      refused = e.code == ErrorCode::kRateLimited && e.cid == cid && e.retry_after == 1000;
+    }
+  CHECK(refused);
+  o.Post(MeshType::kGroupSend, bob, "crew", Encode(GroupSend{"crew", 2, "b"}));
+  CHECK(o.FanOut().size() >= 1);  // the light sender is not refused
+  o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", 3, "a"}));
+  CHECK(o.FanOut().empty());  // a retry of a stored message is still answered, not re-sent
+  CHECK(o.core->shed().sends_refused == 1);
 }

@@ -47,6 +47,7 @@ struct ClientView {
   std::vector<codec::HistoryPage> pages;
   int welcomed = 0;
   int refused = 0;
+  int typing = 0;  // typing notices
   bool closed = false;
 };
 
@@ -92,6 +93,11 @@ class Shards {
   store::KvStore& store(const std::string& id) { return *shards_.at(id).kv; }
   const std::string& Owner(std::string_view key) const { return ring_.Owner(key); }
   ClientView& Client(const std::string& gw, uint64_t conn) { return clients_[{gw, conn}]; }
+  nodes::SessionCore& Core(const std::string& id) { return *shards_.at(id).core; }
+  // Every shard at load `state` (nodes/load_levels.h).
+  void SetLoad(const nodes::LoadState& state) {
+    for (auto& [id, s] : shards_) s.core->SetLoad(state);
+  }
 
   // Sends an envelope to `to` as if from `from`, and runs the mesh until it is quiet.
   void Post(const std::string& from, const std::string& to, codec::Envelope env) {
@@ -242,6 +248,7 @@ class Shards {
       case FrameType::kSent: return Append(env.body, c.sent);
       case FrameType::kError: return Append(env.body, c.errors);
       case FrameType::kHistoryPage: return Append(env.body, c.pages);
+      case FrameType::kTypingNotice: ++c.typing; return;
       default: return;
     }
   }
