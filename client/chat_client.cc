@@ -76,6 +76,25 @@ Result<uint64_t> ChatClient::Send(const std::string& to, std::string_view body) 
   return Send(to, body, next_cid_++);
 }
 
+void ChatClient::Sending(uint64_t cid) {
+  constexpr size_t kRemembered = 4096;  // sends whose refusals can still arrive
+  if (recent_sends_.size() == kRemembered) recent_sends_.pop_front();
+  recent_sends_.emplace_back(cid, std::chrono::steady_clock::now());
+}
+
+void ChatClient::Refused(const codec::Error& e) {
+  const auto now = std::chrono::steady_clock::now();
+  if (e.cid) {
+    for (auto it = recent_sends_.rbegin(); it != recent_sends_.rend(); ++it)
+      if (it->first == *e.cid) {
+        if (it->second < backoff_set_) return;  // sent before the back-off we already keep
+        break;
+      }
+  }
+  not_before_ = std::max(not_before_, now + std::chrono::milliseconds(e.retry_after));
+  backoff_set_ = now;
+}
+
 void ChatClient::BackOff() {
   // The server said rate_limited (or overloaded) with a retry_after: new sends wait it out.
   if (std::chrono::steady_clock::now() < not_before_) std::this_thread::sleep_until(not_before_);
@@ -87,6 +106,7 @@ Result<uint64_t> ChatClient::SendMessage(const M& m) {
   if (m.body.size() > codec::kMaxBodyBytes)
     return Status(Code::kTooLarge,
                   "message over " + std::to_string(codec::kMaxBodyBytes) + " bytes");
+  Sending(m.cid);
   if (Status s = conn_.SendFrame(static_cast<uint8_t>(codec::TypeOf(m)), codec::Encode(m)); !s.ok())
     return s;
   return m.cid;
@@ -166,6 +186,7 @@ Result<uint64_t> ChatClient::SetChatMode(const std::string& to, codec::ChatReten
                                          uint64_t timer_s) {
   BackOff();
   const uint64_t cid = next_cid_++;
+  Sending(cid);
   codec::ChatMode m{to, cid, codec::RetentionName(mode), timer_s};
   if (Status s = conn_.SendFrame(static_cast<uint8_t>(FrameType::kChatMode), codec::Encode(m));
       !s.ok())
@@ -246,8 +267,7 @@ Result<Event> ChatClient::NextFrame(int timeout_ms) {
       if (ev.ok())
         if (auto* e = std::get_if<codec::Error>(&*ev);
             e && e->retry_after)  // rate_limited, or service_unavailable when overloaded
-          not_before_ = std::max(not_before_, std::chrono::steady_clock::now() +
-                                                  std::chrono::milliseconds(e->retry_after));
+          Refused(*e);
       return ev;
     }
     case FrameType::kBye:

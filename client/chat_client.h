@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <variant>
@@ -115,8 +116,15 @@ class ChatClient {
   uint64_t acked_n_ = 0;  // highest position acknowledged (auto-ack)
   static constexpr uint64_t kAckEvery = 64;
   uint64_t next_rid_ = 1;
-  std::chrono::steady_clock::time_point not_before_{};  // rate_limited: wait until then
+  // Back-off: sends wait until `not_before_`. A refusal extends it only if its send left after
+  // the back-off in force was set: a burst of refusals for sends already on the wire (read one
+  // by one, some after the wait) must not make the client wait once per refusal.
+  std::chrono::steady_clock::time_point not_before_{};
+  std::chrono::steady_clock::time_point backoff_set_{};
+  std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> recent_sends_;  // cid
   void BackOff();
+  void Sending(uint64_t cid);
+  void Refused(const codec::Error& e);
   bool auto_ack_ = true;
 };
 

@@ -12,23 +12,6 @@
 using namespace meshchat;
 using namespace meshchat::test;
 
-namespace {
-std::string Scrape(const TestMesh& mesh, const std::string& node) {
-  const router::NodeInfo* n = mesh.map().Find(node);
-  REQUIRE(n);
-  REQUIRE_FALSE(n->metrics.empty());
-  std::string host;
-  uint16_t port = 0;
-  REQUIRE(router::SplitHostPort(n->metrics, host, port));
-  httplib::Client c(host, port);
-  c.set_connection_timeout(2);
-  auto res = c.Get("/metrics");
-  REQUIRE(res);
-  CHECK(res->status == 200);
-  return res->body;
-}
-}  // namespace
-
 TEST_CASE("nodes serve Prometheus metrics that move with traffic", "[integration][metrics]") {
   TestMesh mesh;
   auto a = mesh.Connect("alice", 0);
@@ -37,7 +20,7 @@ TEST_CASE("nodes serve Prometheus metrics that move with traffic", "[integration
   for (int i = 0; i < 5; ++i) Expect<codec::Push>(b);
   std::string gw, s1, s2;
   for (int i = 0; i < 30; ++i) {  // snapshots are rendered once a second
-    gw = Scrape(mesh, "gw1");
+    gw = mesh.Scrape("gw1");
     if (gw.find("meshchat_gateway_frames_in_total 0") == std::string::npos &&
         gw.find("meshchat_gateway_authenticated 2") != std::string::npos)
       break;
@@ -46,14 +29,14 @@ TEST_CASE("nodes serve Prometheus metrics that move with traffic", "[integration
   CHECK_THAT(gw, Catch::Contains("# TYPE meshchat_gateway_frames_in_total counter"));
   CHECK_THAT(gw, Catch::Contains("meshchat_gateway_authenticated 2"));
   CHECK_THAT(gw, Catch::Contains("meshchat_up{role=\"gateway\"} 1"));
-  s1 = Scrape(mesh, "s1");
-  s2 = Scrape(mesh, "s2");
+  s1 = mesh.Scrape("s1");
+  s2 = mesh.Scrape("s2");
   CHECK_THAT(s1 + s2, Catch::Contains("meshchat_store_batches_total"));
   CHECK_THAT(s1, Catch::Contains("meshchat_store_durable_seconds_bucket{le=\"+Inf\"}"));
   CHECK_THAT(s1 + s2, Catch::Contains("meshchat_session_pushes_total") &&
                           Catch::Contains("meshchat_session_acks_total"));
-  CHECK_THAT(Scrape(mesh, "g1"), Catch::Contains("meshchat_up{role=\"group\"} 1"));
-  CHECK_THAT(Scrape(mesh, "p1"), Catch::Contains("meshchat_up{role=\"presence\"} 1"));
+  CHECK_THAT(mesh.Scrape("g1"), Catch::Contains("meshchat_up{role=\"group\"} 1"));
+  CHECK_THAT(mesh.Scrape("p1"), Catch::Contains("meshchat_up{role=\"presence\"} 1"));
   // Labels are bounded: no user ids anywhere.
   CHECK(gw.find("alice") == std::string::npos);
   CHECK_THAT(gw, Catch::Contains("meshchat_gateway_frames_in_by_type_total{type=\"send\"} 5"));
@@ -71,8 +54,8 @@ TEST_CASE("errors by code and media store latency are in the metrics", "[integra
   bool seen = false;
   std::string s, m1;
   for (int i = 0; i < 30 && !seen; ++i) {
-    s = Scrape(mesh, "s1") + Scrape(mesh, "s2");
-    m1 = Scrape(mesh, "m1");
+    s = mesh.Scrape("s1") + mesh.Scrape("s2");
+    m1 = mesh.Scrape("m1");
     seen = s.find("meshchat_errors_total{code=\"bad_request\"} 1") != std::string::npos &&
            m1.find("meshchat_media_store_write_seconds_count 1") != std::string::npos;
     if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(200));

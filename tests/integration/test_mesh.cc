@@ -1,5 +1,7 @@
 #include "tests/integration/test_mesh.h"
 
+#include <httplib.h>
+
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
@@ -46,6 +48,21 @@ TestMesh::TestMesh(int gateways, int sessions, const std::string& extra)
 
 TestMesh::~TestMesh() {
   Meshctl("down");
+}
+
+std::string TestMesh::Scrape(const std::string& node) const {
+  const router::NodeInfo* n = map_.Find(node);
+  REQUIRE(n);
+  REQUIRE_FALSE(n->metrics.empty());
+  std::string host;
+  uint16_t port = 0;
+  REQUIRE(router::SplitHostPort(n->metrics, host, port));
+  httplib::Client c(host, port);
+  c.set_connection_timeout(2);
+  auto res = c.Get("/metrics");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  return res->body;
 }
 
 int TestMesh::Meshctl(const std::string& args, std::string* output) const {

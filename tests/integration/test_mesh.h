@@ -35,6 +35,8 @@ class TestMesh {
   client::ChatClient Connect(const std::string& user, size_t gateway,
                              const std::string& device = "d1") const;
   const std::string& var() const { return var_; }
+  // GET /metrics of `node` (the Prometheus text); REQUIREs an answer.
+  std::string Scrape(const std::string& node) const;
   const router::ClusterMap& map() const { return map_; }
 
  private:
