@@ -3,11 +3,13 @@
 //   meshchat-loadgen w3 [--conns N] [--procs P]
 //   meshchat-loadgen w4 [--clients N] [--pending K]
 //   meshchat-loadgen w5 [--files N] [--bytes B]
+//   meshchat-loadgen abuse [--seconds S] [--never-read N] [--feeders F] [--garbage G]
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <sstream>
 
+#include "bench/abuse.h"
 #include "bench/w1.h"
 #include "bench/w2.h"
 #include "bench/w3_w4.h"
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   c1->add_option("--drain", w1.drain_s, "seconds to wait for stragglers after a step");
   c1->add_option("--body", w1.body_bytes, "message body bytes");
   c1->add_option("--max-p99-ms", w1.max_p99_ms, "p99 a sustained step must stay under");
+  c1->add_flag("--chatty", w1.chatty,
+               "typing before each message, a read receipt per delivery, refused sends resent "
+               "after retry_after (meshchat)");
   c1->add_option("--mqtt-host", mqtt_host, "broker address (mosquitto)");
   c1->add_option("--mqtt-port", mqtt_port, "broker port (mosquitto)");
   c1->add_option("--server-pid", mqtt_pids, "broker pid(s), for CPU and RSS (mosquitto)");
@@ -78,8 +83,16 @@ int main(int argc, char** argv) {
   c5->add_option("--files", w5.files, "files uploaded one after another");
   c5->add_option("--bytes", w5.bytes, "size of each file")->check(CLI::Range(1, 64 << 20));
 
+  AbuseOptions ab;
+  auto* c6 = app.add_subcommand("abuse", "never-reading clients and garbage connections at gw1");
+  c6->add_option("--seconds", ab.seconds, "how long");
+  c6->add_option("--never-read", ab.never_read, "clients that never read");
+  c6->add_option("--feeders", ab.feeders_per_sleeper, "feeders per never-reading client");
+  c6->add_option("--garbage", ab.garbage_per_round, "garbage connections per round");
+
   CLI11_PARSE(app, argc, argv);
   if (c5->parsed()) return RunW5(var, w5);
+  if (c6->parsed()) return RunAbuse(var, ab);
   if (c1->parsed()) {
     if (!rates.empty()) {
       w1.rates.clear();
@@ -87,7 +100,7 @@ int main(int argc, char** argv) {
       for (std::string r; std::getline(ss, r, ',');) w1.rates.push_back(std::stod(r));
     }
     auto driver = system == "meshchat"
-                      ? MakeMeshchatDriver(var, w1.body_bytes)
+                      ? MakeMeshchatDriver(var, w1.body_bytes, w1.chatty)
                       : MakeMqttDriver(mqtt_host, mqtt_port, w1.body_bytes, mqtt_pids);
     if (!driver) {
       std::cerr << "loadgen: " << system << " driver not built (libmosquitto-dev missing)\n";

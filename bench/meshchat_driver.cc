@@ -5,12 +5,14 @@
 #include <iostream>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "bench/event_loop.h"
 #include "bench/mesh_info.h"
 #include "bench/proc_stats.h"
 #include "bench/w1.h"
 #include "codec/client_messages.h"
+#include "codec/presence_messages.h"
 #include "codec/token.h"
 
 namespace meshchat::bench {
@@ -31,7 +33,8 @@ struct Client {
 
 class MeshchatDriver final : public ChatDriver {
  public:
-  MeshchatDriver(std::string var, size_t body) : var_(std::move(var)), body_(body) {}
+  MeshchatDriver(std::string var, size_t body, bool chatty)
+      : var_(std::move(var)), body_(body), chatty_(chatty) {}
   std::string name() const override { return "meshchat"; }
 
   bool Setup(int pairs) override {
@@ -70,19 +73,25 @@ class MeshchatDriver final : public ChatDriver {
   }
 
   void Send(int pair, uint64_t k, int64_t sched_ns) override {
-    std::string body(std::max<size_t>(body_, 16), 'x');
-    std::memcpy(body.data(), &sched_ns, 8);
-    std::memcpy(body.data() + 8, &k, 8);
-    const size_t sender = static_cast<size_t>(pair);
-    const uint64_t cid = k + 1;
-    sched_[cid] = sched_ns;
-    loop_.Send(sender, static_cast<uint8_t>(FrameType::kSend),
-               codec::Encode(codec::Send{clients_[sender + clients_.size() / 2].user, cid, body}));
+    sched_[k + 1] = sched_ns;
+    SendMessage(static_cast<size_t>(pair), k, sched_ns);
   }
 
   void Poll(int timeout_ms, W1Stats& stats) override {
     stats_ = &stats;
+    // Refused sends whose retry_after has passed go again, with the same cid.
+    const int64_t now = NowNs();
+    while (!retry_.empty() && retry_.front().first <= now) {
+      const uint64_t cid = retry_.front().second;
+      retry_.pop_front();
+      auto it = sched_.find(cid);
+      if (it != sched_.end()) SendMessage((cid - 1) % (clients_.size() / 2), cid - 1, it->second);
+    }
     loop_.Poll(timeout_ms);
+    for (const auto& [ci, seq] : read_due_)  // one read per receiver per poll, as an app would
+      loop_.Send(ci, static_cast<uint8_t>(FrameType::kRead),
+                 codec::Encode(codec::Read{clients_[ci - clients_.size() / 2].user, seq}));
+    read_due_.clear();
     // One cumulative ack per connection per poll, not one per push.
     for (size_t i : ack_due_) {
       Client& c = clients_[i];
@@ -97,6 +106,17 @@ class MeshchatDriver final : public ChatDriver {
   std::vector<long> ServerPids() const override { return MeshPids(var_); }
 
  private:
+  void SendMessage(size_t sender, uint64_t k, int64_t sched_ns) {
+    std::string body(std::max<size_t>(body_, 16), 'x');
+    std::memcpy(body.data(), &sched_ns, 8);
+    std::memcpy(body.data() + 8, &k, 8);
+    const std::string& to = clients_[sender + clients_.size() / 2].user;
+    if (chatty_)
+      loop_.Send(sender, static_cast<uint8_t>(FrameType::kTyping),
+                 codec::Encode(codec::Typing{to, false, true}));
+    loop_.Send(sender, static_cast<uint8_t>(FrameType::kSend),
+               codec::Encode(codec::Send{to, k + 1, body}));
+  }
   void NoteN(size_t ci, uint64_t n) {
     Client& c = clients_[ci];
     if (c.max_n == c.acked_n && n > c.max_n) ack_due_.push_back(ci);
@@ -116,9 +136,13 @@ class MeshchatDriver final : public ChatDriver {
         NoteN(ci, p.n);
         if (c.sender || p.body.size() < 16 || !stats_) return;  // own copies: ack only
         int64_t sched;
+        uint64_t k;
         std::memcpy(&sched, p.body.data(), 8);
+        std::memcpy(&k, p.body.data() + 8, 8);
         stats_->deliver.Record((now - sched) / 1000);
+        if (!refused_.erase(k + 1)) stats_->deliver_first.Record((now - sched) / 1000);
         ++stats_->delivered;
+        if (chatty_) read_due_[ci] = std::max(read_due_[ci], p.seq);
         return;
       }
       case FrameType::kSent: {
@@ -141,7 +165,11 @@ class MeshchatDriver final : public ChatDriver {
         codec::Receipt r;
         if (codec::Decode(body, r) != codec::DecodeStatus::kOk) break;
         NoteN(ci, r.n);
-        if (r.kind != codec::ReceiptKind::kDelivered || !stats_) return;
+        if (r.kind == codec::ReceiptKind::kRead && stats_) ++stats_->reads;
+        // Read implies delivered: a read that comes first stands for both.
+        if ((r.kind != codec::ReceiptKind::kDelivered && r.kind != codec::ReceiptKind::kRead) ||
+            !stats_)
+          return;
         c.receipted_upto = std::max(c.receipted_upto, r.seq);
         while (!c.awaiting_receipt.empty() && c.awaiting_receipt.front().first <= r.seq) {
           stats_->receipt.Record((now - c.awaiting_receipt.front().second) / 1000);
@@ -150,8 +178,21 @@ class MeshchatDriver final : public ChatDriver {
         }
         return;
       }
-      case FrameType::kError:
-        if (stats_) ++stats_->errors;
+      case FrameType::kError: {
+        codec::Error e;
+        if (codec::Decode(body, e) != codec::DecodeStatus::kOk || !stats_) break;
+        // Refused before it was stored (rate_limited, or overloaded): resend it when told.
+        if (chatty_ && e.cid && e.retry_after && sched_.count(*e.cid)) {
+          ++stats_->refused;
+          refused_.insert(*e.cid);
+          retry_.emplace_back(now + static_cast<int64_t>(e.retry_after) * 1'000'000, *e.cid);
+          return;
+        }
+        ++stats_->errors;
+        return;
+      }
+      case FrameType::kTypingNotice:
+        if (stats_) ++stats_->typing;
         return;
       default: return;
     }
@@ -169,12 +210,17 @@ class MeshchatDriver final : public ChatDriver {
   std::unordered_map<uint64_t, int64_t> sched_;
   std::vector<size_t> ack_due_;
   W1Stats* stats_ = nullptr;
+  bool chatty_ = false;
+  std::unordered_map<size_t, uint64_t> read_due_;   // receiver -> highest seq to mark read
+  std::deque<std::pair<int64_t, uint64_t>> retry_;  // (when, cid), in time order
+  std::unordered_set<uint64_t> refused_;            // cids refused at least once
 };
 
 }  // namespace
 
-std::unique_ptr<ChatDriver> MakeMeshchatDriver(const std::string& var_dir, size_t body_bytes) {
-  return std::make_unique<MeshchatDriver>(var_dir, body_bytes);
+std::unique_ptr<ChatDriver> MakeMeshchatDriver(const std::string& var_dir, size_t body_bytes,
+                                               bool chatty) {
+  return std::make_unique<MeshchatDriver>(var_dir, body_bytes, chatty);
 }
 
 }  // namespace meshchat::bench

@@ -22,14 +22,16 @@ struct StepResult {
 void PrintLine(const std::string& driver, int step, const StepResult& r) {
   const auto& s = r.stats;
   std::ostringstream o;
-  o << "result workload=w1 system=" << driver << " step=" << step << " offered_per_s="
-    << static_cast<long>(r.rate) << " sent=" << s.sent << " acked=" << s.acked
+  o << "result workload=w1 system=" << driver << " step=" << step
+    << " offered_per_s=" << static_cast<long>(r.rate) << " sent=" << s.sent << " acked=" << s.acked
     << " delivered=" << s.delivered << " receipts=" << s.receipts << " errors=" << s.errors
     << " delivered_per_s=" << static_cast<long>(s.delivered / r.seconds) << " "
-    << s.deliver.Summary("") << " " << s.ack.Summary("ack_") << " "
-    << s.receipt.Summary("receipt_") << " server_cpu_s=" << r.cpu_s
+    << s.deliver.Summary("") << " " << s.ack.Summary("ack_") << " " << s.receipt.Summary("receipt_")
+    << " server_cpu_s=" << r.cpu_s
     << " chats_per_cpu_s=" << static_cast<long>(r.cpu_s > 0 ? s.receipts / r.cpu_s : 0)
-    << " server_rss_kb=" << r.rss_kb << " sustained=" << (r.sustained ? 1 : 0);
+    << " server_rss_kb=" << r.rss_kb << " sustained=" << (r.sustained ? 1 : 0)
+    << " refused=" << s.refused << " typing=" << s.typing << " reads=" << s.reads << " "
+    << s.deliver_first.Summary("first_");
   std::cout << o.str() << std::endl;
 }
 
@@ -72,7 +74,7 @@ int RunW1(ChatDriver& d, const W1Options& o) {
     r.cpu_s = after.cpu_s - before.cpu_s;
     r.rss_kb = after.rss_kb;
     r.seconds = o.step_s;
-    r.sustained = stats.delivered == stats.sent && stats.errors == 0 &&
+    r.sustained = stats.delivered == stats.sent && stats.errors == 0 && stats.refused == 0 &&
                   stats.deliver.Percentile(99) <= static_cast<int64_t>(o.max_p99_ms * 1000);
     PrintLine(d.name(), static_cast<int>(step + 1), r);
     results.push_back(std::move(r));
@@ -82,18 +84,16 @@ int RunW1(ChatDriver& d, const W1Options& o) {
       break;
     }
   }
-  std::printf("\n%-10s %9s %10s %9s %9s %9s %9s %9s %11s %9s\n", "system", "offered/s",
-              "deliver/s", "p50 ms", "p99 ms", "p999 ms", "ack p99", "rcpt p99", "chats/cpu-s",
-              "sustained");
+  std::printf("\n%-10s %9s %10s %9s %9s %9s %9s %9s %11s %9s\n", "system", "offered/s", "deliver/s",
+              "p50 ms", "p99 ms", "p999 ms", "ack p99", "rcpt p99", "chats/cpu-s", "sustained");
   double best = 0;
   for (const auto& r : results) {
     const auto& s = r.stats;
-    std::printf("%-10s %9.0f %10.0f %9.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9s\n",
-                d.name().c_str(), r.rate, s.delivered / r.seconds,
-                s.deliver.Percentile(50) / 1000.0, s.deliver.Percentile(99) / 1000.0,
-                s.deliver.Percentile(99.9) / 1000.0, s.ack.Percentile(99) / 1000.0,
-                s.receipt.Percentile(99) / 1000.0, r.cpu_s > 0 ? s.receipts / r.cpu_s : 0,
-                r.sustained ? "yes" : "no");
+    std::printf("%-10s %9.0f %10.0f %9.2f %9.2f %9.2f %9.2f %9.2f %11.0f %9s\n", d.name().c_str(),
+                r.rate, s.delivered / r.seconds, s.deliver.Percentile(50) / 1000.0,
+                s.deliver.Percentile(99) / 1000.0, s.deliver.Percentile(99.9) / 1000.0,
+                s.ack.Percentile(99) / 1000.0, s.receipt.Percentile(99) / 1000.0,
+                r.cpu_s > 0 ? s.receipts / r.cpu_s : 0, r.sustained ? "yes" : "no");
     if (r.sustained) best = std::max(best, r.rate);
   }
   std::cout << "result workload=w1 system=" << d.name()

@@ -17,6 +17,10 @@ namespace meshchat::bench {
 struct W1Stats {
   Histogram deliver, ack, receipt;
   uint64_t sent = 0, delivered = 0, acked = 0, receipts = 0, errors = 0;
+  // --chatty (meshchat): deliveries of messages never refused, refusals (each resent after its
+  // retry_after with the same cid), typing notices and read receipts that reached clients.
+  Histogram deliver_first;
+  uint64_t refused = 0, typing = 0, reads = 0;
   void Clear() { *this = W1Stats(); }
 };
 
@@ -42,9 +46,13 @@ struct W1Options {
   double drain_s = 2;
   size_t body_bytes = 100;
   double max_p99_ms = 10;  // a step is "sustained" if all are delivered and p99 is under this
+  // Like a chat app: a typing indicator before each message, a read receipt for each delivery;
+  // sends refused with retry_after are resent then (meshchat only).
+  bool chatty = false;
 };
 
-std::unique_ptr<ChatDriver> MakeMeshchatDriver(const std::string& var_dir, size_t body_bytes);
+std::unique_ptr<ChatDriver> MakeMeshchatDriver(const std::string& var_dir, size_t body_bytes,
+                                               bool chatty = false);
 std::unique_ptr<ChatDriver> MakeMqttDriver(const std::string& host, int port, size_t body_bytes,
                                            std::vector<long> server_pids);
 

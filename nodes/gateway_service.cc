@@ -10,10 +10,14 @@
 namespace meshchat::nodes {
 namespace {
 
-ListenerConfig ListenerFor(const router::NodeInfo& self) {
+ListenerConfig ListenerFor(const NodeContext& ctx) {
   ListenerConfig cfg;
-  if (!router::SplitHostPort(self.client, cfg.host, cfg.port))
-    throw std::runtime_error("gateway " + self.id + " has a bad client endpoint");
+  if (!router::SplitHostPort(ctx.self.client, cfg.host, cfg.port))
+    throw std::runtime_error("gateway " + ctx.self.id + " has a bad client endpoint");
+  // Output waiting for one client; over it the client is cut off (it reconnects and drains
+  // its inbox). Keep it above the session's push byte window (1 MiB).
+  if (auto it = ctx.options.find("max_out_bytes"); it != ctx.options.end())
+    cfg.max_out_bytes = std::stoull(it->second);
   return cfg;
 }
 
@@ -40,7 +44,7 @@ GatewayService::GatewayService(NodeContext& ctx)
       media_(ctx.map.IdsWithRole(router::Role::kMedia)),
       core_(ConfigFor(ctx), ctx.clock, sessions_,
             [&mesh = ctx.mesh](const std::string& n) { return mesh.IsUp(n); }),
-      listener_(ctx.reactor, ListenerFor(ctx.self),
+      listener_(ctx.reactor, ListenerFor(ctx),
                 ClientListener::Callbacks{
                     [this](uint64_t c, const std::string& addr) { core_.OnOpen(c, addr); },
                     [this](uint64_t c, const codec::FrameView& f) {

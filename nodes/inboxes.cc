@@ -175,6 +175,10 @@ Status Inboxes::Pump(const std::string& user, Conn& c, UserState& us, bool& dirt
   if (!d) return Status::Ok();
   c.sent_upto = std::max(c.sent_upto, d->cursor);
   c.cursor = d->cursor;
+  while (!c.inflight.empty() && c.inflight.front().first <= d->cursor) {
+    c.inflight_bytes -= c.inflight.front().second;
+    c.inflight.pop_front();
+  }
   const uint64_t limit = std::min(us.next_n - 1, d->cursor + ctx_.cfg.push_window);
   if (c.sent_upto >= limit) return Status::Ok();
   if (c.sent_upto == d->cursor) c.last_progress_ms = ctx_.clock.MonoMs();
@@ -196,6 +200,11 @@ Status Inboxes::Pump(const std::string& user, Conn& c, UserState& us, bool& dirt
                               return false;
                             }
                             auto [type, body] = FrameFor(n, e);
+                            if (!c.inflight.empty() &&
+                                c.inflight_bytes + body.size() > ctx_.cfg.push_window_bytes)
+                              return false;  // the byte window is full: more after acks
+                            c.inflight.emplace_back(n, body.size());
+                            c.inflight_bytes += body.size();
                             ctx_.ToClient(to, type, std::move(body), fx);
                             ++stats_.pushed;
                             c.sent_upto = n;
@@ -406,7 +415,7 @@ Status Inboxes::OnTick(Effects& fx) {
       if (!c.needs_pump && c.sent_upto <= d->cursor) continue;  // nothing outstanding
       if (c.sent_upto > d->cursor) {  // unacknowledged for too long: send again, back off
         stats_.resent += c.sent_upto - d->cursor;
-        c.sent_upto = d->cursor;
+        c.Resend(d->cursor);
         c.rto_ms = std::min(c.rto_ms * 2, ctx_.cfg.push_rto_max_ms);
       }
       bool dirty = false;
@@ -470,7 +479,7 @@ void Inboxes::OnCommitFailed() {
   // Pushes from the failed batch were never sent; resend from each device's stored cursor.
   for (auto& [user, conns] : conns_)
     for (auto& c : conns) {
-      c.sent_upto = 0;
+      c.Resend(0);
       c.needs_pump = true;
     }
 }

@@ -14,6 +14,7 @@
 // peer's inbox; `read` frames send `read` receipts (read implies delivered).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -73,6 +74,14 @@ class Inboxes {
   struct Conn {
     DeviceConn dc;
     uint64_t sent_upto = 0;  // highest position pushed on this connection
+    // Pushes not yet acknowledged: (position, frame body bytes), for the byte window.
+    std::deque<std::pair<uint64_t, size_t>> inflight;
+    size_t inflight_bytes = 0;
+    void Resend(uint64_t from) {  // pushes after `from` go again
+      sent_upto = from;
+      inflight.clear();
+      inflight_bytes = 0;
+    }
     uint64_t cursor = 0;     // mirror of the device's stored cursor (no store read per tick)
     int64_t last_progress_ms = 0;
     int64_t rto_ms = 0;

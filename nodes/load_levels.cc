@@ -63,6 +63,7 @@ LoadConfig LoadConfig::FromOptions(const std::map<std::string, std::string>& opt
   if (const auto* v = get("load_lag_ms")) cfg.lag_ms = Three("load_lag_ms", *v);
   if (const auto* v = get("load_queue")) cfg.queue = Three("load_queue", *v);
   if (const auto* v = get("load_commit_ms")) cfg.commit_ms = Three("load_commit_ms", *v);
+  if (const auto* v = get("load_busy_pct")) cfg.busy_pct = Three("load_busy_pct", *v);
   if (const auto* v = get("load_hard_queue")) cfg.hard_queue = Number("load_hard_queue", *v);
   if (const auto* v = get("load_calm_ms"))
     cfg.calm_ms = static_cast<int64_t>(Number("load_calm_ms", *v));
@@ -81,6 +82,7 @@ int LoadMonitor::LevelOf(const LoadSample& s, double scale) const {
   check(s.lag_ms, cfg_.lag_ms);
   check(s.queue, cfg_.queue);
   check(s.commit_ms, cfg_.commit_ms);
+  check(s.busy_pct, cfg_.busy_pct);
   return level;
 }
 

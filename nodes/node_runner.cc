@@ -162,17 +162,28 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       worst_lag_ms = std::max(worst_lag_ms, static_cast<double>(now - lag_due));
       lag_due = now + 50;
     });
+    int64_t sample_wall_ns = router::Reactor::MonoNs(), sample_idle_ns = reactor.idle_ns();
     reactor.Every(250, [&] {
+      const int64_t wall = router::Reactor::MonoNs(), idle = reactor.idle_ns();
+      const double busy = wall > sample_wall_ns
+                              ? 100.0 * (1.0 - static_cast<double>(idle - sample_idle_ns) /
+                                                   static_cast<double>(wall - sample_wall_ns))
+                              : 0;
+      sample_wall_ns = wall;
+      sample_idle_ns = idle;
       LoadSample s{worst_lag_ms, static_cast<double>(service->QueueDepth()),
-                   static_cast<double>(service->CommitAgeMs())};
+                   static_cast<double>(service->CommitAgeMs()), std::max(0.0, busy)};
       worst_lag_ms = 0;
       if (!load.Observe(s)) return;
       const LoadState& st = load.state();
       auto level =
           st.level == LoadLevel::kNormal && !st.full ? spdlog::level::info : spdlog::level::warn;
-      spdlog::log(level, "load level {} ({}){}: loop lag {:.0f} ms, queue {:.0f}, commit {:.0f} ms",
+      spdlog::log(level,
+                  "load level {} ({}){}: loop lag {:.0f} ms, busy {:.0f}%, queue {:.0f}, commit "
+                  "{:.0f} ms",
                   static_cast<int>(st.level), LoadLevelName(st.level),
-                  st.full ? ", queue full: new sends refused" : "", s.lag_ms, s.queue, s.commit_ms);
+                  st.full ? ", queue full: new sends refused" : "", s.lag_ms, s.busy_pct, s.queue,
+                  s.commit_ms);
       service->OnLoad(st);
     });
     auto status_now = [&] {
@@ -292,6 +303,8 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
         m.Counter("meshchat_load_changes_total", "load level changes", load.changes());
         m.Gauge("meshchat_loop_lag_seconds", "how late the loop ran a timer (worst, last sample)",
                 load.last().lag_ms / 1000);
+        m.Gauge("meshchat_loop_busy_ratio", "share of the last sample the loop was busy",
+                load.last().busy_pct / 100);
         m.Gauge("meshchat_commit_age_seconds", "age of the oldest commit waiting for its fsync",
                 load.last().commit_ms / 1000);
         service->WriteMetrics(m);

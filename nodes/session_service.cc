@@ -13,6 +13,10 @@ SessionService::SessionService(NodeContext& ctx)
           cfg.send_rate = std::stod(it->second);
         if (auto it = ctx.options.find("send_burst"); it != ctx.options.end())
           cfg.send_burst = std::stod(it->second);
+        if (auto it = ctx.options.find("push_rto_ms"); it != ctx.options.end())
+          cfg.push_rto_initial_ms = std::stoll(it->second);
+        if (auto it = ctx.options.find("push_window_bytes"); it != ctx.options.end())
+          cfg.push_window_bytes = std::stoull(it->second);
         cfg.secret = ctx.secret;
         auto core = std::make_unique<SessionCore>(
             cfg, ctx.clock, kv,

@@ -23,7 +23,10 @@ struct SessionConfig {
   int64_t deliver_timeout_ms = 5000;               // sender's shard waits this long for the owner
   int64_t inbox_ttl_ms = 30LL * 24 * 3600 * 1000;  // undelivered messages expire after 30 days
   size_t max_devices = 5;                          // connected at once, and remembered, per user
-  uint64_t push_window = 256;                      // unacked pushes in flight per connection
+  uint64_t push_window = 256;                      // unacked pushes in flight per connection...
+  // ...and at most this many bytes of them (one push always goes): well under the gateway's
+  // 4 MiB output cap, so a client reading a backlog of large messages is never cut off as slow.
+  size_t push_window_bytes = 1u << 20;
   int64_t push_rto_initial_ms = 2000;              // resend unacked pushes after this, doubling...
   int64_t push_rto_max_ms = 60000;                 // ...up to this
   double send_rate = 50;                           // messages per second per user (sustained)...

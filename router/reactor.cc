@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -127,7 +128,11 @@ void Reactor::Run() {
   while (!stopping_) {
     int timeout = RunTimers();
     if (zmq_pending) timeout = 0;
+    // Time spent waiting for work is idle; the rest of the wall clock the loop was busy (a
+    // load signal: a loop busy all the time cannot take more).
+    const int64_t wait_start = timeout != 0 ? MonoNs() : 0;
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
+    if (timeout != 0) idle_ns_ += MonoNs() - wait_start;
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n && !stopping_; ++i) {
       const int fd = events[i].data.fd;
@@ -149,6 +154,12 @@ void Reactor::Run() {
     for (auto& r : zmq_readers_)
       if (r.socket->get(zmq::sockopt::events) & ZMQ_POLLIN) zmq_pending = true;
   }
+}
+
+int64_t Reactor::MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 void Reactor::Wake() {

@@ -54,6 +54,9 @@ class Reactor {
   // Makes the current or next wait return at once (work was queued outside any fd).
   void Wake();
   bool stopping() const { return stopping_; }
+  // Nanoseconds the loop has spent waiting for events (cumulative): busy = wall - idle.
+  int64_t idle_ns() const { return idle_ns_; }
+  static int64_t MonoNs();
 
  private:
   struct Timer {
@@ -72,6 +75,7 @@ class Reactor {
   int epfd_ = -1;
   int wakefd_ = -1;
   volatile bool stopping_ = false;
+  int64_t idle_ns_ = 0;
   std::unordered_map<int, FdCallback> fds_;
   std::vector<ZmqReader> zmq_readers_;
   TimerId next_timer_ = 1;

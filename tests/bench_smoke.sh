@@ -32,7 +32,13 @@ run 0 "$bin/meshchat-loadgen" w4 --clients 20 --pending 3
 check w4 "$out"
 run 0 "$bin/meshchat-loadgen" w5 --files 2 --bytes 300000
 check w5 "$out"
+run "0 1" "$bin/meshchat-loadgen" w1 --chatty --pairs 10 --rates 100 --step 1 --max-p99-ms 2000
+grep -q "typing=100 " <<<"$out" || { echo "w1 --chatty: typing notices missing:"; echo "$out"; exit 1; }
+run 0 "$bin/meshchat-loadgen" abuse --seconds 1 --never-read 1 --feeders 2
+check abuse "$out"
 "$bin/meshctl" down >/dev/null
+run 0 "$src/bench/overload" --quick --bin "$bin"
+grep -q "^# degradation=on summary=1" <<<"$out" || { echo "overload: no summary:"; echo "$out"; exit 1; }
 if command -v mosquitto >/dev/null; then
   run 0 "$src/bench/compare" --quick --bin "$bin"
   check compare "$out"

@@ -3,6 +3,11 @@
 // message, and returns to normal by itself.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -11,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "codec/frame.h"
 #include "tests/integration/test_mesh.h"
 
 using namespace meshchat;
@@ -231,4 +237,64 @@ TEST_CASE(
   CHECK(busy > 0);
   INFO("flooders: " << acked << " acknowledged, " << busy << " refused as busy");
   CHECK(acked > 1000);
+}
+
+TEST_CASE("a client that never reads is cut off at its output cap and then loses nothing",
+          "[integration][overload]") {
+  // Unacknowledged pushes (1 MiB at a time) are sent again every 100 ms, doubling: each
+  // resend adds to what waits at the gateway for this client, until its 4 MiB cap cuts it off.
+  TestMesh mesh(1, 1, "--opt push_rto_ms=100");
+  // Authenticates on a 4 KiB receive buffer, then never reads.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const auto ep = mesh.Gateway(0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(ep.port);
+  inet_pton(AF_INET, ep.host.c_str(), &a.sin_addr);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const std::string hello =
+      codec::EncodeFrame(static_cast<uint8_t>(codec::FrameType::kHello),
+                         codec::Encode(codec::Hello{1, mesh.Token("sleepy")}));
+  REQUIRE(send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(hello.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // registered
+
+  // 12 MB for it: far more than its output cap and what the kernel buffers.
+  const std::string big(60'000, 'b');
+  constexpr int kEach = 100;
+  for (const char* who : {"feeder1", "feeder2"}) {
+    auto c = mesh.Connect(who, 0);
+    for (int i = 0; i < kEach; ++i) REQUIRE(c.Send("sleepy", big).ok());
+    for (int i = 0; i < kEach; ++i) Expect<codec::Sent>(c, 15000);
+  }
+  double cut = 0;
+  for (int i = 0; i < 80 && cut < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    cut = Metric(mesh.Scrape("gw1"), "meshchat_gateway_slow_consumers_total");
+  }
+  CHECK(cut >= 1);
+  // The gateway's memory stayed near its cap: well under what was sent to the sleeper.
+  std::ifstream pid_file(mesh.var() + "/run/gw1.pid");
+  long pid = 0;
+  REQUIRE(pid_file >> pid);
+  const std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  const size_t at = status.find("VmHWM:");
+  REQUIRE(at != std::string::npos);
+  const long peak_kb = std::stol(status.substr(at + 6));
+  INFO("gateway peak RSS " << peak_kb << " KiB");
+  CHECK(peak_kb < 64 * 1024);
+  close(fd);
+
+  // Back, reading: every message is still in its inbox.
+  auto back = mesh.Connect("sleepy", 0);
+  std::set<std::pair<std::string, uint64_t>> got;
+  const auto until = Clock::now() + std::chrono::seconds(30);
+  while (got.size() < 2 * kEach && Clock::now() < until) {
+    auto ev = back.Next(1000);
+    if (!ev.ok()) continue;
+    if (auto* p = std::get_if<codec::Push>(&*ev)) got.insert({p->from, p->seq});
+  }
+  CHECK(got.size() == 2 * kEach);
 }

@@ -69,6 +69,9 @@ TEST_CASE("load monitor: every signal counts, the worst decides; off stays norma
           "[nodes][overload]") {
   FakeClock clock;
   nodes::LoadConfig cfg;
+  LoadMonitor busy(cfg, clock);
+  for (int i = 0; i < 6; ++i) busy.Observe({0, 0, 0, 90});
+  CHECK(busy.state().level == LoadLevel::kShedHints);  // a loop busy 90% of the time
   LoadMonitor m(cfg, clock);
   for (int i = 0; i < 6; ++i) m.Observe({0, 25'000, 0});
   CHECK(m.state().level == LoadLevel::kDelayReceipts);  // queue over 20,000: no higher

@@ -417,3 +417,25 @@ TEST_CASE("media references: a valid ticket is delivered and reported, a bad one
   CHECK(s.Client("gw2", 2).pushes.size() == 1);
   CHECK(reported.size() == 1);
 }
+
+TEST_CASE("pushes in flight are bounded in bytes too: a backlog of large messages comes in "
+          "windows",
+          "[nodes][inbox][overload]") {
+  nodes::SessionConfig cfg;
+  cfg.send_rate = 1000;
+  cfg.send_burst = 1000;
+  Shards s({"s1"}, cfg);
+  Stamp alice{"alice", "phone", 1, "gw1"}, bob{"bob", "phone", 2, "gw2"};
+  s.Connect("alice", "phone", "gw1", 1);
+  for (uint64_t cid = 1; cid <= 40; ++cid) s.Send(alice, "bob", cid, std::string(60'000, 'x'));
+  s.Connect("bob", "phone", "gw2", 2);
+  auto& bv = s.Client("gw2", 2);
+  // 1 MiB of 60 KB messages: 17 in flight, not the 40 the count window would allow.
+  CHECK(bv.pushes.size() == 17);
+  s.AckAll(bob);
+  CHECK(bv.pushes.size() == 34);
+  s.AckAll(bob);
+  CHECK(bv.pushes.size() == 40);
+  s.AckAll(bob);
+  CHECK(bv.pushes.size() == 40);
+}
