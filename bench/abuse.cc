@@ -101,7 +101,7 @@ int RunAbuse(const std::string& var, const AbuseOptions& o) {
   long rss_max = rss_before;
   uint64_t garbage = 0, cut = 0, lingered = 0, fed = 0, cid = 1;
   const int64_t end = NowNs() + static_cast<int64_t>(o.seconds * 1e9);
-  int64_t next_feed = NowNs(), next_rss = NowNs();
+  int64_t next_feed = NowNs(), next_rss = NowNs(), next_garbage = NowNs();
   while (NowNs() < end) {
     const int64_t now = NowNs();
     if (now >= next_feed) {  // 20 feeds a second per feeder: under its 50/s limit
@@ -116,7 +116,7 @@ int RunAbuse(const std::string& var, const AbuseOptions& o) {
     feeders.Poll(0);
     // Garbage: a hello of random bytes, a header declaring 4 GiB, or an unknown frame type; each
     // connection must be cut at once.
-    for (int g = 0; g < o.garbage_per_round; ++g) {
+    for (; next_garbage <= now; next_garbage += static_cast<int64_t>(1e9 / o.garbage_rate)) {
       const int fd = Dial(host, port, false);
       if (fd < 0) continue;
       std::string junk;
@@ -138,6 +138,7 @@ int RunAbuse(const std::string& var, const AbuseOptions& o) {
         ++lingered;
       close(fd);
     }
+    usleep(1000);
     if (now >= next_rss) {
       rss_max = std::max(rss_max, Sum(gateway).rss_kb);
       next_rss = now + 200'000'000;

@@ -15,7 +15,7 @@ struct AbuseOptions {
   int never_read = 4;           // clients that never read
   int feeders_per_sleeper = 4;  // each sending 20 messages a second of `feed_body` bytes
   size_t feed_body = 60'000;
-  int garbage_per_round = 2;  // garbage connections per loop round (each waits for its cut)
+  double garbage_rate = 500;  // garbage connections a second (each waits for its cut)
 };
 
 // Returns 0 if every garbage connection was cut within 500 ms.

@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
   c6->add_option("--seconds", ab.seconds, "how long");
   c6->add_option("--never-read", ab.never_read, "clients that never read");
   c6->add_option("--feeders", ab.feeders_per_sleeper, "feeders per never-reading client");
-  c6->add_option("--garbage", ab.garbage_per_round, "garbage connections per round");
+  c6->add_option("--garbage-rate", ab.garbage_rate, "garbage connections per second")
+      ->check(CLI::PositiveNumber);
 
   CLI11_PARSE(app, argc, argv);
   if (c5->parsed()) return RunW5(var, w5);

@@ -74,6 +74,12 @@ class MeshchatDriver final : public ChatDriver {
 
   void Send(int pair, uint64_t k, int64_t sched_ns) override {
     sched_[k + 1] = sched_ns;
+    // A sender told to wait holds new messages until then, as the client library does.
+    const auto wait = not_before_.find(static_cast<size_t>(pair));
+    if (wait != not_before_.end() && wait->second > NowNs()) {
+      retry_.emplace_back(wait->second, k + 1);
+      return;
+    }
     SendMessage(static_cast<size_t>(pair), k, sched_ns);
   }
 
@@ -185,7 +191,11 @@ class MeshchatDriver final : public ChatDriver {
         if (chatty_ && e.cid && e.retry_after && sched_.count(*e.cid)) {
           ++stats_->refused;
           refused_.insert(*e.cid);
-          retry_.emplace_back(now + static_cast<int64_t>(e.retry_after) * 1'000'000, *e.cid);
+          const int64_t when = now + static_cast<int64_t>(e.retry_after) * 1'000'000;
+          retry_.emplace_back(when, *e.cid);
+          // Like ChatClient::Refused: extend the wait only for a send made after it was set.
+          int64_t& nb = not_before_[ci];
+          if (nb < now) nb = when;
           return;
         }
         ++stats_->errors;
@@ -214,6 +224,7 @@ class MeshchatDriver final : public ChatDriver {
   std::unordered_map<size_t, uint64_t> read_due_;   // receiver -> highest seq to mark read
   std::deque<std::pair<int64_t, uint64_t>> retry_;  // (when, cid), in time order
   std::unordered_set<uint64_t> refused_;            // cids refused at least once
+  std::unordered_map<size_t, int64_t> not_before_;  // sender -> hold new sends until
 };
 
 }  // namespace

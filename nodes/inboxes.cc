@@ -185,31 +185,30 @@ Status Inboxes::Pump(const std::string& user, Conn& c, UserState& us, bool& dirt
   const std::string prefix = user + '\0';
   const codec::Stamp to{user, c.dc.device, c.dc.conn, c.dc.gateway};
   Status bad = Status::Ok();
-  Status s = ctx_.kv.Scan(kInboxTable, InboxKey(user, c.sent_upto + 1),
-                          [&](std::string_view k, std::string_view v) {
-                            uint64_t n = 0;
-                            if (!PositionIn(k, prefix, n) || n > limit) return false;
-                            // Entries missing before n expired: nothing to deliver there.
-                            if (c.sent_upto == d->cursor && n > d->cursor + 1) {
-                              d->cursor = n - 1;
-                              dirty = true;
-                            }
-                            InboxEntry e;
-                            if (!DecodeRecord(v, e)) {
-                              bad = Status(Code::kInvalid, "corrupt inbox entry");
-                              return false;
-                            }
-                            auto [type, body] = FrameFor(n, e);
-                            if (!c.inflight.empty() &&
-                                c.inflight_bytes + body.size() > ctx_.cfg.push_window_bytes)
-                              return false;  // the byte window is full: more after acks
-                            c.inflight.emplace_back(n, body.size());
-                            c.inflight_bytes += body.size();
-                            ctx_.ToClient(to, type, std::move(body), fx);
-                            ++stats_.pushed;
-                            c.sent_upto = n;
-                            return true;
-                          });
+  Status s = ctx_.kv.Scan(
+      kInboxTable, InboxKey(user, c.sent_upto + 1), [&](std::string_view k, std::string_view v) {
+        uint64_t n = 0;
+        if (!PositionIn(k, prefix, n) || n > limit) return false;
+        // Entries missing before n expired: nothing to deliver there.
+        if (c.sent_upto == d->cursor && n > d->cursor + 1) {
+          d->cursor = n - 1;
+          dirty = true;
+        }
+        InboxEntry e;
+        if (!DecodeRecord(v, e)) {
+          bad = Status(Code::kInvalid, "corrupt inbox entry");
+          return false;
+        }
+        auto [type, body] = FrameFor(n, e);
+        if (!c.inflight.empty() && c.inflight_bytes + body.size() > ctx_.cfg.push_window_bytes)
+          return false;  // the byte window is full: more after acks
+        c.inflight.emplace_back(n, body.size());
+        c.inflight_bytes += body.size();
+        ctx_.ToClient(to, type, std::move(body), fx);
+        ++stats_.pushed;
+        c.sent_upto = n;
+        return true;
+      });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
   if (c.sent_upto < limit && c.sent_upto == d->cursor) {  // the rest expired

@@ -82,7 +82,7 @@ class Inboxes {
       inflight.clear();
       inflight_bytes = 0;
     }
-    uint64_t cursor = 0;     // mirror of the device's stored cursor (no store read per tick)
+    uint64_t cursor = 0;  // mirror of the device's stored cursor (no store read per tick)
     int64_t last_progress_ms = 0;
     int64_t rto_ms = 0;
     bool needs_pump = false;

@@ -27,11 +27,11 @@ struct SessionConfig {
   // ...and at most this many bytes of them (one push always goes): well under the gateway's
   // 4 MiB output cap, so a client reading a backlog of large messages is never cut off as slow.
   size_t push_window_bytes = 1u << 20;
-  int64_t push_rto_initial_ms = 2000;              // resend unacked pushes after this, doubling...
-  int64_t push_rto_max_ms = 60000;                 // ...up to this
-  double send_rate = 50;                           // messages per second per user (sustained)...
-  double send_burst = 100;                         // ...with this many allowed at once
-  std::string secret;  // cluster secret: verifies the tickets of media references
+  int64_t push_rto_initial_ms = 2000;  // resend unacked pushes after this, doubling...
+  int64_t push_rto_max_ms = 60000;     // ...up to this
+  double send_rate = 50;               // messages per second per user (sustained)...
+  double send_burst = 100;             // ...with this many allowed at once
+  std::string secret;                  // cluster secret: verifies the tickets of media references
 };
 
 struct ShardContext {

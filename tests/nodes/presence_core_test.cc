@@ -141,3 +141,27 @@ TEST_CASE("last seen is stored by Flush and read back after a restart", "[nodes]
   CHECK(again.StateOf("bob").last_seen == t);
   CHECK_FALSE(again.StateOf("bob").online);  // devices are soft state: unknown until told
 }
+
+TEST_CASE("under load a watched user's changes go out at most every 10 s, the newest last",
+          "[nodes][presence][overload]") {
+  P p;
+  p.Env(MeshType::kPresenceWatch, "bob", Stamp{"alice", "d", 1, "gw1"});
+  p.core.SetLoad({LoadLevel::kShedHints, false});
+  p.Activity("bob", 1, true);
+  REQUIRE(p.pub.size() == 1);  // online: news at once, the first time
+  p.pub.clear();
+  p.clock.Advance(2000);
+  p.Activity("bob", 0, false);  // offline 2 s later: held (at normal load it would go)
+  p.core.OnTick(p.pub);
+  CHECK(p.pub.empty());
+  p.clock.Advance(2000);
+  p.Activity("bob", 1, true);  // and online again: still held, the offline is shed
+  p.Activity("bob", 0, false);
+  CHECK(p.core.shed().presence == 1);
+  p.clock.Advance(6000);
+  p.core.OnTick(p.pub);
+  REQUIRE(p.pub.size() == 1);  // 10 s after the last: the newest state only
+  Presence now;
+  REQUIRE(Decode(p.pub[0].body, now) == DecodeStatus::kOk);
+  CHECK_FALSE(now.online);
+}

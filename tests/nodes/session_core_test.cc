@@ -418,9 +418,10 @@ TEST_CASE("media references: a valid ticket is delivered and reported, a bad one
   CHECK(reported.size() == 1);
 }
 
-TEST_CASE("pushes in flight are bounded in bytes too: a backlog of large messages comes in "
-          "windows",
-          "[nodes][inbox][overload]") {
+TEST_CASE(
+    "pushes in flight are bounded in bytes too: a backlog of large messages comes in "
+    "windows",
+    "[nodes][inbox][overload]") {
   nodes::SessionConfig cfg;
   cfg.send_rate = 1000;
   cfg.send_burst = 1000;
