@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   c1->add_option("--drain", w1.drain_s, "seconds to wait for stragglers after a step");
   c1->add_option("--body", w1.body_bytes, "message body bytes");
   c1->add_option("--max-p99-ms", w1.max_p99_ms, "p99 a sustained step must stay under");
+  c1->add_option("--heavy", w1.heavy_pairs, "the first N pairs send --heavy-factor times as often");
+  c1->add_option("--heavy-factor", w1.heavy_factor, "how much more often the heavy pairs send")
+      ->check(CLI::Range(1, 1000));
   c1->add_flag("--chatty", w1.chatty,
                "typing before each message, a read receipt per delivery, refused sends resent "
                "after retry_after (meshchat)");
@@ -101,7 +104,7 @@ int main(int argc, char** argv) {
       for (std::string r; std::getline(ss, r, ',');) w1.rates.push_back(std::stod(r));
     }
     auto driver = system == "meshchat"
-                      ? MakeMeshchatDriver(var, w1.body_bytes, w1.chatty)
+                      ? MakeMeshchatDriver(var, w1.body_bytes, w1.chatty, w1.heavy_pairs)
                       : MakeMqttDriver(mqtt_host, mqtt_port, w1.body_bytes, mqtt_pids);
     if (!driver) {
       std::cerr << "loadgen: " << system << " driver not built (libmosquitto-dev missing)\n";

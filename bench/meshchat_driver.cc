@@ -33,8 +33,8 @@ struct Client {
 
 class MeshchatDriver final : public ChatDriver {
  public:
-  MeshchatDriver(std::string var, size_t body, bool chatty)
-      : var_(std::move(var)), body_(body), chatty_(chatty) {}
+  MeshchatDriver(std::string var, size_t body, bool chatty, int heavy_pairs)
+      : var_(std::move(var)), body_(body), chatty_(chatty), heavy_pairs_(heavy_pairs) {}
   std::string name() const override { return "meshchat"; }
 
   bool Setup(int pairs) override {
@@ -74,6 +74,7 @@ class MeshchatDriver final : public ChatDriver {
 
   void Send(int pair, uint64_t k, int64_t sched_ns) override {
     sched_[k + 1] = sched_ns;
+    pair_of_[k + 1] = static_cast<size_t>(pair);
     // A sender told to wait holds new messages until then, as the client library does.
     const auto wait = not_before_.find(static_cast<size_t>(pair));
     if (wait != not_before_.end() && wait->second > NowNs()) {
@@ -91,7 +92,7 @@ class MeshchatDriver final : public ChatDriver {
       const uint64_t cid = retry_.front().second;
       retry_.pop_front();
       auto it = sched_.find(cid);
-      if (it != sched_.end()) SendMessage((cid - 1) % (clients_.size() / 2), cid - 1, it->second);
+      if (it != sched_.end()) SendMessage(pair_of_[cid], cid - 1, it->second);
     }
     loop_.Poll(timeout_ms);
     for (const auto& [ci, seq] : read_due_)  // one read per receiver per poll, as an app would
@@ -147,6 +148,7 @@ class MeshchatDriver final : public ChatDriver {
         std::memcpy(&k, p.body.data() + 8, 8);
         stats_->deliver.Record((now - sched) / 1000);
         if (!refused_.erase(k + 1)) stats_->deliver_first.Record((now - sched) / 1000);
+        if (c.pair >= heavy_pairs_) stats_->deliver_light.Record((now - sched) / 1000);
         ++stats_->delivered;
         if (chatty_) read_due_[ci] = std::max(read_due_[ci], p.seq);
         return;
@@ -157,6 +159,7 @@ class MeshchatDriver final : public ChatDriver {
         auto it = sched_.find(s.cid);
         if (it == sched_.end()) return;
         stats_->ack.Record((now - it->second) / 1000);
+        pair_of_.erase(s.cid);
         ++stats_->acked;
         if (s.seq <= c.receipted_upto) {  // the receipt overtook the ack
           stats_->receipt.Record((now - it->second) / 1000);
@@ -225,13 +228,15 @@ class MeshchatDriver final : public ChatDriver {
   std::deque<std::pair<int64_t, uint64_t>> retry_;  // (when, cid), in time order
   std::unordered_set<uint64_t> refused_;            // cids refused at least once
   std::unordered_map<size_t, int64_t> not_before_;  // sender -> hold new sends until
+  std::unordered_map<uint64_t, size_t> pair_of_;    // cid in flight -> its pair
+  int heavy_pairs_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<ChatDriver> MakeMeshchatDriver(const std::string& var_dir, size_t body_bytes,
-                                               bool chatty) {
-  return std::make_unique<MeshchatDriver>(var_dir, body_bytes, chatty);
+                                               bool chatty, int heavy_pairs) {
+  return std::make_unique<MeshchatDriver>(var_dir, body_bytes, chatty, heavy_pairs);
 }
 
 }  // namespace meshchat::bench

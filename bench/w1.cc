@@ -31,7 +31,7 @@ void PrintLine(const std::string& driver, int step, const StepResult& r) {
     << " chats_per_cpu_s=" << static_cast<long>(r.cpu_s > 0 ? s.receipts / r.cpu_s : 0)
     << " server_rss_kb=" << r.rss_kb << " sustained=" << (r.sustained ? 1 : 0)
     << " refused=" << s.refused << " typing=" << s.typing << " reads=" << s.reads << " "
-    << s.deliver_first.Summary("first_");
+    << s.deliver_first.Summary("first_") << " " << s.deliver_light.Summary("light_");
   std::cout << o.str() << std::endl;
 }
 
@@ -39,6 +39,22 @@ void PrintLine(const std::string& driver, int step, const StepResult& r) {
 
 int RunW1(ChatDriver& d, const W1Options& o) {
   if (!d.Setup(o.pairs)) return 2;
+  // Who sends message k: every pair once per round, heavy pairs `heavy_factor` times.
+  std::vector<int> slots;
+  for (int p = 0; p < o.pairs; ++p)
+    for (int i = 0; i < (p < o.heavy_pairs ? o.heavy_factor : 1); ++i) slots.push_back(p);
+  // Spread each heavy pair's turns over the round: position i goes to i * stride mod n, which
+  // visits every position once when the prime stride does not divide n.
+  constexpr size_t kStride = 7919;
+  if (o.heavy_pairs > 0 && slots.size() % kStride != 0) {
+    std::vector<int> spread(slots.size());
+    size_t at = 0;
+    for (int p : slots) {
+      spread[at] = p;
+      at = (at + kStride) % slots.size();
+    }
+    slots = std::move(spread);
+  }
   std::vector<StepResult> results;
   uint64_t k = 0;
   for (size_t step = 0; step < o.rates.size(); ++step) {
@@ -57,7 +73,7 @@ int RunW1(ChatDriver& d, const W1Options& o) {
       while (true) {
         const int64_t due = t0 + static_cast<int64_t>(static_cast<double>(i) * interval_ns);
         if (due > now || due >= t_end) break;
-        d.Send(static_cast<int>(k % static_cast<uint64_t>(o.pairs)), k, due);
+        d.Send(slots[k % slots.size()], k, due);
         ++stats.sent;
         ++i;
         ++k;

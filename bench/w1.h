@@ -20,6 +20,7 @@ struct W1Stats {
   // --chatty (meshchat): deliveries of messages never refused, refusals (each resent after its
   // retry_after with the same cid), typing notices and read receipts that reached clients.
   Histogram deliver_first;
+  Histogram deliver_light;  // --heavy: deliveries to the light pairs only
   uint64_t refused = 0, typing = 0, reads = 0;
   void Clear() { *this = W1Stats(); }
 };
@@ -49,10 +50,14 @@ struct W1Options {
   // Like a chat app: a typing indicator before each message, a read receipt for each delivery;
   // sends refused with retry_after are resent then (meshchat only).
   bool chatty = false;
+  // The first `heavy_pairs` pairs send `heavy_factor` times as often as the others (a few
+  // users sending most of the traffic); latency of the others is reported apart.
+  int heavy_pairs = 0;
+  int heavy_factor = 1;
 };
 
 std::unique_ptr<ChatDriver> MakeMeshchatDriver(const std::string& var_dir, size_t body_bytes,
-                                               bool chatty = false);
+                                               bool chatty = false, int heavy_pairs = 0);
 std::unique_ptr<ChatDriver> MakeMqttDriver(const std::string& host, int port, size_t body_bytes,
                                            std::vector<long> server_pids);
 

@@ -38,7 +38,7 @@ run 0 "$bin/meshchat-loadgen" abuse --seconds 1 --never-read 1 --feeders 2
 check abuse "$out"
 "$bin/meshctl" down >/dev/null
 run 0 "$src/bench/overload" --quick --bin "$bin"
-grep -q "^# degradation=on summary=1" <<<"$out" || { echo "overload: no summary:"; echo "$out"; exit 1; }
+grep -q "^# mix=even degradation=on summary=1" <<<"$out" || { echo "overload: no summary:"; echo "$out"; exit 1; }
 if command -v mosquitto >/dev/null; then
   run 0 "$src/bench/compare" --quick --bin "$bin"
   check compare "$out"
