@@ -64,6 +64,7 @@ LoadConfig LoadConfig::FromOptions(const std::map<std::string, std::string>& opt
   if (const auto* v = get("load_queue")) cfg.queue = Three("load_queue", *v);
   if (const auto* v = get("load_commit_ms")) cfg.commit_ms = Three("load_commit_ms", *v);
   if (const auto* v = get("load_busy_pct")) cfg.busy_pct = Three("load_busy_pct", *v);
+  if (const auto* v = get("load_delay_ms")) cfg.delay_ms = Three("load_delay_ms", *v);
   if (const auto* v = get("load_hard_queue")) cfg.hard_queue = Number("load_hard_queue", *v);
   if (const auto* v = get("load_calm_ms"))
     cfg.calm_ms = static_cast<int64_t>(Number("load_calm_ms", *v));
@@ -83,6 +84,7 @@ int LoadMonitor::LevelOf(const LoadSample& s, double scale) const {
   check(s.queue, cfg_.queue);
   check(s.commit_ms, cfg_.commit_ms);
   check(s.busy_pct, cfg_.busy_pct);
+  check(s.delay_ms, cfg_.delay_ms);
   return level;
 }
 

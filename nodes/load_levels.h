@@ -10,8 +10,8 @@
 // Independently of the level, a worker whose queue is over its hard cap refuses every new send
 // (`full`): back-pressure to the clients, before anything is stored.
 //
-// LoadMonitor turns samples (loop lag, loop busy share, queue depth, commit latency) into a
-// level with
+// LoadMonitor turns samples (loop lag, loop busy share, inbound delay, queue depth, commit
+// latency) into a level with
 // hysteresis: it climbs one level after `rise_samples` consecutive samples reaching a higher
 // level's threshold (so a sudden overload goes 1, 2, 3 half a second apart), and steps down one
 // level after every signal has stayed under `down_fraction` of the current level's thresholds
@@ -51,6 +51,7 @@ struct LoadSample {
   double queue = 0;      // Service::QueueDepth()
   double commit_ms = 0;  // age of the oldest batch waiting for its fsync (0: none)
   double busy_pct = 0;   // share of the sample period the loop was not waiting for events
+  double delay_ms = 0;   // worst wait of inbound mesh envelopes (router/inbound_delay.h)
 };
 
 struct LoadConfig {
@@ -62,13 +63,16 @@ struct LoadConfig {
   // A loop busy nearly all the time cannot take more: its backlog is in sockets, where the
   // other signals do not see it.
   std::array<double, 3> busy_pct = {85, 93, 98};
+  // How long envelopes wait to be read: the direct measure of a backlog, wherever it sits.
+  std::array<double, 3> delay_ms = {100, 250, 500};
   double hard_queue = 200'000;  // over it: `full` (0: never)
   double down_fraction = 0.5;
   int rise_samples = 2;
   int64_t calm_ms = 3'000;
 
   // Options from --opt (`load_levels=off`, `load_lag_ms=50,200,500`, `load_queue=...`,
-  // `load_commit_ms=...`, `load_busy_pct=...`, `load_hard_queue=N`, `load_calm_ms=N`). Throws
+  // `load_commit_ms=...`, `load_busy_pct=...`, `load_delay_ms=...`, `load_hard_queue=N`,
+  // `load_calm_ms=N`). Throws
   // on a malformed value (start-up only).
   static LoadConfig FromOptions(const std::map<std::string, std::string>& options,
                                 LoadConfig defaults);

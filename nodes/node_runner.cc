@@ -172,18 +172,19 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       sample_wall_ns = wall;
       sample_idle_ns = idle;
       LoadSample s{worst_lag_ms, static_cast<double>(service->QueueDepth()),
-                   static_cast<double>(service->CommitAgeMs()), std::max(0.0, busy)};
+                   static_cast<double>(service->CommitAgeMs()), std::max(0.0, busy),
+                   static_cast<double>(mesh.TakeInboundDelayMs())};
       worst_lag_ms = 0;
       if (!load.Observe(s)) return;
       const LoadState& st = load.state();
       auto level =
           st.level == LoadLevel::kNormal && !st.full ? spdlog::level::info : spdlog::level::warn;
       spdlog::log(level,
-                  "load level {} ({}){}: loop lag {:.0f} ms, busy {:.0f}%, queue {:.0f}, commit "
-                  "{:.0f} ms",
+                  "load level {} ({}){}: loop lag {:.0f} ms, busy {:.0f}%, inbound delay {:.0f} "
+                  "ms, queue {:.0f}, commit {:.0f} ms",
                   static_cast<int>(st.level), LoadLevelName(st.level),
-                  st.full ? ", queue full: new sends refused" : "", s.lag_ms, s.busy_pct, s.queue,
-                  s.commit_ms);
+                  st.full ? ", queue full: new sends refused" : "", s.lag_ms, s.busy_pct,
+                  s.delay_ms, s.queue, s.commit_ms);
       service->OnLoad(st);
     });
     auto status_now = [&] {
@@ -305,6 +306,9 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
                 load.last().lag_ms / 1000);
         m.Gauge("meshchat_loop_busy_ratio", "share of the last sample the loop was busy",
                 load.last().busy_pct / 100);
+        m.Gauge("meshchat_inbound_delay_seconds",
+                "worst wait of inbound mesh envelopes (heartbeats), last sample",
+                load.last().delay_ms / 1000);
         m.Gauge("meshchat_commit_age_seconds", "age of the oldest commit waiting for its fsync",
                 load.last().commit_ms / 1000);
         service->WriteMetrics(m);

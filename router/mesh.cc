@@ -14,11 +14,18 @@ Mesh::Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::st
       self_(std::move(self_id)),
       incarnation_(incarnation),
       opts_(opts),
-      router_(ctx, zmq::socket_type::router) {}
+      router_(ctx, zmq::socket_type::router) {
+  inbound_delay_ = InboundDelay(opts_.heartbeat_ms);
+}
 
 int64_t Mesh::NowMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t Mesh::WallMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 void Mesh::Start() {
@@ -173,7 +180,12 @@ void Mesh::Deliver(const std::string& from, std::string_view payload) {
       if (on_peer_up_) on_peer_up_(from, restarted);
     }
   }
-  if (env.type == codec::MeshType::kHeartbeat) return;
+  if (env.type == codec::MeshType::kHeartbeat) {
+    // `arg`: the sender's wall clock when it sent this (0 from nodes that predate it).
+    if (env.arg != 0) inbound_delay_.OnHeartbeat(from, static_cast<int64_t>(env.arg), WallMs());
+    return;
+  }
+  inbound_delay_.OnEnvelope(from, WallMs());
   if (on_envelope_) on_envelope_(from, std::move(env));
 }
 
@@ -191,7 +203,8 @@ void Mesh::Heartbeat() {
   for (auto& [id, p] : peers_) {
     codec::Envelope hb;
     hb.type = codec::MeshType::kHeartbeat;
-    (void)Send(id, std::move(hb));  // a failed heartbeat is what CheckPeers notices
+    hb.arg = static_cast<uint64_t>(WallMs());  // how long it waits on its way: a load signal
+    (void)Send(id, std::move(hb));             // a failed heartbeat is what CheckPeers notices
   }
 }
 

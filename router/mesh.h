@@ -24,6 +24,7 @@
 #include "base/status.h"
 #include "codec/envelope.h"
 #include "router/cluster_map.h"
+#include "router/inbound_delay.h"
 #include "router/reactor.h"
 
 namespace meshchat::router {
@@ -77,6 +78,8 @@ class Mesh {
   const std::string& self() const { return self_; }
   uint64_t incarnation() const { return incarnation_; }
   const MeshStats& stats() const { return stats_; }
+  // The worst wait of inbound envelopes since the last call, ms (router/inbound_delay.h).
+  int64_t TakeInboundDelayMs() { return inbound_delay_.TakeWorstMs(WallMs()); }
 
  private:
   struct Peer {
@@ -94,6 +97,8 @@ class Mesh {
   void CheckPeers();
   void DeliverLocal();
   static int64_t NowMs();
+  static int64_t WallMs();
+  InboundDelay inbound_delay_{1000};
 
   zmq::context_t& ctx_;
   Reactor& reactor_;

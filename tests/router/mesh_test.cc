@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "router/inbound_delay.h"
 #include "router/mesh.h"
 
 using namespace meshchat;
@@ -171,4 +172,28 @@ TEST_CASE("a silent peer is declared down, and a restart is noticed", "[router][
   auto down = std::find(events.begin(), events.end(), "b down");
   CHECK(down != events.end());
   CHECK(std::find(down, events.end(), "b restarted") != events.end());
+}
+
+TEST_CASE(
+    "inbound delay: above each peer's baseline; an overdue heartbeat counts while the "
+    "peer still talks",
+    "[router][overload]") {
+  router::InboundDelay d(1000);
+  int64_t now = 1'000'000;
+  // Peer a's clock is 500 ms behind ours: its delays read 502 when they are 2.
+  for (int i = 0; i < 5; ++i, now += 1000) d.OnHeartbeat("a", now - 502, now);
+  CHECK(d.TakeWorstMs(now) == 0);
+  d.OnHeartbeat("a", now - 802, now);  // waited 300 ms more than usual
+  CHECK(d.TakeWorstMs(now) == 300);
+  CHECK(d.TakeWorstMs(now) == 0);  // taken
+  // Its next heartbeats are stuck behind a backlog: older envelopes still arrive.
+  const int64_t last_hb = now;
+  now += 2500;
+  d.OnEnvelope("a", now);
+  // The one it sent 1 s after the last (which itself waited 300 ms extra) is 1.8 s late.
+  CHECK(d.TakeWorstMs(now) == 2500 + 300 - 1000);
+  // A peer that falls silent is down, not queued: nothing counted.
+  router::InboundDelay quiet(1000);
+  quiet.OnHeartbeat("b", last_hb, last_hb);
+  CHECK(quiet.TakeWorstMs(last_hb + 10'000) == 0);
 }
