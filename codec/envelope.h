@@ -49,6 +49,8 @@ enum class MeshType : uint8_t {
   kHistoryReq = 29,     // session -> conversation owner: key = conversation, body = History
   kMapUpdate = 30,      // operator -> node: body = the new cluster map (text); answered with
                         //   kStatusResp (its epoch says whether the node took it)
+  kRevoke = 31,         // operator -> gateway: key = user, stamp.device = device, arg = unix
+                        //   seconds of the revocation; answered with kStatusResp
 };
 const char* MeshTypeName(uint8_t t);
 

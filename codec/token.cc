@@ -98,8 +98,8 @@ bool Base64UrlDecode(std::string_view in, std::string& out, size_t max_out) {
 std::string SignToken(const TokenClaims& c, std::string_view secret) {
   if (secret.empty() || !IsValidId(c.user) || !IsValidId(c.device) || c.expires_s < 0) return {};
   std::string payload;
-  Writer(payload)
-      .Map(4)
+  Writer w(payload);
+  w.Map(c.issued_s > 0 ? 5 : 4)
       .Key("u")
       .Str(c.user)
       .Key("d")
@@ -108,24 +108,27 @@ std::string SignToken(const TokenClaims& c, std::string_view secret) {
       .Uint(static_cast<uint64_t>(c.expires_s))
       .Key("jti")
       .Uint(c.id);
+  if (c.issued_s > 0) w.Key("iat").Uint(static_cast<uint64_t>(c.issued_s));
   std::string signed_part = std::string(kPrefix) + Base64UrlEncode(payload);
   return signed_part + "." + Base64UrlEncode(Mac(secret, signed_part));
 }
 
 namespace {
 bool DecodeClaims(std::string_view payload, TokenClaims& c) {
-  uint64_t exp = 0;
+  uint64_t exp = 0, iat = 0;
   DecodeStatus s = DecodeMap(payload, [&](const MapView& m) {
     MC_DECODE_TRY(ReadStr(m.Find("u"), c.user, kMaxIdBytes));
     MC_DECODE_TRY(ReadStr(m.Find("d"), c.device, kMaxIdBytes));
     MC_DECODE_TRY(ReadUint(m.Find("exp"), exp));
     MC_DECODE_TRY(ReadUint(m.Find("jti"), c.id));
+    if (m.Find("iat")) MC_DECODE_TRY(ReadUint(m.Find("iat"), iat));
     return DecodeStatus::kOk;
   });
   if (s != DecodeStatus::kOk || !IsValidId(c.user) || !IsValidId(c.device) ||
-      exp > static_cast<uint64_t>(INT64_MAX))
+      exp > static_cast<uint64_t>(INT64_MAX) || iat > static_cast<uint64_t>(INT64_MAX))
     return false;
   c.expires_s = static_cast<int64_t>(exp);
+  c.issued_s = static_cast<int64_t>(iat);
   return true;
 }
 }  // namespace

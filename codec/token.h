@@ -14,7 +14,8 @@ struct TokenClaims {
   std::string user;
   std::string device;
   int64_t expires_s = 0;  // unix seconds
-  uint64_t id = 0;        // unique token id (for revocation lists later)
+  uint64_t id = 0;        // unique token id
+  int64_t issued_s = 0;   // unix seconds it was signed ("iat"; 0 in tokens that predate it)
   bool operator==(const TokenClaims&) const = default;
 };
 

@@ -132,6 +132,16 @@ void GatewayCore::HandleHello(uint64_t conn, Conn& c, std::string_view body, Eff
       addresses_.AuthFailed(c.addr, clock_.MonoMs());  // guessing tokens costs the address
       return Fatal(conn, ErrorCode::kBadToken, "invalid token", fx);
   }
+  if (claims.expires_s - clock_.WallMs() / 1000 > cfg_.max_token_ttl_s + cfg_.token_leeway_s) {
+    addresses_.AuthFailed(c.addr, clock_.MonoMs());
+    return Fatal(conn, ErrorCode::kBadToken,
+                 "token lifetime over " + std::to_string(cfg_.max_token_ttl_s) + " s", fx);
+  }
+  if (revoked_.Revoked(claims)) {
+    addresses_.AuthFailed(c.addr, clock_.MonoMs());
+    return Fatal(conn, ErrorCode::kBadToken, "token revoked", fx);
+  }
+  c.issued_s = claims.issued_s;
   if (sessions_.empty() || !peer_up_(sessions_.Owner(claims.user)))
     return Fatal(conn, ErrorCode::kServiceUnavailable, "session shard unreachable; reconnect", fx);
   c.authed = true;
@@ -219,6 +229,17 @@ void GatewayCore::OnPublished(const std::string& user, std::string_view body, Ef
   const std::string frame =
       codec::EncodeFrame(static_cast<uint8_t>(codec::FrameType::kPresence), body);
   for (uint64_t conn : w->second) fx.writes.push_back({conn, frame});
+}
+
+bool GatewayCore::Revoke(const std::string& user, const std::string& device, int64_t at_s,
+                         Effects& fx) {
+  if (!revoked_.Add(user, device, at_s)) return false;
+  std::vector<uint64_t> doomed;
+  for (const auto& [id, c] : conns_)
+    if (c.authed && c.user == user && c.device == device && c.issued_s <= at_s)
+      doomed.push_back(id);
+  for (uint64_t id : doomed) Fatal(id, ErrorCode::kBadToken, "device revoked", fx);
+  return true;
 }
 
 void GatewayCore::SetLoad(const LoadState& load, Effects& fx) {
@@ -324,6 +345,10 @@ void GatewayCore::OnSessionsChanged(const router::HashRing& old_ring, Effects& f
 
 void GatewayCore::OnTick(Effects& fx) {
   const int64_t now = clock_.MonoMs();
+  if (now - revocations_expired_ms_ >= 60'000) {  // entries no acceptable token can match
+    revoked_.Expire(clock_.WallMs() / 1000, cfg_.max_token_ttl_s + cfg_.token_leeway_s);
+    revocations_expired_ms_ = now;
+  }
   for (const auto& [id, c] : conns_) {
     if (!c.authed && now - c.opened_ms > cfg_.hello_timeout_ms)
       Fatal(id, ErrorCode::kHelloTimeout, "no hello within the time limit", fx);

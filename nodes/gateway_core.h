@@ -20,6 +20,7 @@
 #include "nodes/effects.h"
 #include "nodes/load_levels.h"
 #include "nodes/metrics.h"
+#include "nodes/revocations.h"
 #include "router/hash_ring.h"
 
 namespace meshchat::nodes {
@@ -36,6 +37,9 @@ struct GatewayConfig {
   double frame_rate = 500;
   double frame_burst = 1000;
   int64_t token_leeway_s = 30;
+  // Tokens valid for longer than this from now are refused: tokens are short-lived, which is
+  // also what bounds the revocation list (nodes/revocations.h).
+  int64_t max_token_ttl_s = 86'400;
   AddressLimitConfig addresses = {};  // per source address: connects and failed authentications
 };
 
@@ -83,6 +87,10 @@ class GatewayCore {
   // back to normal); at level 3 sends of the heaviest users are refused (rate_limited, no cid:
   // the gateway does not read bodies).
   void SetLoad(const LoadState& load, Effects& fx);
+  // `meshctl revoke`: the device's tokens signed at or before `at_s` are refused from now on,
+  // and its connections that authenticated with one are closed. False if the list is full.
+  bool Revoke(const std::string& user, const std::string& device, int64_t at_s, Effects& fx);
+  Revocations& revocations() { return revoked_; }
   const ShedCounters& shed() const { return shed_; }
 
   size_t connections() const { return conns_.size(); }
@@ -103,7 +111,8 @@ class GatewayCore {
     std::vector<std::string> watching;
     std::string user;
     std::string device;
-    std::string addr;  // the client's IP ("" in tests)
+    std::string addr;      // the client's IP ("" in tests)
+    int64_t issued_s = 0;  // its token's "iat"
   };
   void Fatal(uint64_t conn, codec::ErrorCode code, const std::string& msg, Effects& fx);
   void Error(uint64_t conn, codec::ErrorCode code, const std::string& msg, Effects& fx);
@@ -129,6 +138,8 @@ class GatewayCore {
   uint64_t refused_fast_ = 0, refused_auth_ = 0;
   LoadState load_;
   ShedCounters shed_;
+  Revocations revoked_;
+  int64_t revocations_expired_ms_ = 0;
   HeavySenders heavy_;
   std::unordered_map<std::string, std::string> held_presence_;  // user -> newest push held back
   size_t authenticated_ = 0;

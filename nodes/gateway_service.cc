@@ -27,6 +27,8 @@ GatewayConfig ConfigFor(const NodeContext& ctx) {
     cfg.frame_rate = std::stod(it->second);
   if (auto it = ctx.options.find("frame_burst"); it != ctx.options.end())
     cfg.frame_burst = std::stod(it->second);
+  if (auto it = ctx.options.find("max_token_ttl_s"); it != ctx.options.end())
+    cfg.max_token_ttl_s = std::stoll(it->second);
   // Per client address (0 rate: no limit): connects, and failed authentications.
   for (auto [key, field] : {std::pair{"connect_rate", &cfg.addresses.connect_rate},
                             std::pair{"connect_burst", &cfg.addresses.connect_burst},
@@ -71,6 +73,11 @@ GatewayService::GatewayService(NodeContext& ctx)
 }
 
 void GatewayService::Start() {
+  // Revoked devices survive restarts (meshctl revoke reaches the gateways that run).
+  if (Status s = core_.revocations().Load(RevocationsPath()); !s.ok())
+    throw std::runtime_error(s.ToString());
+  if (core_.revocations().size())
+    spdlog::info("{} revoked devices loaded", core_.revocations().size());
   listener_.Start();
   sub_.set(zmq::sockopt::linger, 0);
   sub_.set(zmq::sockopt::rcvhwm, 100000);
@@ -128,8 +135,30 @@ void GatewayService::BeginShutdown() {
 }
 
 void GatewayService::OnEnvelope(const std::string& from, codec::Envelope&& env) {
+  if (env.type == codec::MeshType::kRevoke) return Revoke(from, env);
   core_.OnMesh(from, std::move(env), fx_);
   Apply();
+}
+
+void GatewayService::Revoke(const std::string& from, const codec::Envelope& env) {
+  // Answered once stored: arg 0 = done, 1 = refused (bad ids, list full, disk).
+  codec::Envelope resp;
+  resp.type = codec::MeshType::kStatusResp;
+  resp.req = env.req;
+  resp.arg = 1;
+  const int64_t at = static_cast<int64_t>(std::min<uint64_t>(env.arg, INT64_MAX));
+  if (codec::IsValidId(env.key) && codec::IsValidId(env.stamp.device)) {
+    if (!core_.Revoke(env.key, env.stamp.device, at, fx_)) {
+      spdlog::error("revocation of {} {} refused: the list is full", env.key, env.stamp.device);
+    } else if (Status s = core_.revocations().Save(RevocationsPath()); !s.ok()) {
+      spdlog::error("revocation of {} {} not stored: {}", env.key, env.stamp.device, s.ToString());
+    } else {
+      spdlog::info("device {} of {} revoked", env.stamp.device, env.key);
+      resp.arg = 0;
+    }
+  }
+  Apply();
+  (void)ctx_.mesh.Reply(from, std::move(resp));
 }
 
 void GatewayService::OnPeerUp(const std::string& node, bool /*restarted*/) {

@@ -36,6 +36,8 @@ class GatewayService final : public Service {
  private:
   void Apply();
   bool ReceivePublished();
+  void Revoke(const std::string& from, const codec::Envelope& env);
+  std::string RevocationsPath() const { return ctx_.data_dir + "/revoked"; }
 
   NodeContext& ctx_;
   router::HashRing sessions_;

@@ -14,12 +14,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "codec/client_messages.h"
 #include "codec/msgpack_view.h"
 #include "nodes/local_mesh_util.h"
 #include "router/hash_ring.h"
@@ -397,6 +399,38 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log, bool wait_p
     log += "; it sees " + std::to_string(last->peers_up) + " of " +
            std::to_string(last->peers_total) + " peers (are the others running?)";
   log += "\n";
+  return Status::Ok();
+}
+
+Status LocalMesh::Revoke(const std::string& user, const std::string& device, std::string& log) {
+  if (!codec::IsValidId(user) || !codec::IsValidId(device))
+    return {Code::kInvalid, "user and device ids are 1-64 characters of [A-Za-z0-9._@-]"};
+  auto map = router::ClusterMap::Load(map_path());
+  if (!map.ok()) return map.status();
+  codec::Envelope req;
+  req.type = codec::MeshType::kRevoke;
+  req.req = 1;
+  req.key = user;
+  req.stamp.device = device;
+  req.arg = static_cast<uint64_t>(std::time(nullptr));
+  std::vector<std::string> failed;
+  size_t done = 0;
+  for (const auto& n : map->nodes) {
+    if (n.role != router::Role::kGateway) continue;
+    auto r = AskNode(n, "revoke", req, codec::MeshType::kStatusResp, 3000);
+    if (!r.ok() || r->arg != 0)
+      failed.push_back(n.id + (r.ok() ? " (could not store it: see its log)" : " (no answer)"));
+    else
+      ++done;
+  }
+  if (!failed.empty()) {
+    std::string names;
+    for (const auto& f : failed) names += (names.empty() ? "" : ", ") + f;
+    return {Code::kUnavailable, "not revoked at " + names + "; revoked at " + std::to_string(done) +
+                                    " gateways; run it again"};
+  }
+  log += "device " + device + " of " + user + " revoked at " + std::to_string(done) +
+         " gateways: its tokens signed until now are refused, its connections closed\n";
   return Status::Ok();
 }
 

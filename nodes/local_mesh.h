@@ -71,6 +71,10 @@ class LocalMesh {
   // Drains a gateway: it stops accepting and sends its clients elsewhere; waits (up to
   // `timeout_ms`) until it holds no connection, and drops it from client-endpoints.
   Status DrainGateway(const std::string& id, std::string& log, int timeout_ms = 30000);
+  // Revokes a device at every gateway of the map (each stores it before answering): its
+  // tokens signed until now are refused and its connections closed. Refused, naming them,
+  // unless every gateway answers (a gateway that misses it would still accept the device).
+  Status Revoke(const std::string& user, const std::string& device, std::string& log);
   // Membership (local_mesh_membership.cc): a new map (epoch + 1) with the node added or
   // removed, written and pushed to every running node. Gateways, session and group nodes;
   // for the last two it waits until the keys that moved are handed over.

@@ -191,9 +191,12 @@ int CmdToken(nodes::LocalMesh& mesh, const std::string& user, const std::string&
     std::cerr << "meshctl token: --ttl must be positive\n";
     return 2;
   }
+  if (ttl > 86'400)
+    std::cerr << "meshctl token: warning: gateways refuse tokens living over 86400 s unless "
+                 "their max_token_ttl_s is raised\n";
   std::random_device rd;
-  codec::TokenClaims c{user, device, static_cast<int64_t>(std::time(nullptr)) + ttl,
-                       (uint64_t{rd()} << 32) | rd()};
+  const auto now = static_cast<int64_t>(std::time(nullptr));
+  codec::TokenClaims c{user, device, now + ttl, (uint64_t{rd()} << 32) | rd(), now};
   std::cout << codec::SignToken(c, secret) << "\n";
   return 0;
 }
@@ -315,6 +318,11 @@ int main(int argc, char** argv) {
       "push-map",
       "several hosts: push a newer cluster file to every node and wait for keys to move");
   cpush->add_option("file", push_file, "cluster file")->required();
+  std::string revoke_user, revoke_device;
+  auto* crevoke = app.add_subcommand(
+      "revoke", "refuse a device's tokens signed until now and close its connections");
+  crevoke->add_option("user", revoke_user, "user id")->required();
+  crevoke->add_option("device", revoke_device, "device id")->required();
   auto* cdrain =
       app.add_subcommand("drain", "send a gateway's clients elsewhere, wait until empty");
   cdrain->add_option("gateway", node_id, "gateway id")->required();
@@ -367,6 +375,13 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : 1;
   }
   if (cring->parsed()) return CmdRing(mesh, role_name);
+  if (crevoke->parsed()) {
+    std::string log;
+    Status s = mesh.Revoke(revoke_user, revoke_device, log);
+    std::cout << log;
+    if (!s.ok()) std::cerr << "meshctl revoke: " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
   if (cdrain->parsed()) {
     std::string log;
     Status s = mesh.DrainGateway(node_id, log);

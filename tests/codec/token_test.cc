@@ -59,3 +59,13 @@ TEST_CASE("tokens are not minted for invalid claims", "[codec]") {
   CHECK(SignToken({"a b", "d", kNow, 1}, kSecret).empty());
   CHECK(SignToken({"a", "d", kNow, 1}, "").empty());
 }
+
+TEST_CASE("a token carries when it was signed; tokens without it read as 0", "[codec][security]") {
+  TokenClaims c{"alice", "phone", kNow + 60, 42, kNow};
+  TokenClaims out;
+  REQUIRE(VerifyToken(SignToken(c, kSecret), kSecret, kNow, out) == TokenStatus::kOk);
+  CHECK(out.issued_s == kNow);
+  TokenClaims old{"alice", "phone", kNow + 60, 42};  // signed before "iat" existed
+  REQUIRE(VerifyToken(SignToken(old, kSecret), kSecret, kNow, out) == TokenStatus::kOk);
+  CHECK(out.issued_s == 0);
+}

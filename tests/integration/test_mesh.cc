@@ -71,8 +71,8 @@ int TestMesh::Meshctl(const std::string& args, std::string* output) const {
 
 std::string TestMesh::Token(const std::string& user, const std::string& device,
                             int64_t ttl_s) const {
-  return codec::SignToken({user, device, static_cast<int64_t>(std::time(nullptr)) + ttl_s, 1},
-                          secret_);
+  const auto now = static_cast<int64_t>(std::time(nullptr));
+  return codec::SignToken({user, device, now + ttl_s, 1, now}, secret_);
 }
 
 std::string TestMesh::GatewayAddr(size_t i) const {
