@@ -11,6 +11,7 @@
 #include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 #include "codec/token.h"
+#include "nodes/records.h"
 
 using namespace meshchat::codec;
 namespace fs = std::filesystem;
@@ -112,5 +113,21 @@ int main(int argc, char** argv) {
         "epoch 1\nnode gw1 gateway mesh=tcp://127.0.0.1:7101 client=127.0.0.1:7001\n"
         "node s1 session mesh=ipc:///tmp/s1\n");
   Write(maps, "bad", "epoch x\nnode\n");
+
+  using namespace meshchat::nodes;
+  const fs::path records = root / "fuzz_records";
+  InboxEntry entry;
+  entry.chat = "bob";
+  entry.from = "bob";
+  entry.from_device = "pc";
+  entry.seq = 3;
+  entry.body = "hi";
+  Write(records, "inbox_entry", EncodeRecord(entry));
+  Write(records, "inbox_append", EncodeRecord(InboxAppend{{"alice", "carol"}, entry}));
+  Write(records, "group_cursor", EncodeRecord(GroupCursor{"crew", "alice", 4, 2}));
+  Write(records, "handover_rows", EncodeRecord(HandoverRows{2, "inbox", {{"k", "v"}}}));
+  Write(records, "presence_setting", EncodeRecord(PresenceSetting{"alice", 1, "bob"}));
+  Write(records, "uints", EncodeUints({1, 2, 3}));
+  Write(records, "revoked", "alice phone 1700000000\nbob pc 5\n");
   return 0;
 }
