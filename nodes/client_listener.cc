@@ -127,9 +127,10 @@ void ClientListener::OnEvents(uint64_t id, uint32_t events) {
       if (n > 0) {
         budget -= std::min(budget, static_cast<size_t>(n));
         const bool drained = static_cast<size_t>(n) < read_buf_.size();
-        if (!c.closing &&  // input of a connection we are closing is discarded
-            !Consume(id, std::string_view(read_buf_.data(), static_cast<size_t>(n))))
-          return;
+        if (!c.closing) {  // input of a connection we are closing is discarded
+          if (!Consume(id, std::string_view(read_buf_.data(), static_cast<size_t>(n)))) return;
+          TrackPartial(conns_.at(id));
+        }
         // A short read emptied the socket: skip the read that would only say EAGAIN
         // (epoll is level-triggered and reports anything that arrives later).
         if (drained && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
@@ -169,6 +170,7 @@ bool ClientListener::Consume(uint64_t id, std::string_view data) {
     if (c->in.size() < h.frame_size()) return true;
     std::string frame = std::move(c->in);
     c->in = std::string();  // release the buffer: idle connections hold no input memory
+    c->partial_deadline_ms = 0;
     ++stats_.frames_in;
     cb_.on_frame(id, codec::FrameView{h.type, std::string_view(frame).substr(codec::kHeaderSize)});
     if (!still_open()) return false;
@@ -180,7 +182,8 @@ bool ClientListener::Consume(uint64_t id, std::string_view data) {
     size_t used = 0;
     auto s = codec::DecodeFrame(data, f, used);
     if (s == codec::DecodeStatus::kNeedMore) {
-      c->in.assign(data);  // header already checked if present: bounded by kMaxFrameLength
+      c->in.assign(data);          // header already checked if present: bounded by kMaxFrameLength
+      c->partial_deadline_ms = 0;  // a new frame: its own deadline
       return true;
     }
     if (s != codec::DecodeStatus::kOk) {
@@ -255,11 +258,34 @@ void ClientListener::FlushAll() {
   }
 }
 
+void ClientListener::TrackPartial(Conn& c) {
+  if (c.in.empty()) {
+    c.partial_deadline_ms = 0;
+    return;
+  }
+  if (c.partial_deadline_ms != 0 && c.partial_sized) return;
+  codec::FrameHeader h;
+  const bool sized = codec::DecodeHeader(c.in, h) == codec::DecodeStatus::kOk;
+  const int64_t size_ms =
+      sized ? static_cast<int64_t>(h.frame_size() * 1000 / cfg_.min_frame_bytes_per_s) : 0;
+  if (c.partial_deadline_ms == 0) {
+    c.partial_deadline_ms = NowMs() + cfg_.frame_deadline_ms + size_ms;
+  } else {
+    c.partial_deadline_ms += size_ms;  // the header completed: now its length is known
+  }
+  c.partial_sized = sized;
+}
+
 void ClientListener::Sweep() {
   const int64_t now = NowMs();
   std::vector<uint64_t> expired;
-  for (auto& [id, c] : conns_)
+  for (auto& [id, c] : conns_) {
     if (c.closing && c.close_deadline_ms < now) expired.push_back(id);
+    if (!c.closing && c.partial_deadline_ms != 0 && c.partial_deadline_ms < now) {
+      ++stats_.slow_frames;  // a slowloris: closed without a word, it is not a client
+      expired.push_back(id);
+    }
+  }
   for (uint64_t id : expired) Destroy(id);
 }
 

@@ -26,6 +26,11 @@ struct ListenerConfig {
   int backlog = 4096;
   size_t max_out_bytes = 4u << 20;  // per connection
   size_t max_connections = 19'000;  // stays under the 20k open-file limit
+  // Slowloris: a frame once started must be complete within this long, plus one second per
+  // `min_frame_bytes_per_s` of its declared length (a 1 MiB frame: 10 s + 128 s at 8 KiB/s).
+  // Otherwise the connection is closed. Idle connections (no frame started) are not limited.
+  int64_t frame_deadline_ms = 10'000;
+  size_t min_frame_bytes_per_s = 8192;
 };
 
 struct ListenerStats {
@@ -34,6 +39,7 @@ struct ListenerStats {
   uint64_t frames_in = 0;
   uint64_t slow_consumers = 0;
   uint64_t accept_errors = 0;  // accept() failures other than "try again" (EMFILE, ENFILE...)
+  uint64_t slow_frames = 0;    // closed: a started frame did not complete in time
 };
 
 class ClientListener {
@@ -69,13 +75,17 @@ class ClientListener {
     bool closing = false;
     bool want_write = false;
     int64_t close_deadline_ms = 0;
-    std::string in;   // bytes of an incomplete frame only
-    std::string out;  // unsent output
+    std::string in;                   // bytes of an incomplete frame only
+    int64_t partial_deadline_ms = 0;  // when `in` must be a whole frame (0: nothing started)
+    bool partial_sized = false;       // the deadline counts the frame's declared length
+    std::string out;                  // unsent output
   };
   void Accept();
   void OnEvents(uint64_t id, uint32_t events);
   // Feeds bytes to the framer. Returns false if the connection was closed meanwhile.
   bool Consume(uint64_t id, std::string_view data);
+  // Sets or clears the deadline of the frame being read (slowloris).
+  void TrackPartial(Conn& c);
   void Flush(uint64_t id, Conn& c);
   void FlushAll();
   void Destroy(uint64_t id);

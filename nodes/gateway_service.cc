@@ -18,6 +18,8 @@ ListenerConfig ListenerFor(const NodeContext& ctx) {
   // its inbox). Keep it above the session's push byte window (1 MiB).
   if (auto it = ctx.options.find("max_out_bytes"); it != ctx.options.end())
     cfg.max_out_bytes = std::stoull(it->second);
+  if (auto it = ctx.options.find("frame_deadline_ms"); it != ctx.options.end())
+    cfg.frame_deadline_ms = std::stoll(it->second);
   return cfg;
 }
 
@@ -106,6 +108,9 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   m.Counter("meshchat_gateway_accept_errors_total", "accept() failures (e.g. out of file handles)",
             s.accept_errors);
   m.Counter("meshchat_gateway_frames_in_total", "client frames received", s.frames_in);
+  m.Counter("meshchat_gateway_slow_frames_total",
+            "connections closed because a started frame did not complete in time (slowloris)",
+            s.slow_frames);
   m.Counter("meshchat_gateway_slow_consumers_total",
             "connections closed because their output queue was full", s.slow_consumers);
   auto type = [](uint8_t t) {

@@ -167,3 +167,49 @@ TEST_CASE("an address that keeps failing to authenticate is refused for a while"
   auto ok = client::ChatClient::Connect(mesh.Gateway(0), mesh.Token("alice"), 2000);
   CHECK(ok.ok());
 }
+
+TEST_CASE(
+    "slowloris: a frame started and not finished in time closes the connection; a "
+    "large frame sent steadily and an idle connection do not",
+    "[integration][abuse]") {
+  // Frames must complete within 1 s plus 1 s per 8 KiB of their length.
+  TestMesh mesh(1, 1, "--opt frame_deadline_ms=1000");
+  const std::string a = "alice", b = "bob";
+  auto ca = mesh.Connect(a, 0);
+  auto cb = mesh.Connect(b, 0);
+  auto closed_within = [](client::Connection& c, int ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      auto f = c.ReadFrame(100);
+      if (!f.ok() && f.status().code() == Code::kUnavailable) return true;
+    }
+    return false;
+  };
+  {  // three bytes of a header, then silence: before hello...
+    auto c = Raw(mesh);
+    REQUIRE(c.SendRaw(std::string("\x00\x00\x00", 3)).ok());
+    CHECK(closed_within(c, 2500));
+  }
+  {  // ...and after it: a 100-byte frame dribbled a byte every 150 ms
+    auto c = Raw(mesh);
+    const std::string hello = codec::EncodeMessageFrame(codec::Hello{1, mesh.Token("slow")});
+    REQUIRE(c.SendRaw(hello).ok());
+    REQUIRE(c.ReadFrame(3000).ok());  // welcome
+    const std::string frame = codec::EncodeMessageFrame(codec::Send{"x", 1, std::string(90, 'z')});
+    bool closed = false;
+    for (size_t i = 0; i < frame.size() && !closed; ++i) {
+      closed = !c.SendRaw(frame.substr(i, 1)).ok();
+      auto f = c.ReadFrame(150);
+      closed = closed || (!f.ok() && f.status().code() == Code::kUnavailable);
+    }
+    CHECK(closed);
+  }
+  // A 60 KB message in one go, and an idle authenticated connection, are fine.
+  auto idle = mesh.Connect("idle", 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  REQUIRE(ca.Send(b, std::string(60'000, 'l')).ok());
+  CHECK(Expect<codec::Push>(cb).body.size() == 60'000);
+  REQUIRE(idle.Ping(7).ok());
+  Expect<client::Pong>(idle);
+  CHECK_THAT(mesh.Scrape("gw1"), Catch::Contains("meshchat_gateway_slow_frames_total 2"));
+}

@@ -88,6 +88,7 @@ client::Endpoint TestMesh::Gateway(size_t i) const {
 }
 
 std::pair<std::string, std::string> TestMesh::CrossShardUsers() const {
+  REQUIRE(map_.IdsWithRole(router::Role::kSession).size() >= 2);  // else no such pair
   router::HashRing ring(map_.IdsWithRole(router::Role::kSession));
   for (int i = 0;; ++i) {
     std::string a = "alice" + std::to_string(i), b = "bob" + std::to_string(i);
