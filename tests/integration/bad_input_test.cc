@@ -104,6 +104,16 @@ TEST_CASE("bad input gets an error and a closed connection; others keep chatting
     REQUIRE(c.SendFrame(0x01, "\xc1\xc1\xc1").ok());
     ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
   }
+  SECTION("a hello body nested 100,000 deep (a msgpack bomb)") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, std::string(100'000, '\x91') + "\x01").ok());
+    ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
+  }
+  SECTION("a hello declaring a 4 GiB token in 15 bytes") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, std::string("\x82\xa1v\x01\xa5token\xdb\xff\xff\xff\xff", 15)).ok());
+    ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
+  }
   SECTION("an unsupported protocol version") {
     auto c = Raw(mesh);
     REQUIRE(c.SendFrame(0x01, codec::Encode(codec::Hello{99, mesh.Token("eve")})).ok());
@@ -132,14 +142,18 @@ TEST_CASE("bad input gets an error and a closed connection; others keep chatting
     auto welcome = c.ReadFrame(5000);
     REQUIRE(welcome.ok());
     REQUIRE(welcome->type == static_cast<uint8_t>(codec::FrameType::kWelcome));
-    REQUIRE(c.SendFrame(0x03, "\xc1 not msgpack").ok());
-    auto f = c.ReadFrame(5000);
-    REQUIRE(f.ok());
-    REQUIRE(f->type == static_cast<uint8_t>(codec::FrameType::kError));
-    codec::Error e;
-    REQUIRE(codec::Decode(f->body, e) == codec::DecodeStatus::kOk);
-    CHECK(e.code == codec::ErrorCode::kBadRequest);
-    CHECK_FALSE(e.fatal);
+    // Not msgpack, then nested 100,000 deep: each refused, neither fatal.
+    for (const std::string& body :
+         {std::string("\xc1 not msgpack"), std::string(100'000, '\x91') + "\x01"}) {
+      REQUIRE(c.SendFrame(0x03, body).ok());
+      auto f = c.ReadFrame(5000);
+      REQUIRE(f.ok());
+      REQUIRE(f->type == static_cast<uint8_t>(codec::FrameType::kError));
+      codec::Error e;
+      REQUIRE(codec::Decode(f->body, e) == codec::DecodeStatus::kOk);
+      CHECK(e.code == codec::ErrorCode::kBadRequest);
+      CHECK_FALSE(e.fatal);
+    }
     REQUIRE(c.SendFrame(0x07, codec::Encode(codec::Ping{5})).ok());  // still connected
     auto pong = c.ReadFrame(5000);
     REQUIRE(pong.ok());
