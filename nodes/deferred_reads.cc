@@ -31,7 +31,6 @@ Status DeferredReads::Put(const std::string& user, const codec::Read& read) {
   } else if (old.status().code() != Code::kNotFound) {
     return old.status();
   }
-  maybe_waiting_ = true;
   return kv_.Put(kTable, key, EncodeUints({seq, app ? 1u : 0u}));
 }
 
@@ -42,7 +41,6 @@ Result<size_t> DeferredReads::Take(size_t max, const SendFn& send) {
     return rows.size() < max;
   });
   if (!s.ok()) return s;
-  if (rows.size() < max) maybe_waiting_ = false;
   for (const auto& [key, value] : rows) {
     if (Status d = kv_.Del(kTable, key); !d.ok()) return d;
     const size_t nul = key.find('\0');

@@ -23,15 +23,12 @@ class DeferredReads {
   // Keeps the highest position per (user, chat).
   Status Put(const std::string& user, const codec::Read& read);
   // Takes up to `max` reads out of the store (deleted in the same batch) and hands each to
-  // `send`. Returns how many it took.
+  // `send`. Returns how many it took. (An empty table costs one B-tree seek: no "maybe
+  // waiting" flag to go stale after a failed commit or rows moved in by a hand-over.)
   Result<size_t> Take(size_t max, const SendFn& send);
-  // Whether some may be waiting (cheap: no store read; true after a restart until a Take finds
-  // the table empty).
-  bool maybe_waiting() const { return maybe_waiting_; }
 
  private:
   store::KvStore& kv_;
-  bool maybe_waiting_ = true;
 };
 
 }  // namespace meshchat::nodes

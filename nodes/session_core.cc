@@ -551,7 +551,6 @@ void SessionCore::OnTick(Effects& fx) {
 
 void SessionCore::FlushDeferredReads(Effects& fx) {
   constexpr int64_t kReadBatchMs = 5000;
-  if (!deferred_reads_.maybe_waiting()) return;
   const int64_t now = ctx_.clock.MonoMs();
   const bool loaded = load_.AtLeast(LoadLevel::kDelayReceipts);
   if (loaded && now - reads_flushed_ms_ < kReadBatchMs) return;
