@@ -144,7 +144,7 @@ TEST_CASE("session at level 1 drops typing and last-seen updates, core messages 
   s.Frame(alice, FrameType::kTyping, Encode(Typing{"bob", false, true}));
   s.Send(alice, "bob", 1, "still here");
   CHECK(s.Client("gw2", 2).typing == 1);
-  CHECK(s.Core("s1").shed().typing == 1);
+  CHECK(s.core("s1").shed().typing == 1);
   CHECK(s.Client("gw1", 1).sent.size() == 1);
   CHECK(s.Client("gw2", 2).pushes.size() == 1);
 }
@@ -164,7 +164,7 @@ TEST_CASE("session at level 2 stores read receipts and sends them later, once",
   s.Read(bob, "alice", 3);  // collapses with the first: one receipt up to 3
   s.Tick();
   CHECK(av.receipts.size() == delivered);  // put off
-  CHECK(s.Core(s.Owner("bob")).shed().receipts_delayed == 2);
+  CHECK(s.core(s.Owner("bob")).shed().receipts_delayed == 2);
   s.AckAll(alice);
   // A restart loses none of them: they are stored.
   for (const char* id : {"s1", "s2"}) s.Restart(id);
@@ -216,7 +216,7 @@ TEST_CASE("session at level 3 refuses the heaviest sender before storing; full r
   CHECK(cv.sent.size() == 6);
   CHECK(cv.errors.empty());
   CHECK(s.Client("gw2", 3).pushes.size() == 56);  // the refused one was never stored
-  CHECK(s.Core("s1").shed().sends_refused == 1);
+  CHECK(s.core("s1").shed().sends_refused == 1);
 
   s.SetLoad({LoadLevel::kNormal, true});
   s.Send(calm, "bob", 201, "c");

@@ -93,7 +93,6 @@ class Shards {
   store::KvStore& store(const std::string& id) { return *shards_.at(id).kv; }
   const std::string& Owner(std::string_view key) const { return ring_.Owner(key); }
   ClientView& Client(const std::string& gw, uint64_t conn) { return clients_[{gw, conn}]; }
-  nodes::SessionCore& Core(const std::string& id) { return *shards_.at(id).core; }
   // Every shard at load `state` (nodes/load_levels.h).
   void SetLoad(const nodes::LoadState& state) {
     for (auto& [id, s] : shards_) s.core->SetLoad(state);
