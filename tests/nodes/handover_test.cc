@@ -265,6 +265,55 @@ TEST_CASE("a hand-over survives a failed commit and a restart of the old owner",
   }
 }
 
+TEST_CASE("read receipts put off under load move with their user and are sent after",
+          "[nodes][handover][overload]") {
+  Shards sh({"s1", "s2"});
+  const std::vector<std::string> ring3{"s1", "s2", "s3"};
+  router::HashRing before({"s1", "s2"}), after(ring3);
+  // A reader whose key moves to s3, and a writer whose key stays.
+  std::string reader, writer;
+  for (int i = 0; reader.empty() || writer.empty(); ++i) {
+    const std::string u = "user" + std::to_string(i);
+    if (reader.empty() && after.Owner(u) == "s3") reader = u;
+    if (writer.empty() && after.Owner(u) == before.Owner(u)) writer = u;
+  }
+  const Stamp w{writer, "phone", 1, "gw1"}, r{reader, "phone", 2, "gw1"};
+  sh.Connect(writer, "phone", "gw1", 1);
+  sh.Connect(reader, "phone", "gw1", 2);
+  sh.Send(w, reader, 1, "read me");
+  sh.Send(w, reader, 2, "and me");
+  sh.AckAll(r);
+  sh.AckAll(w);
+  for (const char* id : {"s1", "s2"}) sh.core(id).SetLoad({nodes::LoadLevel::kDelayReceipts});
+  sh.Read(r, writer, 2);  // stored at the reader's old shard, not sent
+  auto& wv = sh.Client("gw1", 1);
+  auto reads = [&] {
+    size_t n = 0;
+    for (const auto& rc : wv.receipts) n += rc.kind == ReceiptKind::kRead && rc.seq == 2;
+    return n;
+  };
+  CHECK(reads() == 0);
+  CHECK(sh.kv(before.Owner(reader)).Count("readlater") == 1);
+
+  sh.AddShard("s3", ring3);
+  sh.core("s3").SetLoad({nodes::LoadLevel::kDelayReceipts});
+  REQUIRE(sh.core("s3").handover().Begin(2, {"s1", "s2"}, ring3).ok());
+  sh.TakeMap("s1", ring3, 2);
+  sh.TakeMap("s2", ring3, 2);
+  sh.SetGatewayRing(ring3);
+  sh.Connect(writer, "phone", "gw1", 1);
+  SettleHandover(sh, ring3);
+  for (const char* id : {"s1", "s2"}) CHECK(sh.kv(id).Count("readlater") == 0);
+  // Load falls everywhere: the new owner sends it.
+  for (const char* id : {"s1", "s2", "s3"}) sh.core(id).SetLoad({});
+  for (int i = 0; i < 5 && reads() == 0; ++i) {
+    sh.clock.Advance(300);
+    sh.Tick();
+  }
+  CHECK(reads() == 1);
+  CHECK(sh.kv("s3").Count("readlater") == 0);
+}
+
 TEST_CASE("a shard refuses requests for keys still moving in, and answers them after",
           "[nodes][handover]") {
   Shards sh({"s1"});
