@@ -97,15 +97,11 @@ void GatewayCore::OnFrame(uint64_t conn, const codec::FrameView& f, Effects& fx)
       return Forward(conn, c, f, fx);
     case FrameType::kSend:
     case FrameType::kGroupSend:
-      if (load_.AtLeast(LoadLevel::kRefuseHeavy)) {
-        heavy_.Count(c.user, now);
-        if (heavy_.IsHeavy(c.user)) {
-          ++shed_.sends_refused;
-          errors_.Add(static_cast<uint8_t>(ErrorCode::kRateLimited));
-          codec::Error e{ErrorCode::kRateLimited, "server busy; retry", std::nullopt, false, 1000};
-          fx.writes.push_back({conn, codec::EncodeMessageFrame(e)});
-          return;
-        }
+      // (A gateway has no hard queue cap: only level 3 refuses here.)
+      if (auto refused = RefuseSend(load_, heavy_, shed_, c.user, now, std::nullopt)) {
+        errors_.Add(static_cast<uint8_t>(refused->code));
+        fx.writes.push_back({conn, codec::EncodeMessageFrame(*refused)});
+        return;
       }
       return Forward(conn, c, f, fx);
     default: return Forward(conn, c, f, fx);

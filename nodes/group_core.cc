@@ -247,17 +247,9 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   }
   // Load, then fan-out per group: refused before anything is stored (a retry of a stored
   // message was answered above, whatever the limit).
-  if (load_.full || load_.AtLeast(LoadLevel::kRefuseHeavy)) {
-    const int64_t now = clock_.MonoMs();
-    heavy_.Count(env.stamp.user, now);
-    if (load_.full || heavy_.IsHeavy(env.stamp.user)) {
-      ++(load_.full ? shed_.sends_refused_full : shed_.sends_refused);
-      codec::Error e{load_.full ? ErrorCode::kServiceUnavailable : ErrorCode::kRateLimited,
-                     load_.full ? "server overloaded; retry" : "server busy; retry", m.cid, false,
-                     1000};
-      fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kError), codec::Encode(e));
-      return Status::Ok();
-    }
+  if (auto refused = RefuseSend(load_, heavy_, shed_, env.stamp.user, clock_.MonoMs(), m.cid)) {
+    fx.ToClient(env.stamp, static_cast<uint8_t>(codec::FrameType::kError), codec::Encode(*refused));
+    return Status::Ok();
   }
   // Cost of the fan-out limit: one per member delivery.
   if (cfg_.fanout_rate > 0) {

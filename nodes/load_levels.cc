@@ -162,6 +162,21 @@ void HeavySenders::Roll(int64_t now_ms) {
   window_start_ms_ = now_ms;
 }
 
+std::optional<codec::Error> RefuseSend(const LoadState& load, HeavySenders& heavy,
+                                       ShedCounters& shed, const std::string& user, int64_t now_ms,
+                                       std::optional<uint64_t> cid) {
+  if (load.full) {
+    ++shed.sends_refused_full;
+    return codec::Error{codec::ErrorCode::kServiceUnavailable, "server overloaded; retry", cid,
+                        false, 1000};
+  }
+  if (!load.AtLeast(LoadLevel::kRefuseHeavy)) return std::nullopt;
+  heavy.Count(user, now_ms);
+  if (!heavy.IsHeavy(user)) return std::nullopt;
+  ++shed.sends_refused;
+  return codec::Error{codec::ErrorCode::kRateLimited, "server busy; retry", cid, false, 1000};
+}
+
 void WriteShedMetrics(MetricsText& m, const ShedCounters& s) {
   const char* name = "meshchat_load_shed_total";
   const char* help = "work shed or put off by load level (hints, receipts) or refused (sends)";

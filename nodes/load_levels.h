@@ -21,12 +21,14 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "codec/client_messages.h"
 #include "nodes/metrics.h"
 
 namespace meshchat::nodes {
@@ -134,5 +136,13 @@ struct ShedCounters {
   uint64_t sends_refused_full = 0;  // sends refused: queue over its hard cap
 };
 void WriteShedMetrics(MetricsText& m, const ShedCounters& s);
+
+// Whether load refuses a new send from `user` (counted in `heavy` at level 3): over the hard
+// cap every one (service_unavailable), at level 3 the heaviest senders' (rate_limited), both
+// with retry_after 1 s and counted in `shed`. The error to answer, or nothing. Callers refuse
+// before anything is stored. `cid` is absent at the gateway, which reads no bodies.
+std::optional<codec::Error> RefuseSend(const LoadState& load, HeavySenders& heavy,
+                                       ShedCounters& shed, const std::string& user, int64_t now_ms,
+                                       std::optional<uint64_t> cid);
 
 }  // namespace meshchat::nodes

@@ -275,20 +275,9 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
 bool SessionCore::AllowSend(const codec::Stamp& who, uint64_t cid, Effects& fx) {
   const int64_t now = ctx_.clock.MonoMs();
   // Load first: refused before anything is stored, with a retry_after the client waits out.
-  if (load_.full) {
-    ++shed_.sends_refused_full;
-    codec::Error e{ErrorCode::kServiceUnavailable, "server overloaded; retry", cid, false, 1000};
-    ctx_.ToClient(who, static_cast<uint8_t>(FrameType::kError), codec::Encode(e), fx);
+  if (auto refused = RefuseSend(load_, heavy_, shed_, who.user, now, cid)) {
+    ctx_.ToClient(who, static_cast<uint8_t>(FrameType::kError), codec::Encode(*refused), fx);
     return false;
-  }
-  if (load_.AtLeast(LoadLevel::kRefuseHeavy)) {
-    heavy_.Count(who.user, now);
-    if (heavy_.IsHeavy(who.user)) {
-      ++shed_.sends_refused;
-      codec::Error e{ErrorCode::kRateLimited, "server busy; retry", cid, false, 1000};
-      ctx_.ToClient(who, static_cast<uint8_t>(FrameType::kError), codec::Encode(e), fx);
-      return false;
-    }
   }
   auto it = send_limit_.try_emplace(who.user, ctx_.cfg.send_rate, ctx_.cfg.send_burst).first;
   if (it->second.Take(now)) return true;
