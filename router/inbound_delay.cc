@@ -18,9 +18,9 @@ void InboundDelay::OnHeartbeat(const std::string& peer, int64_t sent_wall_ms, in
   p.last_hb_at = p.last_any_at = now_wall_ms;
 }
 
-void InboundDelay::OnEnvelope(const std::string& peer, int64_t now_wall_ms) {
+void InboundDelay::OnEnvelope(const std::string& peer, int64_t heard_wall_ms) {
   auto it = peers_.find(peer);
-  if (it != peers_.end()) it->second.last_any_at = now_wall_ms;
+  if (it != peers_.end()) it->second.last_any_at = std::max(it->second.last_any_at, heard_wall_ms);
 }
 
 int64_t InboundDelay::TakeWorstMs(int64_t now_wall_ms) {

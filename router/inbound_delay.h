@@ -20,8 +20,8 @@ class InboundDelay {
 
   // A heartbeat from `peer` sent at `sent_wall_ms` (its clock) arrived at `now_wall_ms`.
   void OnHeartbeat(const std::string& peer, int64_t sent_wall_ms, int64_t now_wall_ms);
-  // Any other envelope from `peer` arrived.
-  void OnEnvelope(const std::string& peer, int64_t now_wall_ms);
+  // `peer` was last heard from (any envelope) at `heard_wall_ms`, our clock.
+  void OnEnvelope(const std::string& peer, int64_t heard_wall_ms);
   void Forget(const std::string& peer) { peers_.erase(peer); }
   // The worst delay above baseline since the last call, over all peers (0 if none).
   int64_t TakeWorstMs(int64_t now_wall_ms);

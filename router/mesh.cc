@@ -14,9 +14,7 @@ Mesh::Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::st
       self_(std::move(self_id)),
       incarnation_(incarnation),
       opts_(opts),
-      router_(ctx, zmq::socket_type::router) {
-  inbound_delay_ = InboundDelay(opts_.heartbeat_ms);
-}
+      router_(ctx, zmq::socket_type::router) {}
 
 int64_t Mesh::NowMs() {
   using namespace std::chrono;
@@ -26,6 +24,15 @@ int64_t Mesh::NowMs() {
 int64_t Mesh::WallMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+int64_t Mesh::TakeInboundDelayMs() {
+  // Whether a peer still talks comes from when it was last heard (kept per envelope anyway),
+  // passed here four times a second rather than on the receive path.
+  const int64_t wall = WallMs(), mono = NowMs();
+  for (const auto& [id, p] : peers_)
+    if (p.last_heard_ms != 0) inbound_delay_.OnEnvelope(id, wall - (mono - p.last_heard_ms));
+  return inbound_delay_.TakeWorstMs(wall);
 }
 
 void Mesh::Start() {
@@ -185,7 +192,6 @@ void Mesh::Deliver(const std::string& from, std::string_view payload) {
     if (env.arg != 0) inbound_delay_.OnHeartbeat(from, static_cast<int64_t>(env.arg), WallMs());
     return;
   }
-  inbound_delay_.OnEnvelope(from, WallMs());
   if (on_envelope_) on_envelope_(from, std::move(env));
 }
 

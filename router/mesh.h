@@ -79,7 +79,7 @@ class Mesh {
   uint64_t incarnation() const { return incarnation_; }
   const MeshStats& stats() const { return stats_; }
   // The worst wait of inbound envelopes since the last call, ms (router/inbound_delay.h).
-  int64_t TakeInboundDelayMs() { return inbound_delay_.TakeWorstMs(WallMs()); }
+  int64_t TakeInboundDelayMs();
 
  private:
   struct Peer {
@@ -98,7 +98,6 @@ class Mesh {
   void DeliverLocal();
   static int64_t NowMs();
   static int64_t WallMs();
-  InboundDelay inbound_delay_{1000};
 
   zmq::context_t& ctx_;
   Reactor& reactor_;
@@ -114,6 +113,7 @@ class Mesh {
   PeerDownHandler on_peer_down_;
   MeshStats stats_;
   int64_t last_decode_log_ms_ = 0;
+  InboundDelay inbound_delay_{opts_.heartbeat_ms};
 };
 
 }  // namespace meshchat::router
