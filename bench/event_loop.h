@@ -5,9 +5,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+typedef struct ssl_st SSL;
+
+namespace meshchat::client {
+class TlsClientContext;
+}
 
 namespace meshchat::bench {
 
@@ -24,6 +31,8 @@ class FrameLoop {
     on_frame_ = std::move(f);
     on_closed_ = std::move(c);
   }
+  // Connections made from now on speak TLS, checking the server against `ca_file`.
+  bool EnableTls(const std::string& ca_file);
   // Starts a non-blocking connect; returns the connection's index, or -1.
   int Connect(const std::string& host, uint16_t port);
   void Send(size_t conn, uint8_t type, std::string_view body);
@@ -39,10 +48,17 @@ class FrameLoop {
     int fd = -1;
     std::string in, out;
     bool want_write = false;
+    SSL* ssl = nullptr;
+    bool write_wants_read = false;  // TLS: the handshake waits for the server
   };
+  // One read or write, plain or TLS: bytes moved, 0 (try later) or -1 (closed).
+  ssize_t Read(Conn& c, char* buf, size_t n);
+  ssize_t Write(Conn& c);
+  void SetInterest(size_t i);
   void Flush(size_t i);
   void ReadFrom(size_t i);
   int ep_ = -1;
+  std::shared_ptr<client::TlsClientContext> tls_;
   std::vector<Conn> conns_;
   std::vector<size_t> dirty_;
   OnFrame on_frame_;

@@ -40,6 +40,7 @@ class MeshchatDriver final : public ChatDriver {
   bool Setup(int pairs) override {
     MeshInfo mesh;
     if (!LoadMesh(var_, mesh)) return false;
+    if (mesh.tls && !loop_.EnableTls(mesh.ca_file)) return false;
     secret_ = mesh.secret;
     gateways_ = mesh.gateways;
     std::random_device rd;

@@ -23,6 +23,7 @@ class MeshchatGroupDriver final : public GroupDriver {
   bool Setup(int groups, int size) override {
     MeshInfo mesh;
     if (!LoadMesh(var_, mesh)) return false;
+    if (mesh.tls && !loop_.EnableTls(mesh.ca_file)) return false;
     size_ = size;
     std::random_device rd;
     run_ = std::to_string(rd() % 1000000);

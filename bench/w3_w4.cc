@@ -38,6 +38,7 @@ std::string RunId() {
 size_t OpenIdle(FrameLoop& loop, const MeshInfo& m, const std::string& prefix, size_t first,
                 size_t n) {
   size_t welcomed = 0;
+  if (m.tls && !loop.EnableTls(m.ca_file)) return 0;
   loop.SetHandlers(
       [&](size_t, uint8_t t, std::string_view) {
         if (t == static_cast<uint8_t>(FrameType::kWelcome)) ++welcomed;
@@ -146,6 +147,7 @@ int RunW4(const std::string& var, size_t clients, size_t pending) {
   // 2. a sender leaves `pending` messages for each of them, and waits until all are stored
   {
     FrameLoop loop;
+    if (m.tls && !loop.EnableTls(m.ca_file)) return 2;
     size_t welcomed = 0, acked = 0;
     std::map<uint64_t, size_t> to_of;                 // cid -> client index
     std::vector<std::pair<int64_t, uint64_t>> retry;  // (when, cid) refused by the rate limit
@@ -194,6 +196,7 @@ int RunW4(const std::string& var, size_t clients, size_t pending) {
   }
   // 3. the storm: everyone reconnects at once and drains
   FrameLoop loop;
+  if (m.tls && !loop.EnableTls(m.ca_file)) return 2;
   std::vector<size_t> got(clients, 0);
   std::vector<uint64_t> max_n(clients, 0);
   size_t welcomed = 0, drained = 0;

@@ -29,7 +29,7 @@ double Median(std::vector<double> v) {
 Result<client::ChatClient> Join(const MeshInfo& m, size_t gateway, const std::string& user) {
   const auto& [host, port] = m.gateways[gateway % m.gateways.size()];
   codec::TokenClaims c{user, "bench", static_cast<int64_t>(time(nullptr)) + 3600, 1};
-  return client::ChatClient::Connect({host, static_cast<uint16_t>(port)},
+  return client::ChatClient::Connect({host, static_cast<uint16_t>(port), m.tls, {m.ca_file}},
                                      codec::SignToken(c, m.secret));
 }
 }  // namespace

@@ -11,7 +11,15 @@ namespace meshchat::client {
 
 using codec::FrameType;
 
-Result<Endpoint> ParseEndpoint(const std::string& s) {
+Result<Endpoint> ParseEndpoint(const std::string& text) {
+  std::string s = text;
+  bool tls = true;  // a bare HOST:PORT is TLS: plaintext is only ever asked for by name
+  if (s.rfind("tcp://", 0) == 0) {
+    tls = false;
+    s = s.substr(6);
+  } else if (s.rfind("tls://", 0) == 0) {
+    s = s.substr(6);
+  }
   const size_t colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0)
     return Status(Code::kInvalid, "server must be HOST:PORT, got '" + s + "'");
@@ -22,18 +30,28 @@ Result<Endpoint> ParseEndpoint(const std::string& s) {
   std::string host = s.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
-  return Endpoint{host, static_cast<uint16_t>(port)};
+  return Endpoint{host, static_cast<uint16_t>(port), tls, {}};
 }
 
-Result<Endpoint> FindServer(const std::string& flag) {
-  if (!flag.empty()) return ParseEndpoint(flag);
-  if (const char* env = std::getenv("MESHCHAT_SERVER"); env && *env) return ParseEndpoint(env);
+Result<Endpoint> FindServer(const std::string& flag, const std::string& ca_file) {
+  std::string ca = ca_file;
+  if (const char* env = std::getenv("MESHCHAT_CA"); ca.empty() && env) ca = env;
+  auto with_ca = [&](Result<Endpoint> ep) {
+    if (ep.ok()) ep->tls_opts.ca_file = ca;
+    return ep;
+  };
+  if (!flag.empty()) return with_ca(ParseEndpoint(flag));
+  if (const char* env = std::getenv("MESHCHAT_SERVER"); env && *env)
+    return with_ca(ParseEndpoint(env));
   const char* home = std::getenv("MESHCHAT_HOME");
-  const std::string path =
-      (home && *home ? std::string(home) : std::string(".")) + "/var/client-endpoints";
+  const std::string var = (home && *home ? std::string(home) : std::string(".")) + "/var";
+  const std::string path = var + "/client-endpoints";
   std::ifstream in(path);
   std::string line;
-  if (in && std::getline(in, line) && !line.empty()) return ParseEndpoint(line);
+  if (in && std::getline(in, line) && !line.empty()) {
+    if (ca.empty()) ca = var + "/tls/ca.pem";  // meshctl up --tls made it
+    return with_ca(ParseEndpoint(line));
+  }
   return Status(Code::kNotFound,
                 "no server given and no local mesh found at " + path +
                     " (start one with scripts/run-local, or pass --server HOST:PORT)");
@@ -47,7 +65,13 @@ std::string Describe(const codec::Error& e) {
 
 Result<ChatClient> ChatClient::Connect(const Endpoint& ep, const std::string& token,
                                        int timeout_ms) {
-  auto conn = Connection::Dial(ep.host, ep.port, timeout_ms);
+  std::shared_ptr<TlsClientContext> tls;
+  if (ep.tls) {
+    auto t = TlsClientContext::Create(ep.tls_opts);
+    if (!t.ok()) return t.status();
+    tls = std::move(t).value();
+  }
+  auto conn = Connection::Dial(ep.host, ep.port, timeout_ms, std::move(tls));
   if (!conn.ok()) return conn.status();
   ChatClient c(std::move(conn).value());
   // cids only need to be unique per sender: start at a random point so a restarted client

@@ -31,13 +31,17 @@ using Event =
 struct Endpoint {
   std::string host;
   uint16_t port = 0;
+  bool tls = false;
+  TlsOptions tls_opts;  // with tls: how the server's certificate is checked
 };
 
-// "HOST:PORT" -> Endpoint.
+// "tls://HOST:PORT" or "HOST:PORT" -> TLS; "tcp://HOST:PORT" -> plain TCP (by name only).
 Result<Endpoint> ParseEndpoint(const std::string& s);
 // --server, else $MESHCHAT_SERVER, else the first line of the local mesh's client-endpoints
-// file ($MESHCHAT_HOME/var/client-endpoints, or ./var/client-endpoints).
-Result<Endpoint> FindServer(const std::string& flag);
+// file ($MESHCHAT_HOME/var/client-endpoints, or ./var/client-endpoints; its TLS lines are
+// checked against the local mesh's development CA, var/tls/ca.pem). `ca_file` (else
+// $MESHCHAT_CA) replaces the CA certificates TLS endpoints are checked against.
+Result<Endpoint> FindServer(const std::string& flag, const std::string& ca_file = "");
 
 class ChatClient {
  public:

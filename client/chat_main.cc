@@ -1,5 +1,7 @@
 // chat: the command-line client.
 //   chat [--token T] [--server H:P]          interactive: "@bob hi", or "/to bob" then lines
+//        [--ca FILE]                         TLS: H:P or tls://H:P (the default), checked
+//                                            against FILE (else system CAs); tcp://H:P: plain
 //   chat send --to bob "hi" [--wait sent|delivered|read]
 //   chat listen [--count N] [--timeout S] [--read]   print each received body on its own line
 //   chat history [--with USER]               what this device has received
@@ -47,9 +49,10 @@ int TokenFrom(std::string& token) {
   return 0;
 }
 
-int Connect(const std::string& server, std::string token, std::optional<ChatClient>& out) {
+int Connect(const std::string& server, const std::string& ca, std::string token,
+            std::optional<ChatClient>& out) {
   if (int rc = TokenFrom(token); rc != 0) return rc;
-  auto ep = client::FindServer(server);
+  auto ep = client::FindServer(server, ca);
   if (!ep.ok()) {
     std::cerr << "chat: " << ep.status().message() << "\n";
     return kExitConnect;
@@ -300,9 +303,14 @@ int CmdHistory(std::string token, const std::string& with) {
 
 int main(int argc, char** argv) {
   CLI::App app{"chat: meshchat command-line client"};
-  std::string token, server;
+  std::string token, server, ca;
   app.add_option("--token", token, "access token (default $MESHCHAT_TOKEN)");
-  app.add_option("--server", server, "gateway HOST:PORT (default: the local mesh)");
+  app.add_option("--server", server,
+                 "gateway HOST:PORT or tls://HOST:PORT (TLS), tcp://HOST:PORT (plain); "
+                 "default: the local mesh");
+  app.add_option("--ca", ca,
+                 "CA certificates (PEM) the gateway's certificate must chain to (default "
+                 "$MESHCHAT_CA, the local mesh's VAR/tls/ca.pem, else the system's)");
 
   std::string to, text, wait = "sent";
   int send_timeout = 10;
@@ -382,7 +390,7 @@ int main(int argc, char** argv) {
   }
   if (chistory->parsed()) return CmdHistory(token, with);
   std::optional<ChatClient> c;
-  if (int rc = Connect(server, token, c); rc != 0) return rc;
+  if (int rc = Connect(server, ca, token, c); rc != 0) return rc;
   client::LocalHistory h(c->welcome().user, c->welcome().device);
   c->set_last_n(h.LastN());
   if (csend->parsed()) return CmdSend(*c, to, text, wait, send_timeout);

@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <system_error>
 #include <vector>
 
@@ -32,7 +34,10 @@ ClientListener::ClientListener(router::Reactor& reactor, ListenerConfig cfg, Cal
 }
 
 ClientListener::~ClientListener() {
-  for (auto& [id, c] : conns_) close(c.fd);
+  for (auto& [id, c] : conns_) {
+    if (c.ssl) SSL_free(c.ssl);
+    close(c.fd);
+  }
   if (listen_fd_ >= 0) close(listen_fd_);
 }
 
@@ -105,7 +110,23 @@ void ClientListener::Accept() {
       close(fd);
       continue;
     }
-    conns_[id].fd = fd;
+    Conn& c = conns_[id];
+    c.fd = fd;
+    if (cfg_.tls) {
+      c.ssl = SSL_new(cfg_.tls.get());
+      if (!c.ssl || SSL_set_fd(c.ssl, fd) != 1) {
+        spdlog::warn("TLS: cannot set up a connection: {}", TakeSslErrors());
+        if (c.ssl) SSL_free(c.ssl);
+        reactor_.RemoveFd(fd);
+        close(fd);
+        conns_.erase(id);
+        continue;
+      }
+      SSL_set_accept_state(c.ssl);
+      // A handshake is a frame like any other for slowloris: it must finish in time.
+      c.handshaking = true;
+      c.partial_deadline_ms = NowMs() + cfg_.frame_deadline_ms;
+    }
     ++stats_.accepted;
     if (cb_.on_open) cb_.on_open(id, addr);
   }
@@ -119,28 +140,124 @@ void ClientListener::OnEvents(uint64_t id, uint32_t events) {
     it = conns_.find(id);
     if (it == conns_.end()) return;
   }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    size_t budget = kReadBudget;
-    while (budget > 0) {
-      Conn& c = conns_.at(id);
-      ssize_t n = read(c.fd, read_buf_.data(), read_buf_.size());
-      if (n > 0) {
-        budget -= std::min(budget, static_cast<size_t>(n));
-        const bool drained = static_cast<size_t>(n) < read_buf_.size();
-        if (!c.closing) {  // input of a connection we are closing is discarded
-          if (!Consume(id, std::string_view(read_buf_.data(), static_cast<size_t>(n)))) return;
-          TrackPartial(conns_.at(id));
-        }
-        // A short read emptied the socket: skip the read that would only say EAGAIN
-        // (epoll is level-triggered and reports anything that arrives later).
-        if (drained && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      if (n < 0 && errno == EINTR) continue;
+  // TLS: a read that waited for the socket to be writable (handshake output) goes on.
+  const bool readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ||
+                        (it->second.read_wants_write && (events & EPOLLOUT));
+  if (!readable) return;
+  ReadAll(id, events);
+  it = conns_.find(id);
+  // TLS: a write that waited for input (handshake) goes on.
+  if (it != conns_.end() && it->second.write_wants_read) Flush(id, it->second);
+}
+
+void ClientListener::ReadAll(uint64_t id, uint32_t events) {
+  size_t budget = kReadBudget;
+  while (budget > 0) {
+    Conn& c = conns_.at(id);
+    size_t n = 0;
+    const Io io = ReadSome(c, n);
+    if (io == Io::kGone) {
       Destroy(id);  // EOF or error
       return;
     }
+    if (c.handshaking && SSL_is_init_finished(c.ssl)) {
+      c.handshaking = false;  // the frame deadline starts with the first frame
+      c.partial_deadline_ms = 0;
+    }
+    if (io == Io::kAgain) {
+      UpdateInterest(c);
+      return;
+    }
+    budget -= std::min(budget, n);
+    // A short plain read emptied the socket (TLS reads stop at a record: no such hint).
+    const bool drained = !c.ssl && n < read_buf_.size();
+    if (!c.closing) {  // input of a connection we are closing is discarded
+      if (!Consume(id, std::string_view(read_buf_.data(), n))) return;
+      TrackPartial(conns_.at(id));
+    }
+    // Skip the read that would only say EAGAIN (epoll is level-triggered and reports
+    // anything that arrives later).
+    if (drained && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+  }
+  // Budget spent. Plain: epoll reports the rest. TLS: bytes OpenSSL already took off the
+  // socket are invisible to epoll, so come back next turn.
+  const Conn& c = conns_.at(id);
+  if (c.ssl && SSL_has_pending(c.ssl))
+    reactor_.After(0, [this, id] {
+      if (conns_.count(id)) ReadAll(id, EPOLLIN);
+    });
+}
+
+ClientListener::Io ClientListener::ReadSome(Conn& c, size_t& n) {
+  if (!c.ssl) {
+    while (true) {
+      const ssize_t r = read(c.fd, read_buf_.data(), read_buf_.size());
+      if (r > 0) {
+        n = static_cast<size_t>(r);
+        return Io::kData;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kAgain;
+      return Io::kGone;
+    }
+  }
+  ERR_clear_error();
+  c.read_wants_write = false;
+  const int r = SSL_read(c.ssl, read_buf_.data(), static_cast<int>(read_buf_.size()));
+  if (r > 0) {
+    n = static_cast<size_t>(r);
+    return Io::kData;
+  }
+  switch (SSL_get_error(c.ssl, r)) {
+    case SSL_ERROR_WANT_READ: return Io::kAgain;
+    case SSL_ERROR_WANT_WRITE: c.read_wants_write = true; return Io::kAgain;
+    case SSL_ERROR_ZERO_RETURN:  // close_notify: a clean goodbye
+      return Io::kGone;
+    case SSL_ERROR_SYSCALL:  // reset or EOF: a failure only if the handshake never finished
+      if (c.handshaking) ++stats_.tls_failures;
+      c.tls_dead = true;
+      return Io::kGone;
+    default:  // a protocol error: plaintext on a TLS port, a bad record, no common suite...
+      ++stats_.tls_failures;
+      c.tls_dead = true;
+      spdlog::debug("TLS connection failed: {}", TakeSslErrors());
+      return Io::kGone;
+  }
+}
+
+ClientListener::Io ClientListener::WriteSome(Conn& c, std::string_view data, size_t& n) {
+  if (!c.ssl) {
+    while (true) {
+      const ssize_t r = send(c.fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (r > 0) {
+        n = static_cast<size_t>(r);
+        return Io::kData;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kAgain;
+      return Io::kGone;  // peer reset
+    }
+  }
+  ERR_clear_error();
+  c.write_wants_read = false;
+  const int r =
+      SSL_write(c.ssl, data.data(), static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
+  if (r > 0) {
+    n = static_cast<size_t>(r);
+    return Io::kData;
+  }
+  switch (SSL_get_error(c.ssl, r)) {
+    case SSL_ERROR_WANT_WRITE: return Io::kAgain;
+    case SSL_ERROR_WANT_READ: c.write_wants_read = true; return Io::kAgain;
+    default: c.tls_dead = true; return Io::kGone;
+  }
+}
+
+void ClientListener::UpdateInterest(Conn& c) {
+  const bool want = (!c.out.empty() && !c.write_wants_read) || c.read_wants_write;
+  if (want != c.want_write) {
+    c.want_write = want;
+    (void)reactor_.ModFd(c.fd, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u));
   }
 }
 
@@ -225,27 +342,25 @@ void ClientListener::CloseAfterFlush(uint64_t id) {
 }
 
 void ClientListener::Flush(uint64_t id, Conn& c) {
-  while (!c.out.empty()) {
-    ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      c.out.erase(0, static_cast<size_t>(n));
-      continue;
+  // Written bytes are dropped once at the end, not per write (TLS writes one record at a time).
+  size_t done = 0;
+  while (done < c.out.size()) {
+    size_t n = 0;
+    const Io io = WriteSome(c, std::string_view(c.out).substr(done), n);
+    if (io == Io::kGone) {
+      Destroy(id);
+      return;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    Destroy(id);  // peer reset
-    return;
+    if (io == Io::kAgain) break;
+    done += n;
   }
+  c.out.erase(0, done);
   if (c.out.empty() && c.out.capacity() > 0) c.out = std::string();  // idle: hold nothing
   if (c.closing && c.out.empty()) {
     Destroy(id);
     return;
   }
-  const bool want = !c.out.empty();
-  if (want != c.want_write) {
-    c.want_write = want;
-    (void)reactor_.ModFd(c.fd, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u));
-  }
+  UpdateInterest(c);
 }
 
 void ClientListener::FlushAll() {
@@ -293,6 +408,11 @@ void ClientListener::Destroy(uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   reactor_.RemoveFd(it->second.fd);
+  if (SSL* ssl = it->second.ssl) {
+    // close_notify, best effort, no waiting (never after a fatal error: OpenSSL forbids it)
+    if (!it->second.handshaking && !it->second.tls_dead) SSL_shutdown(ssl);
+    SSL_free(ssl);
+  }
   close(it->second.fd);
   conns_.erase(it);
   dirty_.erase(id);

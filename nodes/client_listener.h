@@ -5,6 +5,9 @@
 // before any byte of it is kept), output is capped per connection (a client that does not
 // read is disconnected; it loses nothing, because undelivered messages stay in its inbox).
 // Output is coalesced: frames queued during a loop turn go out in one write() at turn end.
+// With a TLS context the same happens over TLS (OpenSSL on the non-blocking socket): the
+// handshake must complete within the frame deadline, and idle connections hold no record
+// buffers (SSL_MODE_RELEASE_BUFFERS).
 #pragma once
 
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <unordered_set>
 
 #include "codec/frame.h"
+#include "nodes/tls_server.h"
 #include "router/reactor.h"
 
 namespace meshchat::nodes {
@@ -31,6 +35,7 @@ struct ListenerConfig {
   // Otherwise the connection is closed. Idle connections (no frame started) are not limited.
   int64_t frame_deadline_ms = 10'000;
   size_t min_frame_bytes_per_s = 8192;
+  SslCtxPtr tls;  // null: plain TCP (only when configured so explicitly, see GatewayService)
 };
 
 struct ListenerStats {
@@ -40,6 +45,7 @@ struct ListenerStats {
   uint64_t slow_consumers = 0;
   uint64_t accept_errors = 0;  // accept() failures other than "try again" (EMFILE, ENFILE...)
   uint64_t slow_frames = 0;    // closed: a started frame did not complete in time
+  uint64_t tls_failures = 0;   // closed: TLS handshake or record error (e.g. a plaintext client)
 };
 
 class ClientListener {
@@ -64,6 +70,9 @@ class ClientListener {
   // Closes once queued output is flushed (or after a short grace period).
   void CloseAfterFlush(uint64_t conn);
   void StopAccepting();
+  // A new TLS context (a renewed certificate) for connections accepted from now on.
+  void SetTls(SslCtxPtr tls) { cfg_.tls = std::move(tls); }
+  bool tls() const { return cfg_.tls != nullptr; }
   size_t size() const { return conns_.size(); }
   uint64_t QueuedBytes() const;  // output waiting for clients, all connections
   const ListenerStats& stats() const { return stats_; }
@@ -79,7 +88,18 @@ class ClientListener {
     int64_t partial_deadline_ms = 0;  // when `in` must be a whole frame (0: nothing started)
     bool partial_sized = false;       // the deadline counts the frame's declared length
     std::string out;                  // unsent output
+    SSL* ssl = nullptr;               // TLS connections only
+    bool handshaking = false;         // TLS: handshake not finished (deadline running)
+    bool read_wants_write = false;    // TLS: SSL_read needs the socket writable
+    bool write_wants_read = false;    // TLS: SSL_write needs the socket readable
+    bool tls_dead = false;            // TLS: a fatal error (no close_notify may follow)
   };
+  enum class Io { kData, kAgain, kGone };
+  // One read or write, plain or TLS. kData sets `n`; kAgain: nothing more for now.
+  Io ReadSome(Conn& c, size_t& n);
+  Io WriteSome(Conn& c, std::string_view data, size_t& n);
+  void UpdateInterest(Conn& c);
+  void ReadAll(uint64_t id, uint32_t events);
   void Accept();
   void OnEvents(uint64_t id, uint32_t events);
   // Feeds bytes to the framer. Returns false if the connection was closed meanwhile.

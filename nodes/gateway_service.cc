@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
 #include <set>
 
 #include "codec/media_messages.h"
@@ -21,6 +23,39 @@ ListenerConfig ListenerFor(const NodeContext& ctx) {
   if (auto it = ctx.options.find("frame_deadline_ms"); it != ctx.options.end())
     cfg.frame_deadline_ms = std::stoll(it->second);
   return cfg;
+}
+
+std::string Option(const NodeContext& ctx, const std::string& key) {
+  auto it = ctx.options.find(key);
+  return it == ctx.options.end() ? std::string() : it->second;
+}
+
+// Clients speak TLS unless plain TCP is asked for by name (client_tls=off): a gateway
+// without a certificate does not start rather than fall back to plaintext.
+SslCtxPtr TlsFor(const NodeContext& ctx) {
+  const std::string mode = Option(ctx, "client_tls");
+  if (mode == "off") {
+    spdlog::warn(
+        "clients connect over plain TCP (client_tls=off): tokens and messages cross "
+        "the network readable");
+    return nullptr;
+  }
+  if (!mode.empty() && mode != "on")
+    throw std::runtime_error("client_tls must be on or off, not " + mode);
+  const std::string cert = Option(ctx, "tls_cert"), key = Option(ctx, "tls_key");
+  if (cert.empty() || key.empty())
+    throw std::runtime_error(
+        "clients need TLS: give --opt tls_cert=FILE --opt tls_key=FILE (`meshctl tls-certs` "
+        "makes development ones), or --opt client_tls=off for plain TCP");
+  auto tls = LoadTlsServerContext(cert, key);
+  if (!tls.ok()) throw std::runtime_error(tls.status().ToString());
+  return std::move(tls).value();
+}
+
+int64_t ModifiedNs(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
 GatewayConfig ConfigFor(const NodeContext& ctx) {
@@ -80,6 +115,7 @@ void GatewayService::Start() {
     throw std::runtime_error(s.ToString());
   if (core_.revocations().size())
     spdlog::info("{} revoked devices loaded", core_.revocations().size());
+  if (Status s = StartTls(); !s.ok()) throw std::runtime_error(s.ToString());
   listener_.Start();
   sub_.set(zmq::sockopt::linger, 0);
   sub_.set(zmq::sockopt::rcvhwm, 100000);
@@ -91,6 +127,34 @@ void GatewayService::Start() {
     Apply();
   });
   spdlog::info("accepting clients on {}", ctx_.self.client);
+}
+
+Status GatewayService::StartTls() {
+  SslCtxPtr tls = TlsFor(ctx_);
+  if (!tls) return Status::Ok();
+  listener_.SetTls(std::move(tls));
+  tls_cert_ = Option(ctx_, "tls_cert");
+  tls_key_ = Option(ctx_, "tls_key");
+  tls_stamp_ = {ModifiedNs(tls_cert_), ModifiedNs(tls_key_)};
+  // Certificate renewal without a restart: when the files change, new connections get the
+  // new ones (a broken pair is logged and the old one kept). Connections go on as they are.
+  int64_t every_ms = 10'000;
+  if (auto v = Option(ctx_, "tls_reload_ms"); !v.empty()) every_ms = std::stoll(v);
+  ctx_.reactor.Every(every_ms, [this] {
+    const std::pair<int64_t, int64_t> stamp{ModifiedNs(tls_cert_), ModifiedNs(tls_key_)};
+    if (stamp == tls_stamp_) return;
+    tls_stamp_ = stamp;
+    auto tls = LoadTlsServerContext(tls_cert_, tls_key_);
+    if (!tls.ok()) {
+      spdlog::error("TLS certificate not reloaded, the previous one stays: {}",
+                    tls.status().ToString());
+      return;
+    }
+    listener_.SetTls(std::move(tls).value());
+    spdlog::info("TLS certificate {} reloaded", tls_cert_);
+  });
+  spdlog::info("clients connect over TLS (certificate {})", tls_cert_);
+  return Status::Ok();
 }
 
 void GatewayService::WriteMetrics(MetricsText& m) const {
@@ -111,6 +175,9 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   m.Counter("meshchat_gateway_slow_frames_total",
             "connections closed because a started frame did not complete in time (slowloris)",
             s.slow_frames);
+  m.Counter("meshchat_gateway_tls_failures_total",
+            "connections closed by a failed TLS handshake or record (e.g. plaintext)",
+            s.tls_failures);
   m.Counter("meshchat_gateway_slow_consumers_total",
             "connections closed because their output queue was full", s.slow_consumers);
   auto type = [](uint8_t t) {

@@ -37,6 +37,8 @@ class GatewayService final : public Service {
   void Apply();
   bool ReceivePublished();
   void Revoke(const std::string& from, const codec::Envelope& env);
+  // Client TLS from the options (or plain, if asked for) and its reload when the files change.
+  Status StartTls();
   std::string RevocationsPath() const { return ctx_.data_dir + "/revoked"; }
 
   NodeContext& ctx_;
@@ -47,6 +49,8 @@ class GatewayService final : public Service {
   zmq::socket_t sub_;  // presence changes of the users local clients watch
   Effects fx_;
   CodeCounter frames_out_;  // by frame type
+  std::string tls_cert_, tls_key_;
+  std::pair<int64_t, int64_t> tls_stamp_;  // modification times of both, to notice a renewal
 };
 
 }  // namespace meshchat::nodes

@@ -23,6 +23,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/msgpack_view.h"
+#include "nodes/dev_certs.h"
 #include "nodes/local_mesh_util.h"
 #include "router/hash_ring.h"
 
@@ -84,7 +85,8 @@ std::vector<uint16_t> FreePorts(size_t n) {
 std::string Tail(const std::string& path, size_t lines) {
   std::string s = ReadFile(path);
   size_t pos = s.size();
-  for (size_t i = 0; i <= lines && pos > 0; ++i) pos = s.rfind('\n', pos - 1);
+  for (size_t i = 0; i <= lines && pos > 0 && pos != std::string::npos; ++i)
+    pos = s.rfind('\n', pos - 1);  // a shorter file: npos, the whole of it
   return pos == std::string::npos ? s : s.substr(pos + 1);
 }
 
@@ -216,7 +218,7 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
                        "",
                        ""};
     p += 2;
-    endpoints += n.client + "\n";
+    endpoints += (o.tls ? "tls://" : "tcp://") + n.client + "\n";
     map.nodes.push_back(n);
   }
   for (int i = 1; i <= o.sessions; ++i) {
@@ -258,6 +260,15 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
 
   {
     std::ofstream opts(var_ + "/node.opts");
+    if (o.tls) {
+      DevCertOptions certs;
+      if (o.host != "127.0.0.1") certs.names.push_back(o.host);
+      if (Status s = MakeDevCertificates(tls_dir(), certs); !s.ok()) return s;
+      const std::string dir = fs::absolute(tls_dir()).lexically_normal().string();
+      opts << "tls_cert=" << dir << "/gateway.pem\ntls_key=" << dir << "/gateway.key\n";
+    } else {
+      opts << "client_tls=off\n";
+    }
     for (const auto& kv : o.node_opts) opts << kv << "\n";
   }
   std::vector<std::pair<std::string, pid_t>> started;
@@ -444,7 +455,7 @@ Status LocalMesh::DrainGateway(const std::string& id, std::string& log, int time
   std::ifstream in(var_ + "/client-endpoints");
   std::string kept, line;
   while (std::getline(in, line))
-    if (line != n->client) kept += line + "\n";
+    if (line != ClientScheme() + n->client) kept += line + "\n";
   std::ofstream(var_ + "/client-endpoints") << kept;
   codec::Envelope req;
   req.type = codec::MeshType::kDrain;

@@ -2,7 +2,9 @@
 // one directory, $MESHCHAT_HOME/var (default ./var):
 //   cluster.map       the cluster map the nodes were started with
 //   cluster.secret    token secret (0600), kept across restarts so tokens stay valid
-//   client-endpoints  HOST:PORT of each gateway, one per line (how `chat` finds the mesh)
+//   client-endpoints  tls://HOST:PORT (or tcp:// when plain) of each gateway, one per line
+//                     (how `chat` finds the mesh)
+//   tls/              with `up --tls`: development CA and gateway certificate (dev_certs.h)
 //   run/ID.pid        pid of each node meshctl started
 //   log/ID.log        each node's log
 //   data/ID/          each node's data (LMDB)
@@ -33,6 +35,9 @@ struct UpOptions {
   std::string host = "127.0.0.1";
   int ready_timeout_ms = 15000;
   std::vector<std::string> node_opts;  // KEY=VALUE passed to every node as --opt
+  // Clients over TLS with a development CA (var/tls/ca.pem); else plain TCP, which a local
+  // development mesh on loopback is allowed to ask for (gateways get client_tls=off).
+  bool tls = false;
 };
 
 struct NodeState {
@@ -51,6 +56,9 @@ class LocalMesh {
   const std::string& var_dir() const { return var_; }
   std::string map_path() const { return var_ + "/cluster.map"; }
   std::string secret_path() const { return var_ + "/cluster.secret"; }
+  std::string tls_dir() const { return var_ + "/tls"; }
+  // "tls://" or "tcp://": how this mesh's gateways take clients (from node.opts).
+  std::string ClientScheme() const;
 
   // Writes the map and secret and starts every node; waits until all answer status with all
   // peers up. `log` receives progress lines.

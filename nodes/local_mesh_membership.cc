@@ -36,6 +36,13 @@ Status WriteMapFile(const std::string& path, const router::ClusterMap& m) {
 }
 }  // namespace
 
+std::string LocalMesh::ClientScheme() const {
+  std::ifstream in(var_ + "/node.opts");
+  for (std::string line; std::getline(in, line);)
+    if (line == "client_tls=off") return "tcp://";
+  return "tls://";
+}
+
 Status LocalMesh::PushMap(const router::ClusterMap& next, std::string& log,
                           const std::string& skip) {
   // Workers first: a gateway that takes the new map stamps the new epoch, which a worker
@@ -169,7 +176,7 @@ Status LocalMesh::AddNode(const std::string& id, router::Role role, std::string&
   if (!OwnsKeys(role)) {
     if (Status s = PushMap(next, log, id); !s.ok()) return s;  // it starts with the new map
     if (Status s = StartNode(id, log); !s.ok()) return s;
-    std::ofstream(var_ + "/client-endpoints", std::ios::app) << n.client << "\n";
+    std::ofstream(var_ + "/client-endpoints", std::ios::app) << ClientScheme() << n.client << "\n";
     log += "gateway " + id + " takes clients on " + n.client + "\n";
     return Status::Ok();
   }

@@ -16,6 +16,7 @@
 #include "codec/client_messages.h"
 #include "codec/msgpack_view.h"
 #include "codec/token.h"
+#include "nodes/dev_certs.h"
 #include "nodes/load_levels.h"
 #include "nodes/local_mesh.h"
 #include "nodes/local_mesh_util.h"
@@ -286,6 +287,8 @@ int main(int argc, char** argv) {
   cup->add_option("--ceph-user", up.ceph_user, "cephx user, without client. (default meshchat)");
 
   cup->add_option("--opt", up.node_opts, "KEY=VALUE setting passed to every node (repeatable)");
+  cup->add_flag("--tls", up.tls,
+                "clients over TLS with a development CA (VAR/tls/ca.pem); default plain TCP");
 
   app.add_subcommand("down", "stop the nodes this mesh started");
 
@@ -356,6 +359,17 @@ int main(int argc, char** argv) {
   ctoken->add_option("--device", device, "device id");
   ctoken->add_option("--ttl", ttl, "lifetime in seconds");
   ctoken->add_option("--secret-file", secret_file, "cluster secret (default VAR/cluster.secret)");
+
+  std::string certs_dir;
+  nodes::DevCertOptions certs;
+  auto* ccerts = app.add_subcommand(
+      "tls-certs", "make a development CA (kept) and a gateway certificate it signs");
+  ccerts->add_option("--dir", certs_dir, "where (default VAR/tls)");
+  ccerts->add_option("--name", certs.names,
+                     "IP address or DNS name the certificate is for (repeatable; default "
+                     "127.0.0.1 and localhost)");
+  ccerts->add_option("--days", certs.gateway_days, "gateway certificate lifetime")
+      ->check(CLI::Range(1, 825));
 
   try {
     app.parse(argc, argv);
@@ -429,5 +443,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (ctoken->parsed()) return CmdToken(mesh, user, device, ttl, secret_file);
+  if (ccerts->parsed()) {
+    if (certs_dir.empty()) certs_dir = mesh.tls_dir();
+    if (Status s = nodes::MakeDevCertificates(certs_dir, certs); !s.ok()) {
+      std::cerr << "meshctl tls-certs: " << s.message() << "\n";
+      return 1;
+    }
+    std::cout << "CA " << certs_dir << "/ca.pem (clients: chat --ca, MESHCHAT_CA); gateway: --opt "
+              << "tls_cert=" << certs_dir << "/gateway.pem --opt tls_key=" << certs_dir
+              << "/gateway.key\n";
+    return 0;
+  }
   return 2;
 }

@@ -85,7 +85,7 @@ netns_cluster_up() {
       printf '%s\n' ip netns exec "mc-$id" >"$VAR/wrap/$id"
       case $id in
         gw*) echo "node $id gateway mesh=tcp://$ip:7100 client=$ip:7000"
-             echo "$ip:7000" >>"$VAR/client-endpoints" ;;
+             echo "tcp://$ip:7000" >>"$VAR/client-endpoints" ;;
         s*) echo "node $id session mesh=tcp://$ip:7100" ;;
         g*) echo "node $id group mesh=tcp://$ip:7100" ;;
         p*) echo "node $id presence mesh=tcp://$ip:7100 pub=tcp://$ip:7200" ;;
@@ -94,6 +94,8 @@ netns_cluster_up() {
       echo "$id $ip" >>"$WORK/addresses"
     done
   } >"$VAR/cluster.map"
+  # Test hosts on a private bridge: clients over plain TCP, asked for by name.
+  echo "client_tls=off" >"$VAR/node.opts"
   head -c 24 /dev/urandom | base64 >"$VAR/cluster.secret"
   chmod 600 "$VAR/cluster.secret"
   for id in "${ids[@]}"; do meshctl start "$id" >>"$WORK/up.log" 2>&1 & done

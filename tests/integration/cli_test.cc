@@ -32,7 +32,7 @@ std::string HomeOf(const TestMesh& mesh) {
 
 // The start of a `chat` command line for `user` through the gateway-th gateway.
 std::string ChatAs(const TestMesh& mesh, const std::string& user, size_t gateway) {
-  return HomeOf(mesh) + Bin("chat") + " --token " + mesh.Token(user) + " --server " +
+  return HomeOf(mesh) + Bin("chat") + " --token " + mesh.Token(user) + " --server tcp://" +
          mesh.GatewayAddr(gateway) + " ";
 }
 }  // namespace
@@ -427,9 +427,18 @@ TEST_CASE("multi-host: each host starts its nodes from the same cluster file and
   } down{host_a, host_b};
   std::string out;
   REQUIRE(RunCommand(host_b + "start s1 --map " + file + " --secret-file " + secret, &out) == 0);
-  REQUIRE(RunCommand(host_a + "start gw1 --map " + file + " --secret-file " + secret, &out) == 0);
-  const std::string chat = "MESHCHAT_HOME=" + dir.path() + " " + Bin("chat") +
-                           " --server 127.0.0.1:" + std::to_string(p[1]) + " --token ";
+  // The gateway takes clients over TLS only (no certificate: it does not start), with a
+  // certificate from the development CA that `chat --ca` checks.
+  CHECK(RunCommand(host_a + "start gw1 --map " + file + " --secret-file " + secret, &out) != 0);
+  CHECK_THAT(out, Catch::Contains("clients need TLS"));
+  REQUIRE(RunCommand(host_a + "tls-certs --dir " + dir.path() + "/tls", &out) == 0);
+  REQUIRE(RunCommand(host_a + "start gw1 --map " + file + " --secret-file " + secret +
+                         " --opt tls_cert=" + dir.path() +
+                         "/tls/gateway.pem --opt tls_key=" + dir.path() + "/tls/gateway.key",
+                     &out) == 0);
+  const std::string chat = "MESHCHAT_HOME=" + dir.path() + " " + Bin("chat") + " --ca " +
+                           dir.path() + "/tls/ca.pem --server 127.0.0.1:" + std::to_string(p[1]) +
+                           " --token ";
   auto token = [&](const std::string& user) {
     std::string t;
     REQUIRE(RunCommand(host_a + "token " + user, &t) == 0);

@@ -44,6 +44,10 @@ TestMesh::TestMesh(int gateways, int sessions, const std::string& extra)
   map_ = *map;
   std::ifstream in(var_ + "/cluster.secret");
   REQUIRE(in >> secret_);
+  std::ifstream endpoints(var_ + "/client-endpoints");
+  std::string first;
+  REQUIRE(std::getline(endpoints, first));
+  tls_ = first.rfind("tls://", 0) == 0;
 }
 
 TestMesh::~TestMesh() {
@@ -82,8 +86,9 @@ std::string TestMesh::GatewayAddr(size_t i) const {
 }
 
 client::Endpoint TestMesh::Gateway(size_t i) const {
-  auto ep = client::ParseEndpoint(GatewayAddr(i));
+  auto ep = client::ParseEndpoint((tls_ ? "tls://" : "tcp://") + GatewayAddr(i));
   REQUIRE(ep.ok());
+  if (tls_) ep->tls_opts.ca_file = var_ + "/tls/ca.pem";
   return *ep;
 }
 

@@ -27,7 +27,7 @@ class TestMesh {
   int Meshctl(const std::string& args, std::string* output = nullptr) const;
   std::string Token(const std::string& user, const std::string& device = "d1",
                     int64_t ttl_s = 3600) const;
-  client::Endpoint Gateway(size_t i) const;  // i-th gateway's client endpoint
+  client::Endpoint Gateway(size_t i) const;  // i-th gateway's client endpoint (TLS or not)
   std::string GatewayAddr(size_t i) const;   // "HOST:PORT"
   // Two users whose session shards differ.
   std::pair<std::string, std::string> CrossShardUsers() const;
@@ -44,6 +44,7 @@ class TestMesh {
   std::string var_;
   std::string secret_;
   router::ClusterMap map_;
+  bool tls_ = false;  // started with --tls: clients check the mesh's development CA
 };
 
 // Waits for the next event of type T, skipping others; REQUIREs it arrives in time.
