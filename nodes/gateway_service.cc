@@ -35,7 +35,8 @@ std::string Option(const NodeContext& ctx, const std::string& key) {
 SslCtxPtr TlsFor(const NodeContext& ctx) {
   const std::string mode = Option(ctx, "client_tls");
   if (mode == "off") {
-    spdlog::warn(
+    // Asked for by name (a development mesh on loopback, a test network): said, not warned.
+    spdlog::info(
         "clients connect over plain TCP (client_tls=off): tokens and messages cross "
         "the network readable");
     return nullptr;
@@ -120,7 +121,7 @@ void GatewayService::Start() {
   sub_.set(zmq::sockopt::linger, 0);
   sub_.set(zmq::sockopt::rcvhwm, 100000);
   for (const auto& n : ctx_.map.nodes)
-    if (n.role == router::Role::kPresence) sub_.connect(n.pub);
+    if (n.role == router::Role::kPresence) Subscribe(n);
   ctx_.reactor.AddZmqReader(sub_, [this] { return ReceivePublished(); });
   ctx_.reactor.Every(1000, [this] {
     core_.OnTick(fx_);
@@ -250,6 +251,12 @@ bool GatewayService::ReceivePublished() {
   return true;
 }
 
+void GatewayService::Subscribe(const router::NodeInfo& presence) {
+  // Security options apply per connect: each publisher is checked against its own key.
+  if (!ctx_.curve.empty()) router::MakeCurveClient(sub_, ctx_.curve, presence.curve);
+  sub_.connect(presence.pub);
+}
+
 void GatewayService::OnMapChanged(const router::ClusterMap& previous) {
   // Presence nodes publish on their own PUB sockets: follow the ones added and removed.
   auto pubs = [](const router::ClusterMap& m) {
@@ -260,8 +267,8 @@ void GatewayService::OnMapChanged(const router::ClusterMap& previous) {
   };
   const auto before = pubs(previous), now = pubs(ctx_.map);
   try {
-    for (const auto& ep : now)
-      if (!before.count(ep)) sub_.connect(ep);
+    for (const auto& n : ctx_.map.nodes)
+      if (n.role == router::Role::kPresence && !before.count(n.pub)) Subscribe(n);
     for (const auto& ep : before)
       if (!now.count(ep)) sub_.disconnect(ep);
   } catch (const zmq::error_t& e) {  // a bad endpoint: presence hints from it are missed

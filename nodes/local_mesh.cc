@@ -104,12 +104,14 @@ Result<codec::Envelope> AskNode(const router::NodeInfo& n, const std::string& ta
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::routing_id, "meshctl-" + tag + "-" + std::to_string(getpid()));
+  SecureAsOperator(s, n);
   s.connect(n.mesh);
   (void)s.send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
   if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0)
     return Status(Code::kUnavailable,
-                  std::string(router::RoleName(n.role)) + " node " + n.id + " did not answer");
+                  std::string(router::RoleName(n.role)) + " node " + n.id + " did not answer" +
+                      (n.curve.empty() ? "" : " (or refused this operator's CURVE key)"));
   zmq::message_t m;
   codec::Envelope resp;
   if (!s.recv(m, zmq::recv_flags::dontwait) ||
@@ -127,7 +129,9 @@ std::string SelfDir() {
   return ec ? "." : p.parent_path().string();
 }
 
-LocalMesh::LocalMesh(std::string var_dir) : var_(std::move(var_dir)) {}
+LocalMesh::LocalMesh(std::string var_dir) : var_(std::move(var_dir)) {
+  if (auto keys = router::LoadCurveKeys(key_path("operator")); keys.ok()) SetOperatorKeys(*keys);
+}
 
 std::string LocalMesh::DefaultVarDir() {
   const char* home = getenv("MESHCHAT_HOME");
@@ -211,40 +215,33 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   size_t p = 0;
   std::string endpoints;
   for (int i = 1; i <= o.gateways; ++i) {
-    router::NodeInfo n{"gw" + std::to_string(i),
-                       router::Role::kGateway,
-                       "tcp://" + o.host + ":" + std::to_string(ports[p]),
-                       o.host + ":" + std::to_string(ports[p + 1]),
-                       "",
-                       ""};
+    auto n = MakeNode("gw" + std::to_string(i), router::Role::kGateway,
+                      "tcp://" + o.host + ":" + std::to_string(ports[p]),
+                      o.host + ":" + std::to_string(ports[p + 1]));
     p += 2;
     endpoints += (o.tls ? "tls://" : "tcp://") + n.client + "\n";
     map.nodes.push_back(n);
   }
   for (int i = 1; i <= o.sessions; ++i) {
-    map.nodes.push_back({"s" + std::to_string(i), router::Role::kSession,
-                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
+    map.nodes.push_back(MakeNode("s" + std::to_string(i), router::Role::kSession,
+                                 "tcp://" + o.host + ":" + std::to_string(ports[p++])));
   }
   for (int i = 1; i <= o.presence; ++i) {
-    router::NodeInfo n{"p" + std::to_string(i),
-                       router::Role::kPresence,
-                       "tcp://" + o.host + ":" + std::to_string(ports[p]),
-                       "",
-                       "",
-                       ""};
+    auto n = MakeNode("p" + std::to_string(i), router::Role::kPresence,
+                      "tcp://" + o.host + ":" + std::to_string(ports[p]));
     n.pub = "tcp://" + o.host + ":" + std::to_string(ports[p + 1]);
     p += 2;
     map.nodes.push_back(n);
   }
   for (int i = 1; i <= o.groups; ++i) {
-    map.nodes.push_back({"g" + std::to_string(i), router::Role::kGroup,
-                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
+    map.nodes.push_back(MakeNode("g" + std::to_string(i), router::Role::kGroup,
+                                 "tcp://" + o.host + ":" + std::to_string(ports[p++])));
   }
   fs::create_directories(var_ + "/opts");
   for (int i = 1; i <= o.media; ++i) {
     const std::string id = "m" + std::to_string(i);
-    map.nodes.push_back({id, router::Role::kMedia,
-                         "tcp://" + o.host + ":" + std::to_string(ports[p++]), "", "", ""});
+    map.nodes.push_back(
+        MakeNode(id, router::Role::kMedia, "tcp://" + o.host + ":" + std::to_string(ports[p++])));
     // Settings of this node only: its HTTP endpoint for signed links, and its blob store.
     const std::string http = o.host + ":" + std::to_string(ports[p++]);
     std::ofstream f(var_ + "/opts/" + id + ".opts");
@@ -255,6 +252,8 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
         << "\nceph_user=" << o.ceph_user << "\n";
   }
   for (auto& n : map.nodes) n.metrics = o.host + ":" + std::to_string(ports[p++]);
+  if (o.curve)
+    if (Status s = GiveKeys(map); !s.ok()) return s;
   std::ofstream(map_path()) << map.Serialize();
   std::ofstream(var_ + "/client-endpoints") << endpoints;
 
@@ -279,8 +278,6 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   }
 
   // Ready = every node answers status and sees all its peers.
-  std::vector<std::string> eps;
-  for (const auto& n : map.nodes) eps.push_back(n.mesh);
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(o.ready_timeout_ms);
   while (true) {
@@ -293,16 +290,16 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
                                         Tail(var_ + "/log/" + id + ".log", 8)};
       }
     }
-    auto st = QueryStatus(eps, 500);
+    auto st = QueryStatus(map.nodes, 500);
     size_t ready = 0;
     for (const auto& s : st) ready += s && s->peers_up == s->peers_total ? 1 : 0;
-    if (ready == eps.size()) break;
+    if (ready == map.nodes.size()) break;
     if (std::chrono::steady_clock::now() > deadline) {
       std::string dummy;
       (void)Down(dummy);
       return {Code::kTimeout, "only " + std::to_string(ready) + " of " +
-                                  std::to_string(eps.size()) + " nodes became ready; see " + var_ +
-                                  "/log/"};
+                                  std::to_string(map.nodes.size()) + " nodes became ready; see " +
+                                  var_ + "/log/"};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -329,6 +326,10 @@ Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
        {exe, std::string("--map"), map_path(), std::string("--id"), n.id, std::string("--data"),
         var_ + "/data", std::string("--secret-file"), secret_path()})
     args.push_back(a);
+  if (!n.curve.empty()) {
+    args.push_back("--key-file");
+    args.push_back(key_path(n.id));
+  }
   for (const std::string& file : {var_ + "/node.opts", var_ + "/opts/" + n.id + ".opts"}) {
     std::ifstream opts(file);
     for (std::string line; std::getline(opts, line);)
@@ -399,7 +400,7 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log, bool wait_p
     if (ChildExited(*pid))
       return {Code::kUnavailable, "node " + id + " exited during start-up; its log ends with:\n" +
                                       Tail(var_ + "/log/" + id + ".log", 8)};
-    auto st = QueryStatus({n->mesh}, 300);
+    auto st = QueryStatus({*n}, 300);
     if (st[0]) last = st[0];
     if (last && (!wait_peers || last->peers_up == last->peers_total)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -464,7 +465,7 @@ Status LocalMesh::DrainGateway(const std::string& id, std::string& log, int time
     return r.status();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    auto st = QueryStatus({n->mesh}, 500);
+    auto st = QueryStatus({*n}, 500);
     if (st[0] && st[0]->connections == 0) {
       log += "gateway " + id +
              " drained: no connections left (it accepts none; restart it to "
@@ -534,9 +535,7 @@ Result<int> LocalMesh::Down(std::string& log) {
 Result<std::vector<NodeState>> LocalMesh::Query(int timeout_ms) const {
   auto map = router::ClusterMap::Load(map_path());
   if (!map.ok()) return map.status();
-  std::vector<std::string> eps;
-  for (const auto& n : map->nodes) eps.push_back(n.mesh);
-  auto answers = QueryStatus(eps, timeout_ms);
+  auto answers = QueryStatus(map->nodes, timeout_ms);
   std::vector<NodeState> out;
   for (size_t i = 0; i < map->nodes.size(); ++i) {
     NodeState s;
@@ -549,17 +548,18 @@ Result<std::vector<NodeState>> LocalMesh::Query(int timeout_ms) const {
   return out;
 }
 
-std::vector<std::optional<codec::NodeStatus>> QueryStatus(const std::vector<std::string>& eps,
-                                                          int timeout_ms) {
+std::vector<std::optional<codec::NodeStatus>> QueryStatus(
+    const std::vector<router::NodeInfo>& nodes, int timeout_ms) {
   zmq::context_t ctx(1);
   std::vector<zmq::socket_t> socks;
-  std::vector<std::optional<codec::NodeStatus>> out(eps.size());
-  for (size_t i = 0; i < eps.size(); ++i) {
+  std::vector<std::optional<codec::NodeStatus>> out(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
     socks.emplace_back(ctx, zmq::socket_type::dealer);
     socks.back().set(zmq::sockopt::linger, 0);
     socks.back().set(zmq::sockopt::routing_id,
                      "meshctl-" + std::to_string(getpid()) + "-" + std::to_string(i));
-    socks.back().connect(eps[i]);
+    SecureAsOperator(socks.back(), nodes[i]);
+    socks.back().connect(nodes[i].mesh);
     codec::Envelope req;
     req.type = codec::MeshType::kStatusReq;
     req.req = i + 1;
@@ -567,7 +567,7 @@ std::vector<std::optional<codec::NodeStatus>> QueryStatus(const std::vector<std:
     (void)socks.back().send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  size_t pending = eps.size();
+  size_t pending = nodes.size();
   while (pending > 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

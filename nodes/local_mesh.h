@@ -5,6 +5,7 @@
 //   client-endpoints  tls://HOST:PORT (or tcp:// when plain) of each gateway, one per line
 //                     (how `chat` finds the mesh)
 //   tls/              with `up --tls`: development CA and gateway certificate (dev_certs.h)
+//   keys/ID.key       CURVE secret key of each node and of meshctl (operator.key), 0600
 //   run/ID.pid        pid of each node meshctl started
 //   log/ID.log        each node's log
 //   data/ID/          each node's data (LMDB)
@@ -38,6 +39,9 @@ struct UpOptions {
   // Clients over TLS with a development CA (var/tls/ca.pem); else plain TCP, which a local
   // development mesh on loopback is allowed to ask for (gateways get client_tls=off).
   bool tls = false;
+  // Mesh links over CurveZMQ: a keypair per node and one for meshctl (var/keys/, 0600), the
+  // public keys in the map. Off: plaintext links (benchmark comparisons).
+  bool curve = true;
 };
 
 struct NodeState {
@@ -57,6 +61,15 @@ class LocalMesh {
   std::string map_path() const { return var_ + "/cluster.map"; }
   std::string secret_path() const { return var_ + "/cluster.secret"; }
   std::string tls_dir() const { return var_ + "/tls"; }
+  // CURVE secret key file of a node (or "operator": meshctl's own).
+  std::string key_path(const std::string& id) const { return var_ + "/keys/" + id + ".key"; }
+  // Gives every node of `map` without one a new keypair (files under var/keys) and lists the
+  // operator key (made once) in it (local_mesh_keys.cc).
+  Status GiveKeys(router::ClusterMap& map) const;
+  // Multi-host: `key_file` (a CURVE secret key, `meshctl keygen`) becomes node `id`'s key
+  // here; it must be the one this directory's map lists for it. Without a file, the key
+  // already here is checked. Nothing to do for a map without keys.
+  Status AdoptKey(const std::string& id, const std::string& key_file) const;
   // "tls://" or "tcp://": how this mesh's gateways take clients (from node.opts).
   std::string ClientScheme() const;
 
@@ -121,8 +134,8 @@ class LocalMesh {
 
 // Asks nodes at the given mesh endpoints for their status, all at once; a node that does not
 // answer within `timeout_ms` has no entry (nullopt).
-std::vector<std::optional<codec::NodeStatus>> QueryStatus(const std::vector<std::string>& eps,
-                                                          int timeout_ms);
+std::vector<std::optional<codec::NodeStatus>> QueryStatus(
+    const std::vector<router::NodeInfo>& nodes, int timeout_ms);
 
 // Directory holding this executable (where the node binaries are installed).
 std::string SelfDir();

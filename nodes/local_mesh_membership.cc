@@ -99,10 +99,8 @@ Status LocalMesh::WriteMediaOpts(const router::ClusterMap& map, const std::strin
 }
 
 Status LocalMesh::CheckSettled(const router::ClusterMap& map) const {
-  std::vector<std::string> eps;
-  for (const auto& n : map.nodes) eps.push_back(n.mesh);
-  auto st = QueryStatus(eps, 1500);
-  for (size_t i = 0; i < eps.size(); ++i) {
+  auto st = QueryStatus(map.nodes, 1500);
+  for (size_t i = 0; i < map.nodes.size(); ++i) {
     const auto& n = map.nodes[i];
     if (!st[i])
       return {Code::kUnavailable, "node " + n.id +
@@ -121,13 +119,11 @@ Status LocalMesh::WaitHandover(const router::ClusterMap& map, const std::string&
                                std::string& log, int timeout_ms) const {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::milliseconds(timeout_ms);
-  std::vector<std::string> eps;
-  for (const auto& n : map.nodes) eps.push_back(n.mesh);
   std::string waiting;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto st = QueryStatus(eps, 1000);
+    auto st = QueryStatus(map.nodes, 1000);
     waiting.clear();
-    for (size_t i = 0; i < eps.size(); ++i) {
+    for (size_t i = 0; i < map.nodes.size(); ++i) {
       const auto& n = map.nodes[i];
       // A leaving node is done once the new owners confirmed every row it sent (queue 0).
       const bool done = st[i] && st[i]->epoch >= map.epoch && st[i]->handover == 0 &&
@@ -158,18 +154,18 @@ Status LocalMesh::AddNode(const std::string& id, router::Role role, std::string&
   router::ClusterMap next = *map;
   ++next.epoch;
   auto ports = FreePorts(3);
-  router::NodeInfo n{
-      id,
-      role,
-      "tcp://127.0.0.1:" + std::to_string(ports[0]),
-      role == router::Role::kGateway ? "127.0.0.1:" + std::to_string(ports[1]) : "",
-      role == router::Role::kPresence ? "tcp://127.0.0.1:" + std::to_string(ports[1]) : "",
-      "127.0.0.1:" + std::to_string(ports[2])};
+  router::NodeInfo n = detail::MakeNode(
+      id, role, "tcp://127.0.0.1:" + std::to_string(ports[0]),
+      role == router::Role::kGateway ? "127.0.0.1:" + std::to_string(ports[1]) : "");
+  if (role == router::Role::kPresence) n.pub = "tcp://127.0.0.1:" + std::to_string(ports[1]);
+  n.metrics = "127.0.0.1:" + std::to_string(ports[2]);
   if (OwnsKeys(role)) n.joined = next.epoch;  // on first start it takes its keys over
   if (role == router::Role::kMedia)
     if (Status s = WriteMediaOpts(*map, id, "127.0.0.1:" + std::to_string(ports[1])); !s.ok())
       return s;
   next.nodes.push_back(n);
+  if (next.curve())  // its keypair, and its public key in the map the others get
+    if (Status s = GiveKeys(next); !s.ok()) return s;
   if (auto ok = router::ClusterMap::Parse(next.Serialize()); !ok.ok()) return ok.status();
   if (Status s = WriteMapFile(map_path(), next); !s.ok()) return s;
   log += "map epoch " + std::to_string(next.epoch) + ": added " + id + "\n";

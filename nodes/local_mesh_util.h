@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "codec/envelope.h"
 #include "router/cluster_map.h"
+#include "router/curve.h"
 
 namespace meshchat::nodes::detail {
 
@@ -27,6 +28,14 @@ Result<std::string> ReadSecret(const std::string& path);
 // Writes it (replacing the file), mode 0600.
 Status WriteSecret(const std::string& path, const std::string& secret);
 bool WaitExit(long pid, std::chrono::steady_clock::time_point deadline);
+// A node of a map (no curve key, no client, pub or metrics endpoints unless set after).
+router::NodeInfo MakeNode(std::string id, router::Role role, std::string mesh,
+                          std::string client = "");
+// The operator's CURVE keys (VAR/keys/operator.key) for the sockets meshctl opens to nodes:
+// set once per process by LocalMesh when it finds them.
+void SetOperatorKeys(router::CurveKeys keys);
+// Makes `s` a CURVE client of `n` with the operator's keys, if the node has a key.
+void SecureAsOperator(zmq::socket_t& s, const router::NodeInfo& n);
 // One request to a node's mesh ROUTER from a throwaway DEALER; the answer of type `want`.
 Result<codec::Envelope> AskNode(const router::NodeInfo& n, const std::string& tag,
                                 const codec::Envelope& req, codec::MeshType want, int timeout_ms);

@@ -8,18 +8,21 @@
 #include <chrono>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
 #include <thread>
 
 #include "codec/client_messages.h"
+#include "codec/media_messages.h"
 #include "codec/msgpack_view.h"
 #include "codec/token.h"
 #include "nodes/dev_certs.h"
 #include "nodes/load_levels.h"
 #include "nodes/local_mesh.h"
 #include "nodes/local_mesh_util.h"
+#include "router/curve.h"
 #include "router/hash_ring.h"
 
 using namespace meshchat;
@@ -287,6 +290,9 @@ int main(int argc, char** argv) {
   cup->add_option("--ceph-user", up.ceph_user, "cephx user, without client. (default meshchat)");
 
   cup->add_option("--opt", up.node_opts, "KEY=VALUE setting passed to every node (repeatable)");
+  bool no_curve = false;
+  cup->add_flag("--no-curve", no_curve,
+                "plaintext mesh links (no CURVE keys); for comparisons on a closed host");
   cup->add_flag("--tls", up.tls,
                 "clients over TLS with a development CA (VAR/tls/ca.pem); default plain TCP");
 
@@ -301,6 +307,9 @@ int main(int argc, char** argv) {
                      "cluster file to run this node from (multi-host: the same file everywhere)");
   cstart->add_option("--secret-file", start_secret, "cluster secret (with --map)");
   cstart->add_option("--opt", start_opts, "KEY=VALUE setting for this node (with --map)");
+  std::string start_key;
+  cstart->add_option("--key-file", start_key,
+                     "this node's CURVE secret key (`meshctl keygen`), when the map lists keys");
   auto* crestart = app.add_subcommand("restart", "stop (TERM) and start one node");
   crestart->add_option("node", node_id, "node id")->required();
   std::string add_role = "gateway";
@@ -360,6 +369,11 @@ int main(int argc, char** argv) {
   ctoken->add_option("--ttl", ttl, "lifetime in seconds");
   ctoken->add_option("--secret-file", secret_file, "cluster secret (default VAR/cluster.secret)");
 
+  std::string keygen_file;
+  auto* ckeygen = app.add_subcommand(
+      "keygen", "make a CURVE keypair: the secret key into FILE (0600), the public key printed");
+  ckeygen->add_option("file", keygen_file, "secret key file to write")->required();
+
   std::string certs_dir;
   nodes::DevCertOptions certs;
   auto* ccerts = app.add_subcommand(
@@ -377,6 +391,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   nodes::LocalMesh mesh(var);
+  up.curve = !no_curve;
   if (cup->parsed()) return CmdUp(mesh, up);
   if (app.got_subcommand("down")) return CmdDown(mesh);
   if (cstatus->parsed()) return CmdStatus(mesh, json);
@@ -424,6 +439,7 @@ int main(int argc, char** argv) {
     std::string log;
     Status s = start_map.empty() ? Status::Ok()
                                  : mesh.AdoptMap(start_map, start_secret, node_id, start_opts);
+    if (s.ok() && (!start_map.empty() || !start_key.empty())) s = mesh.AdoptKey(node_id, start_key);
     if (s.ok()) s = mesh.StartNode(node_id, log);
     std::cout << log;
     if (!s.ok()) std::cerr << "meshctl start: " << s.message() << "\n";
@@ -443,6 +459,21 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (ctoken->parsed()) return CmdToken(mesh, user, device, ttl, secret_file);
+  if (ckeygen->parsed()) {
+    const router::CurveKeys keys = router::GenerateCurveKeys();
+    if (std::filesystem::exists(keygen_file)) {
+      std::cerr << "meshctl keygen: " << keygen_file << " exists; not replacing a key\n";
+      return 1;
+    }
+    if (Status s = router::SaveCurveKeys(keygen_file, keys); !s.ok()) {
+      std::cerr << "meshctl keygen: " << s.message() << "\n";
+      return 1;
+    }
+    // The last line: what goes after curve= in the cluster map.
+    std::cout << "public key (for the cluster map, curve=...):\n"
+              << codec::HexOf(keys.public_key) << "\n";
+    return 0;
+  }
   if (ccerts->parsed()) {
     if (certs_dir.empty()) certs_dir = mesh.tls_dir();
     if (Status s = nodes::MakeDevCertificates(certs_dir, certs); !s.ok()) {

@@ -56,6 +56,8 @@ Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::strin
   router::NodeInfo mine = me ? *me : router::NodeInfo{}, was = self;
   mine.leaving = was.leaving = false;
   if (!me || !(mine == was)) return {Code::kInvalid, "the new map changes or drops this node"};
+  if (next->curve() != map.curve())
+    return {Code::kInvalid, "the new map turns CurveZMQ on or off: restart every node for that"};
   auto owners = [](const router::ClusterMap& m, Role r) {
     auto v = m.IdsWithRole(r);
     std::sort(v.begin(), v.end());
@@ -90,6 +92,10 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
   app.add_option("--id", id, "this node's id in the map")->required();
   app.add_option("--data", data_root, "directory for node data (a subdirectory per node)");
   app.add_option("--secret-file", secret_file, "file holding the cluster token secret");
+  std::string key_file;
+  app.add_option("--key-file", key_file,
+                 "this node's CURVE secret key (64 hex digits, mode 0600): needed when the map "
+                 "lists curve keys");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   std::vector<std::string> opts;
   app.add_option("--opt", opts, "role setting KEY=VALUE (repeatable)");
@@ -132,7 +138,24 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     router::Reactor reactor;
     std::random_device rd;
     const uint64_t incarnation = ((uint64_t{rd()} << 32) | rd()) | 1;  // never 0
-    router::Mesh mesh(zctx, reactor, *map, id, incarnation);
+    // CurveZMQ: our keys must be the ones the map lists for us; the ZAP handler answers for
+    // the context before any socket binds.
+    router::MeshOptions mesh_opts;
+    router::ZapHandler zap(zctx, reactor);
+    if (map->curve()) {
+      if (key_file.empty())
+        throw std::runtime_error("the cluster map lists curve keys: give --key-file");
+      auto keys = router::LoadCurveKeys(key_file);
+      if (!keys.ok()) throw std::runtime_error(keys.status().message());
+      if (keys->public_key != self->curve)
+        throw std::runtime_error("the key in " + key_file + " is not the one the map lists for " +
+                                 id);
+      mesh_opts.curve = *keys;
+      zap.Start(router::AdmittedKeys(*map));
+    } else {
+      spdlog::warn("mesh links are plaintext (the cluster map lists no curve keys)");
+    }
+    router::Mesh mesh(zctx, reactor, *map, id, incarnation, mesh_opts);
     std::map<std::string, std::string> options;
     for (const auto& o : opts) {
       const size_t eq = o.find('=');
@@ -141,6 +164,8 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       options[o.substr(0, eq)] = o.substr(eq + 1);
     }
     NodeContext ctx{*map, *self, reactor, mesh, clock, data_dir, std::move(secret), options};
+    ctx.curve = mesh_opts.curve;
+    ctx.zap = map->curve() ? &zap : nullptr;
     std::unique_ptr<Service> service = make(ctx);
     const int64_t started = clock.MonoMs();
     // Status figures sampled each second: messages/s from the mesh counters, data dir size.
@@ -235,6 +260,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
             !s.ok()) {
           spdlog::warn("new cluster map refused: {}", s.message());
         } else {
+          if (map->curve()) zap.SetAdmitted(router::AdmittedKeys(*map));
           mesh.ApplyMap();
           service->OnMapChanged(previous);
           spdlog::info("cluster map epoch {} applied: {} nodes", map->epoch, map->nodes.size());
@@ -264,6 +290,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     if (!st.ok()) throw std::runtime_error(st.ToString());
 
     mesh.Start();
+    if (map->curve()) zap.Watch(mesh.router_socket(), "mesh");
     service->Start();
     std::unique_ptr<MetricsServer> metrics;
     if (!self->metrics.empty()) {
@@ -289,6 +316,14 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
                   ms.send_failed);
         m.Counter("meshchat_mesh_decode_errors_total", "undecodable envelopes received",
                   ms.decode_errors);
+        m.Counter("meshchat_mesh_impostor_envelopes_total",
+                  "envelopes dropped: the sender id is not the one its CURVE key belongs to",
+                  ms.impostors);
+        m.Counter("meshchat_mesh_refused_keys_total",
+                  "mesh connections refused by the ZAP handler (unknown CURVE key)", zap.denied());
+        m.Counter("meshchat_mesh_failed_handshakes_total",
+                  "mesh connections that failed their handshake (e.g. plaintext peers)",
+                  zap.handshake_failures());
         m.Gauge("meshchat_connections", "client connections (gateway) or registered devices",
                 static_cast<double>(service->Connections()));
         m.Gauge("meshchat_queue_depth",

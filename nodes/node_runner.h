@@ -14,6 +14,7 @@
 #include "nodes/load_levels.h"
 #include "nodes/metrics.h"
 #include "router/cluster_map.h"
+#include "router/curve.h"
 #include "router/mesh.h"
 #include "router/reactor.h"
 
@@ -29,6 +30,10 @@ struct NodeContext {
   std::string secret;    // cluster token secret ("" if none was configured)
   // Role-specific settings from repeated --opt KEY=VALUE flags (e.g. inbox_ttl_s=86400).
   std::map<std::string, std::string> options;
+  // CurveZMQ (empty when the map lists no keys): this node's keys, for sockets of its own
+  // that bind (presence PUB) or connect (gateway SUB), and the handler that admits peers.
+  router::CurveKeys curve = {};
+  router::ZapHandler* zap = nullptr;
 };
 
 // A role's service. The runner owns sockets and the loop; the service wires its handler

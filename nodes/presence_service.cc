@@ -24,6 +24,10 @@ PresenceService::PresenceService(NodeContext& ctx)
 void PresenceService::Start() {
   pub_.set(zmq::sockopt::linger, 0);
   pub_.set(zmq::sockopt::sndhwm, 100000);
+  if (!context().curve.empty()) {  // gateways subscribe with their keys, like mesh peers
+    router::MakeCurveServer(pub_, context().curve);
+    context().zap->Watch(pub_, "presence pub");
+  }
   pub_.bind(context().self.pub);
   DurableService<PresenceCore>::Start();
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "codec/client_messages.h"
+#include "codec/media_messages.h"
 
 namespace meshchat::router {
 
@@ -64,6 +65,19 @@ Status LineError(int line, const std::string& msg) {
   return {Code::kInvalid, "cluster map line " + std::to_string(line) + ": " + msg};
 }
 
+// A CurveZMQ public key: 64 hex digits -> 32 bytes (false if malformed).
+bool ParseCurveKey(std::string_view hex, std::string& out) {
+  if (hex.size() != 64) return false;
+  out.clear();
+  for (size_t i = 0; i < 64; i += 2) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
+    if (ec != std::errc() || p != hex.data() + i + 2) return false;
+    out.push_back(static_cast<char>(v));
+  }
+  return true;
+}
+
 }  // namespace
 
 const NodeInfo* ClusterMap::Find(std::string_view id) const {
@@ -89,14 +103,17 @@ std::string ClusterMap::Serialize() const {
     if (!n.metrics.empty()) o << " metrics=" << n.metrics;
     if (n.joined != 0) o << " joined=" << n.joined;
     if (n.leaving) o << " leaving";
+    if (!n.curve.empty()) o << " curve=" << codec::HexOf(n.curve);
     o << "\n";
   }
+  for (const auto& op : operators)
+    o << "operator " << op.name << " curve=" << codec::HexOf(op.curve) << "\n";
   return o.str();
 }
 
 Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
   ClusterMap map;
-  std::set<std::string> ids, endpoints;
+  std::set<std::string> ids, endpoints, keys;
   int lineno = 0;
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -148,6 +165,9 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
             return LineError(lineno, "joined must be a positive epoch");
         } else if (w[i] == "leaving") {
           n.leaving = true;
+        } else if (k == "curve") {
+          if (!ParseCurveKey(v, n.curve))
+            return LineError(lineno, "curve must be a public key of 64 hex digits");
         } else if (k == "client") {
           std::string host;
           uint16_t port;
@@ -170,13 +190,28 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
           (!n.pub.empty() && !endpoints.insert(n.pub).second) ||
           (!n.metrics.empty() && !endpoints.insert(n.metrics).second))
         return LineError(lineno, "endpoint of " + n.id + " is used twice");
+      if (!map.nodes.empty() && map.nodes.front().curve.empty() != n.curve.empty())
+        return LineError(lineno, "either every node has a curve key or none has");
+      if (!n.curve.empty() && !keys.insert(n.curve).second)
+        return LineError(lineno, "curve key of " + n.id + " is used twice");
       map.nodes.push_back(std::move(n));
+    } else if (w[0] == "operator") {
+      OperatorKey op;
+      if (w.size() != 3 || !w[2].starts_with("curve=") || !ParseCurveKey(w[2].substr(6), op.curve))
+        return LineError(lineno, "expected 'operator NAME curve=HEX64'");
+      op.name = std::string(w[1]);
+      if (!codec::IsValidId(op.name)) return LineError(lineno, "bad operator name");
+      if (!keys.insert(op.curve).second)
+        return LineError(lineno, "curve key of operator " + op.name + " is used twice");
+      map.operators.push_back(std::move(op));
     } else {
       return LineError(lineno, "unknown directive '" + std::string(w[0]) + "'");
     }
   }
   if (map.epoch == 0) return Status(Code::kInvalid, "cluster map: missing 'epoch N'");
   if (map.nodes.empty()) return Status(Code::kInvalid, "cluster map: no nodes");
+  if (!map.operators.empty() && !map.curve())
+    return Status(Code::kInvalid, "cluster map: operator keys need curve keys on the nodes");
   return map;
 }
 

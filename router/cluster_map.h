@@ -6,6 +6,11 @@
 //   node gw1 gateway mesh=tcp://127.0.0.1:7101 client=127.0.0.1:7001
 //   node s1  session mesh=tcp://127.0.0.1:7201
 //   node p1  presence mesh=tcp://127.0.0.1:7301 pub=tcp://127.0.0.1:7302
+//   operator ops curve=HEX64        a CurveZMQ public key allowed to run meshctl against it
+//
+// With `curve=HEX64` (a CurveZMQ public key, 64 hex digits) on every node, mesh links are
+// encrypted and only listed keys are admitted (router/curve.h); without keys on any node they
+// are plaintext. A map where some nodes have keys and others not is refused.
 //
 // Every node reads the same file and so builds the same rings.
 #pragma once
@@ -36,13 +41,24 @@ struct NodeInfo {
   // a node being removed is `leaving` (it owns no keys and hands its rows over, then goes).
   uint64_t joined = 0;
   bool leaving = false;
+  std::string curve;  // CurveZMQ public key, 32 bytes (binary); empty: plaintext mesh
   bool operator==(const NodeInfo&) const = default;
+};
+
+// An operator key: admitted to every node's mesh endpoint (meshctl), never a node.
+struct OperatorKey {
+  std::string name;
+  std::string curve;  // 32 bytes
+  bool operator==(const OperatorKey&) const = default;
 };
 
 struct ClusterMap {
   uint64_t epoch = 0;
   std::vector<NodeInfo> nodes;
+  std::vector<OperatorKey> operators;
 
+  // Mesh links use CurveZMQ (every node has a key).
+  bool curve() const { return !nodes.empty() && !nodes.front().curve.empty(); }
   const NodeInfo* Find(std::string_view id) const;
   // The nodes of role `r` that own keys (leaving nodes do not): what rings are built from.
   std::vector<std::string> IdsWithRole(Role r) const;

@@ -5,6 +5,10 @@
 #include <chrono>
 
 namespace meshchat::router {
+namespace {
+// Heartbeat `req`: whether the sender hears the recipient (0 from nodes that predate it).
+constexpr uint64_t kHearYou = 1, kDeafToYou = 2;
+}  // namespace
 
 Mesh::Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::string self_id,
            uint64_t incarnation, MeshOptions opts)
@@ -45,6 +49,7 @@ void Mesh::Start() {
   router_.set(zmq::sockopt::sndhwm, opts_.hwm);
   router_.set(zmq::sockopt::backlog, 4096);
   router_.set(zmq::sockopt::linger, 0);
+  if (!opts_.curve.empty()) MakeCurveServer(router_, opts_.curve);
   router_.bind(me->mesh);
   for (const auto& n : map_.nodes)
     if (n.id != self_) AddPeer(n);
@@ -60,7 +65,13 @@ void Mesh::Start() {
 
 void Mesh::AddPeer(const NodeInfo& n) {
   Peer p;
+  Connect(n, p);
+  peers_.emplace(n.id, std::move(p));
+}
+
+void Mesh::Connect(const NodeInfo& n, Peer& p) {
   p.dealer = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  p.connected_ms = NowMs();
   p.dealer->set(zmq::sockopt::routing_id, self_);
   p.dealer->set(zmq::sockopt::immediate, 1);
   p.dealer->set(zmq::sockopt::sndhwm, opts_.hwm);
@@ -74,16 +85,21 @@ void Mesh::AddPeer(const NodeInfo& n) {
   p.dealer->set(zmq::sockopt::heartbeat_timeout, 3000);
   p.dealer->set(zmq::sockopt::connect_timeout, 1000);
   p.dealer->set(zmq::sockopt::tcp_maxrt, 3000);
+  if (!opts_.curve.empty()) {
+    if (n.curve.empty()) throw std::runtime_error("node " + n.id + " has no curve key");
+    MakeCurveClient(*p.dealer, opts_.curve, n.curve);
+    p.curve = n.curve;
+  }
   p.dealer->connect(n.mesh);
-  peers_.emplace(n.id, std::move(p));
 }
 
 void Mesh::ApplyMap() {
   for (auto it = peers_.begin(); it != peers_.end();) {
-    if (map_.Find(it->first)) {
+    const NodeInfo* n = map_.Find(it->first);
+    if (n && n->curve == it->second.curve) {
       ++it;
       continue;
-    }
+    }  // gone, or a new key (rotated): the link is made again below
     const std::string gone = it->first;
     const bool was_up = it->second.up;
     it = peers_.erase(it);
@@ -127,8 +143,10 @@ void Mesh::Flush() {
       }
       if (ok) {
         stats_.sent += end - i;
+        p.failing_since_ms = 0;
       } else {
         stats_.send_failed += end - i;
+        if (p.failing_since_ms == 0) p.failing_since_ms = NowMs();
       }
       i = end;
     }
@@ -156,12 +174,36 @@ bool Mesh::ReceiveOne() {
   if (!router_.recv(id, zmq::recv_flags::dontwait)) return false;
   const std::string from = id.to_string();
   bool more = id.more();
+  // CURVE: the key's owner is read from the first payload part (libzmq 4.3.4 leaves the
+  // routing id part it prefetched without the connection's metadata).
+  bool checked = opts_.curve.empty(), authentic = true;
   while (more) {  // one envelope per part
     if (!router_.recv(payload, zmq::recv_flags::dontwait)) return true;
     more = payload.more();
-    Deliver(from, payload.to_string_view());
+    if (!checked) {
+      authentic = Authentic(from, payload);
+      checked = true;
+    }
+    if (authentic) Deliver(from, payload.to_string_view());
   }
   return true;
+}
+
+bool Mesh::Authentic(const std::string& from, const zmq::message_t& m) {
+  // ZAP named the connection by its key: a node id, or "operator:NAME" (router/curve.h).
+  const char* user = zmq_msg_gets(m.handle(), "User-Id");
+  const std::string who = user ? user : "";
+  const bool ok = map_.Find(from) ? who == from : who.starts_with("operator:");
+  if (!ok) {
+    ++stats_.impostors;
+    const int64_t now = NowMs();
+    if (now - last_impostor_log_ms_ > 1000) {
+      last_impostor_log_ms_ = now;
+      spdlog::warn("dropped envelopes claiming to be from '{}' over the key of '{}' ({} so far)",
+                   from, who, stats_.impostors);
+    }
+  }
+  return ok;
 }
 
 void Mesh::Deliver(const std::string& from, std::string_view payload) {
@@ -188,6 +230,15 @@ void Mesh::Deliver(const std::string& from, std::string_view payload) {
     }
   }
   if (env.type == codec::MeshType::kHeartbeat) {
+    // Whether the peer hears us: a peer that keeps saying no while we hear it means our link
+    // to it is broken (CURVE: it refused our key before it knew it); CheckPeers makes it
+    // again. A single "no" is normal (start-up, a peer that was frozen).
+    if (auto it = peers_.find(from); it != peers_.end()) {
+      if (env.req != kDeafToYou)
+        it->second.deaf_since_ms = 0;
+      else if (it->second.deaf_since_ms == 0)
+        it->second.deaf_since_ms = NowMs();
+    }
     // `arg`: the sender's wall clock when it sent this (0 from nodes that predate it).
     if (env.arg != 0) inbound_delay_.OnHeartbeat(from, static_cast<int64_t>(env.arg), WallMs());
     return;
@@ -206,17 +257,44 @@ void Mesh::DeliverLocal() {
 }
 
 void Mesh::Heartbeat() {
-  for (auto& [id, p] : peers_) {
-    codec::Envelope hb;
-    hb.type = codec::MeshType::kHeartbeat;
-    hb.arg = static_cast<uint64_t>(WallMs());  // how long it waits on its way: a load signal
-    (void)Send(id, std::move(hb));             // a failed heartbeat is what CheckPeers notices
-  }
+  for (auto& [id, p] : peers_) HeartbeatTo(id, p);
+}
+
+void Mesh::HeartbeatTo(const std::string& id, const Peer& p) {
+  codec::Envelope hb;
+  hb.type = codec::MeshType::kHeartbeat;
+  hb.arg = static_cast<uint64_t>(WallMs());  // how long it waits on its way: a load signal
+  hb.req = p.up ? kHearYou : kDeafToYou;     // so a peer learns its link to us is broken
+  (void)Send(id, std::move(hb));             // a failed heartbeat is what CheckPeers notices
+}
+
+void Mesh::Reconnect(const std::string& id, Peer& p, const char* why) {
+  const NodeInfo* n = map_.Find(id);
+  if (!n) return;
+  spdlog::info("link to {} made again: {}", id, why);
+  Connect(*n, p);
+  p.failing_since_ms = p.deaf_since_ms = 0;
+  // Heard soon after the new handshake, not at our next heartbeat (which could fall, every
+  // second, just before the peer's next "no" makes us start over).
+  for (int64_t ms : {20, 60, 150, 300})
+    reactor_.After(ms, [this, id] {
+      if (auto it = peers_.find(id); it != peers_.end()) HeartbeatTo(id, it->second);
+    });
 }
 
 void Mesh::CheckPeers() {
   const int64_t now = NowMs();
   for (auto& [id, p] : peers_) {
+    // CURVE: libzmq never retries a connection its peer refused at the handshake (a key the
+    // peer did not know yet: a node added or re-keyed before the others took the new map).
+    // The link is made again when the peer has said for 2 s that it does not hear us while
+    // we hear it, or when it took nothing (ZMQ_IMMEDIATE: not even a heartbeat) for 3.5 s.
+    if (!opts_.curve.empty() && now - p.connected_ms > 2000) {
+      if (p.deaf_since_ms != 0 && now - p.deaf_since_ms > 2000)
+        Reconnect(id, p, "it does not hear us");
+      else if (p.failing_since_ms != 0 && now - p.failing_since_ms > opts_.dead_after_ms)
+        Reconnect(id, p, "it takes nothing");
+    }
     if (p.up && now - p.last_heard_ms > opts_.dead_after_ms) {
       p.up = false;
       spdlog::warn("peer {} down (silent for {} ms)", id, now - p.last_heard_ms);

@@ -24,6 +24,7 @@
 #include "base/status.h"
 #include "codec/envelope.h"
 #include "router/cluster_map.h"
+#include "router/curve.h"
 #include "router/inbound_delay.h"
 #include "router/reactor.h"
 
@@ -33,6 +34,10 @@ struct MeshOptions {
   int64_t heartbeat_ms = 1000;
   int64_t dead_after_ms = 3500;
   int hwm = 100000;  // per-link message queue bound
+  // This node's CURVE keys: links are encrypted and each envelope must come from the node
+  // (or an operator) its key belongs to. Empty: plaintext links. A ZapHandler on the same
+  // context must be started first (router/curve.h).
+  CurveKeys curve;
 };
 
 struct MeshStats {
@@ -40,6 +45,7 @@ struct MeshStats {
   uint64_t received = 0;
   uint64_t send_failed = 0;
   uint64_t decode_errors = 0;
+  uint64_t impostors = 0;  // CURVE: envelopes whose sender id is not its key's (dropped)
 };
 
 class Mesh {
@@ -75,6 +81,7 @@ class Mesh {
   size_t PeersTotal() const { return peers_.size(); }
   uint64_t epoch() const { return map_.epoch; }
   zmq::context_t& context() { return ctx_; }
+  zmq::socket_t& router_socket() { return router_; }  // for a handshake monitor
   const std::string& self() const { return self_; }
   uint64_t incarnation() const { return incarnation_; }
   const MeshStats& stats() const { return stats_; }
@@ -88,12 +95,24 @@ class Mesh {
     uint64_t incarnation = 0;         // last seen; 0 = never heard
     int64_t last_heard_ms = 0;
     bool up = false;
+    std::string curve;             // the peer's public key the link was made with
+    int64_t connected_ms = 0;      // when the DEALER was made
+    int64_t failing_since_ms = 0;  // every send failed since then (0: the last one went)
+    int64_t deaf_since_ms = 0;     // its heartbeats say it does not hear us, since then
   };
   void AddPeer(const NodeInfo& n);
+  // Makes the peer's DEALER (again): options, CURVE keys, connect.
+  void Connect(const NodeInfo& n, Peer& p);
   bool ReceiveOne();
+  // CURVE: whether a message from routing id `from` came with the key of that node (or of an
+  // operator, for ids that are not nodes).
+  bool Authentic(const std::string& from, const zmq::message_t& m);
   void Flush();
   void Deliver(const std::string& from, std::string_view payload);
   void Heartbeat();
+  void HeartbeatTo(const std::string& id, const Peer& p);
+  // CURVE: makes a broken link to a peer again (see CheckPeers).
+  void Reconnect(const std::string& id, Peer& p, const char* why);
   void CheckPeers();
   void DeliverLocal();
   static int64_t NowMs();
@@ -113,6 +132,7 @@ class Mesh {
   PeerDownHandler on_peer_down_;
   MeshStats stats_;
   int64_t last_decode_log_ms_ = 0;
+  int64_t last_impostor_log_ms_ = 0;
   InboundDelay inbound_delay_{opts_.heartbeat_ms};
 };
 

@@ -62,8 +62,9 @@ teardown() { :; }
 # through var/wrap/ID ("ip netns exec mc-ID"), the workload reaches the gateways over the bridge.
 NET=10.213.0
 netns_cluster_up() {
-  local ids=(gw1 gw2 s1 s2 s3 g1 g2 p1 m1) i=0 id ip role
-  mkdir -p "$VAR"/{run,log,data,wrap,opts}
+  local ids=(gw1 gw2 s1 s2 s3 g1 g2 p1 m1) i=0 id ip role key
+  mkdir -p "$VAR"/{run,log,data,wrap,opts,keys}
+  chmod 700 "$VAR/keys"
   netns_leftovers
   ip link add mcbr0 type bridge
   on_cleanup "ip link del mcbr0"
@@ -83,16 +84,20 @@ netns_cluster_up() {
       ip -n "mc-$id" link set eth0 up
       ip -n "mc-$id" link set lo up
       printf '%s\n' ip netns exec "mc-$id" >"$VAR/wrap/$id"
+      # Mesh links over CurveZMQ, as in production: a keypair per node (meshctl start passes
+      # var/keys/ID.key), the public keys in the map.
+      key="curve=$(meshctl keygen "$VAR/keys/$id.key" | tail -1)"
       case $id in
-        gw*) echo "node $id gateway mesh=tcp://$ip:7100 client=$ip:7000"
+        gw*) echo "node $id gateway mesh=tcp://$ip:7100 client=$ip:7000 $key"
              echo "tcp://$ip:7000" >>"$VAR/client-endpoints" ;;
-        s*) echo "node $id session mesh=tcp://$ip:7100" ;;
-        g*) echo "node $id group mesh=tcp://$ip:7100" ;;
-        p*) echo "node $id presence mesh=tcp://$ip:7100 pub=tcp://$ip:7200" ;;
-        m*) echo "node $id media mesh=tcp://$ip:7100" ;;
+        s*) echo "node $id session mesh=tcp://$ip:7100 $key" ;;
+        g*) echo "node $id group mesh=tcp://$ip:7100 $key" ;;
+        p*) echo "node $id presence mesh=tcp://$ip:7100 pub=tcp://$ip:7200 $key" ;;
+        m*) echo "node $id media mesh=tcp://$ip:7100 $key" ;;
       esac
       echo "$id $ip" >>"$WORK/addresses"
     done
+    echo "operator chaos curve=$(meshctl keygen "$VAR/keys/operator.key" | tail -1)"
   } >"$VAR/cluster.map"
   # Test hosts on a private bridge: clients over plain TCP, asked for by name.
   echo "client_tls=off" >"$VAR/node.opts"

@@ -13,6 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!m.ok()) return 0;
   auto again = ClusterMap::Parse(m->Serialize());
   FUZZ_CHECK(again.ok());
-  FUZZ_CHECK(again->epoch == m->epoch && again->nodes == m->nodes);
+  FUZZ_CHECK(again->epoch == m->epoch && again->nodes == m->nodes &&
+             again->operators == m->operators);
   return 0;
 }

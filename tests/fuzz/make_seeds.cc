@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
         "epoch 1\nnode gw1 gateway mesh=tcp://127.0.0.1:7101 client=127.0.0.1:7001\n"
         "node s1 session mesh=ipc:///tmp/s1\n");
   Write(maps, "bad", "epoch x\nnode\n");
+  Write(maps, "curve",
+        "epoch 2\nnode s1 session mesh=tcp://127.0.0.1:7201 curve=" + std::string(64, 'a') +
+            "\nnode s2 session mesh=tcp://127.0.0.1:7202 curve=" + std::string(64, 'B') +
+            "\noperator ops curve=" + std::string(64, '0') + "\n");
 
   using namespace meshchat::nodes;
   const fs::path records = root / "fuzz_records";

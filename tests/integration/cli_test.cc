@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -410,11 +411,25 @@ TEST_CASE("multi-host: each host starts its nodes from the same cluster file and
   TempDir dir;
   auto p = FreeLocalPorts(3);
   const std::string file = dir.path() + "/cluster.map", secret = dir.path() + "/secret";
+  // Every node and each host's meshctl has a CURVE keypair; the map lists the public keys.
+  auto keygen = [&](const std::string& path) {
+    std::string t;
+    REQUIRE(RunCommand(Bin("meshctl") + " keygen " + path, &t) == 0);
+    return LastLine(t);
+  };
+  std::filesystem::create_directories(dir.path() + "/a/keys");
+  std::filesystem::create_directories(dir.path() + "/b/keys");
+  const std::string gw_key = dir.path() + "/gw1.key", s1_key = dir.path() + "/s1.key";
   std::ofstream(file) << "# two 'hosts': one runs the gateway, the other the session node\n"
                       << "epoch 1\n"
                       << "node gw1 gateway mesh=tcp://127.0.0.1:" << p[0]
-                      << " client=127.0.0.1:" << p[1] << "\n"
-                      << "node s1 session mesh=tcp://127.0.0.1:" << p[2] << "\n";
+                      << " client=127.0.0.1:" << p[1] << " curve=" << keygen(gw_key) << "\n"
+                      << "node s1 session mesh=tcp://127.0.0.1:" << p[2]
+                      << " curve=" << keygen(s1_key) << "\n"
+                      << "operator host-a curve=" << keygen(dir.path() + "/a/keys/operator.key")
+                      << "\n"
+                      << "operator host-b curve=" << keygen(dir.path() + "/b/keys/operator.key")
+                      << "\n";
   std::ofstream(secret) << "0123456789abcdef0123456789abcdef\n";
   const std::string host_a = Bin("meshctl") + " --var " + dir.path() + "/a ";
   const std::string host_b = Bin("meshctl") + " --var " + dir.path() + "/b ";
@@ -426,14 +441,25 @@ TEST_CASE("multi-host: each host starts its nodes from the same cluster file and
     }
   } down{host_a, host_b};
   std::string out;
-  REQUIRE(RunCommand(host_b + "start s1 --map " + file + " --secret-file " + secret, &out) == 0);
+  // A node's key must be the one the map lists for it.
+  CHECK(RunCommand(host_b + "start s1 --map " + file + " --secret-file " + secret, &out) == 1);
+  CHECK_THAT(out, Catch::Contains("--key-file"));
+  CHECK(RunCommand(host_b + "start s1 --map " + file + " --secret-file " + secret + " --key-file " +
+                       gw_key,
+                   &out) == 1);
+  CHECK_THAT(out, Catch::Contains("not the one the map lists"));
+  REQUIRE(RunCommand(host_b + "start s1 --map " + file + " --secret-file " + secret +
+                         " --key-file " + s1_key,
+                     &out) == 0);
   // The gateway takes clients over TLS only (no certificate: it does not start), with a
   // certificate from the development CA that `chat --ca` checks.
-  CHECK(RunCommand(host_a + "start gw1 --map " + file + " --secret-file " + secret, &out) != 0);
+  CHECK(RunCommand(host_a + "start gw1 --map " + file + " --secret-file " + secret +
+                       " --key-file " + gw_key,
+                   &out) != 0);
   CHECK_THAT(out, Catch::Contains("clients need TLS"));
   REQUIRE(RunCommand(host_a + "tls-certs --dir " + dir.path() + "/tls", &out) == 0);
   REQUIRE(RunCommand(host_a + "start gw1 --map " + file + " --secret-file " + secret +
-                         " --opt tls_cert=" + dir.path() +
+                         " --key-file " + gw_key + " --opt tls_cert=" + dir.path() +
                          "/tls/gateway.pem --opt tls_key=" + dir.path() + "/tls/gateway.key",
                      &out) == 0);
   const std::string chat = "MESHCHAT_HOME=" + dir.path() + " " + Bin("chat") + " --ca " +
@@ -447,6 +473,9 @@ TEST_CASE("multi-host: each host starts its nodes from the same cluster file and
   REQUIRE(RunCommand(chat + token("alice") + " send --to bob 'across hosts'", &out) == 0);
   REQUIRE(RunCommand(chat + token("bob") + " listen --count 1 --timeout 10", &out) == 0);
   CHECK(out == "across hosts\n");
+  // Each host's meshctl asks both nodes with its own operator key.
+  CHECK(RunCommand(host_b + "status", &out) == 0);  // non-zero if a node does not answer
+  CHECK_THAT(out, Catch::Contains("gw1") && Catch::Contains("s1"));
 
   // Bad input: a node the file does not have, a malformed file, no secret.
   CHECK(RunCommand(host_a + "start nosuch --map " + file, &out) == 1);

@@ -17,8 +17,12 @@ node s2 session mesh=ipc:///tmp/s2.sock
   REQUIRE(m.ok());
   CHECK(m->epoch == 7);
   REQUIRE(m->nodes.size() == 3);
-  CHECK(m->nodes[0] ==
-        NodeInfo{"gw1", Role::kGateway, "tcp://127.0.0.1:7101", "127.0.0.1:7001", "", ""});
+  NodeInfo gw1;
+  gw1.id = "gw1";
+  gw1.role = Role::kGateway;
+  gw1.mesh = "tcp://127.0.0.1:7101";
+  gw1.client = "127.0.0.1:7001";
+  CHECK(m->nodes[0] == gw1);
   CHECK(m->IdsWithRole(Role::kSession) == std::vector<std::string>{"s1", "s2"});
   auto again = ClusterMap::Parse(m->Serialize());
   REQUIRE(again.ok());
@@ -88,4 +92,46 @@ TEST_CASE("loading a missing file is an error", "[router]") {
   auto m = ClusterMap::Load("/nonexistent/cluster.map");
   REQUIRE_FALSE(m.ok());
   CHECK(m.status().code() == Code::kNotFound);
+}
+
+TEST_CASE("curve keys: on every node or none, operators only with them, round trip", "[router]") {
+  const std::string k1(64, 'a'), k2(64, 'b'), k3(64, 'c');
+  const std::string text = "epoch 3\nnode s1 session mesh=tcp://h:1 curve=" + k1 +
+                           "\nnode s2 session mesh=tcp://h:2 curve=" + k2 +
+                           "\noperator ops curve=" + k3 + "\n";
+  auto m = ClusterMap::Parse(text);
+  REQUIRE(m.ok());
+  CHECK(m->curve());
+  CHECK(m->nodes[0].curve == std::string(32, '\xaa'));
+  REQUIRE(m->operators.size() == 1);
+  CHECK(m->operators[0].name == "ops");
+  CHECK(m->operators[0].curve == std::string(32, '\xcc'));
+  auto again = ClusterMap::Parse(m->Serialize());
+  REQUIRE(again.ok());
+  CHECK(again->nodes == m->nodes);
+  CHECK(again->operators == m->operators);
+  CHECK_FALSE(ClusterMap::Parse("epoch 1\nnode s1 session mesh=tcp://h:1\n")->curve());
+
+  auto err = [](const std::string& t) {
+    auto r = ClusterMap::Parse(t);
+    REQUIRE_FALSE(r.ok());
+    return r.status().message();
+  };
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1 curve=" + k1 +
+                 "\nnode s2 session mesh=tcp://h:2\n"),
+             Catch::Contains("line 3: either every node has a curve key or none has"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1 curve=" + k1.substr(1) + "\n"),
+             Catch::Contains("64 hex digits"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1 curve=" + std::string(64, 'g') + "\n"),
+             Catch::Contains("64 hex digits"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1 curve=" + k1 +
+                 "\nnode s2 session mesh=tcp://h:2 curve=" + k1 + "\n"),
+             Catch::Contains("used twice"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1\noperator ops curve=" + k3 + "\n"),
+             Catch::Contains("operator keys need curve keys"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1 curve=" + k1 + "\noperator ops\n"),
+             Catch::Contains("expected 'operator NAME curve=HEX64'"));
+  CHECK_THAT(err("epoch 1\nnode s1 session mesh=tcp://h:1 curve=" + k1 +
+                 "\noperator ops curve=" + k1 + "\n"),
+             Catch::Contains("used twice"));
 }

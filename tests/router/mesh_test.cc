@@ -27,10 +27,13 @@ int FreePort() {
 ClusterMap TwoNodeMap() {
   ClusterMap m;
   m.epoch = 1;
-  m.nodes.push_back(
-      {"a", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", "", ""});
-  m.nodes.push_back(
-      {"b", Role::kSession, "tcp://127.0.0.1:" + std::to_string(FreePort()), "", "", ""});
+  for (const char* id : {"a", "b"}) {
+    NodeInfo n;
+    n.id = id;
+    n.role = Role::kSession;
+    n.mesh = "tcp://127.0.0.1:" + std::to_string(FreePort());
+    m.nodes.push_back(n);
+  }
   return m;
 }
 
