@@ -118,8 +118,12 @@ void GatewayCore::HandleHello(uint64_t conn, Conn& c, std::string_view body, Eff
                      std::to_string(codec::kProtocolVersion) + ")",
                  fx);
   codec::TokenClaims claims;
-  switch (codec::VerifyToken(hello.token, cfg_.secret, clock_.WallMs() / 1000, claims,
-                             cfg_.token_leeway_s)) {
+  const int64_t now_s = clock_.WallMs() / 1000;
+  auto verdict = codec::VerifyToken(hello.token, cfg_.secret, now_s, claims, cfg_.token_leeway_s);
+  if (verdict == codec::TokenStatus::kBadSignature && !cfg_.previous_secret.empty())
+    verdict =
+        codec::VerifyToken(hello.token, cfg_.previous_secret, now_s, claims, cfg_.token_leeway_s);
+  switch (verdict) {
     case codec::TokenStatus::kOk: break;
     case codec::TokenStatus::kExpired:
       addresses_.AuthFailed(c.addr, clock_.MonoMs());

@@ -27,7 +27,8 @@ namespace meshchat::nodes {
 
 struct GatewayConfig {
   std::string node_id;
-  std::string secret;  // cluster token secret
+  std::string secret;                // cluster token secret
+  std::string previous_secret = {};  // being rotated out: its tokens are still accepted
   int64_t hello_timeout_ms = 10'000;
   // How long a client waits for its session shard to confirm registration before it is told
   // service_unavailable (and closed: it reconnects, possibly to another gateway).

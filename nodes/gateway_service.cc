@@ -61,6 +61,7 @@ int64_t ModifiedNs(const std::string& path) {
 
 GatewayConfig ConfigFor(const NodeContext& ctx) {
   GatewayConfig cfg{ctx.self.id, ctx.secret};
+  cfg.previous_secret = ctx.previous_secret;
   if (auto it = ctx.options.find("frame_rate"); it != ctx.options.end())
     cfg.frame_rate = std::stod(it->second);
   if (auto it = ctx.options.find("frame_burst"); it != ctx.options.end())

@@ -138,41 +138,6 @@ std::string LocalMesh::DefaultVarDir() {
   return (home && *home ? std::string(home) : std::string(".")) + "/var";
 }
 
-Result<std::string> detail::ReadSecret(const std::string& path) {
-  std::string s = ReadFile(path);
-  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  if (s.size() < 16) return Status(Code::kInvalid, "no usable secret in " + path);
-  return s;
-}
-
-Status detail::WriteSecret(const std::string& path, const std::string& secret) {
-  std::error_code ec;
-  fs::remove(path, ec);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);  // never readable by others
-  if (fd < 0) return Status(Code::kIo, "cannot create " + path);
-  const std::string line = secret + "\n";
-  const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  close(fd);
-  return ok ? Status::Ok() : Status(Code::kIo, "cannot write " + path);
-}
-
-Result<std::string> LocalMesh::Secret(bool create) const {
-  const std::string path = secret_path();
-  if (fs::exists(path)) return ReadSecret(path);
-  if (!create) return Status(Code::kNotFound, "no cluster secret at " + path + " (run meshctl up)");
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof raw) != 1) return Status(Code::kIo, "no randomness for the secret");
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (unsigned char c : raw) {
-    s.push_back(hex[c >> 4]);
-    s.push_back(hex[c & 15]);
-  }
-  fs::create_directories(var_);
-  if (Status st = WriteSecret(path, s); !st.ok()) return st;
-  return s;
-}
-
 std::vector<std::pair<std::string, long>> LocalMesh::RunningNodes() const {
   std::vector<std::pair<std::string, long>> out;
   std::error_code ec;

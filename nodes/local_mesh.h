@@ -70,6 +70,14 @@ class LocalMesh {
   // here; it must be the one this directory's map lists for it. Without a file, the key
   // already here is checked. Nothing to do for a map without keys.
   Status AdoptKey(const std::string& id, const std::string& key_file) const;
+  // Key rotation: gives node `id` (or meshctl itself: "operator") a new CURVE keypair. A node
+  // is stopped, the map with its new public key (epoch + 1) is pushed to the others (they
+  // admit it and make their links to it again), and it starts with the new key.
+  Status RekeyNode(const std::string& id, std::string& log);
+  // Cluster secret rotation in two steps: a new secret signs from now on while the current
+  // one is still accepted (kept as the file's second line); later, `drop_old` forgets it.
+  // Either way every running node is restarted, one at a time, to read the file.
+  Status RotateSecret(bool drop_old, std::string& log);
   // "tls://" or "tcp://": how this mesh's gateways take clients (from node.opts).
   std::string ClientScheme() const;
 

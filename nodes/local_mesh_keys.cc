@@ -1,10 +1,19 @@
-// LocalMesh's CURVE keys, and the operator side of the sockets meshctl opens to nodes.
+// LocalMesh's CURVE keys and secret rotation, and the operator side of the sockets meshctl
+// opens to nodes.
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <csignal>
 #include <filesystem>
+#include <sstream>
 
 #include "nodes/local_mesh.h"
 #include "nodes/local_mesh_util.h"
 
 namespace meshchat::nodes {
+namespace fs = std::filesystem;
 namespace detail {
 namespace {
 router::CurveKeys& OperatorKeys() {
@@ -35,8 +44,9 @@ void SecureAsOperator(zmq::socket_t& s, const router::NodeInfo& n) {
 
 }  // namespace detail
 
+using namespace detail;
+
 Status LocalMesh::GiveKeys(router::ClusterMap& map) const {
-  namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(var_ + "/keys", ec);
   fs::permissions(var_ + "/keys", fs::perms::owner_all, ec);
@@ -81,6 +91,110 @@ Status LocalMesh::AdoptKey(const std::string& id, const std::string& key_file) c
   std::filesystem::create_directories(var_ + "/keys", ec);
   std::filesystem::permissions(var_ + "/keys", std::filesystem::perms::owner_all, ec);
   return router::SaveCurveKeys(key_path(id), *keys);
+}
+
+Result<std::string> detail::ReadSecret(const std::string& path, int line) {
+  std::istringstream in(ReadFile(path));
+  std::string s;
+  for (int i = 0; i <= line; ++i)
+    if (!std::getline(in, s)) s.clear();
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (line > 0 && s.empty()) return s;  // no previous secret
+  if (s.size() < 16) return Status(Code::kInvalid, "no usable secret in " + path);
+  return s;
+}
+
+Status detail::WriteSecret(const std::string& path, const std::string& secret,
+                           const std::string& previous) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);  // never readable by others
+  if (fd < 0) return Status(Code::kIo, "cannot create " + path);
+  const std::string line = secret + "\n" + (previous.empty() ? "" : previous + "\n");
+  const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  close(fd);
+  return ok ? Status::Ok() : Status(Code::kIo, "cannot write " + path);
+}
+
+Result<std::string> LocalMesh::Secret(bool create) const {
+  const std::string path = secret_path();
+  if (fs::exists(path)) return ReadSecret(path);
+  if (!create) return Status(Code::kNotFound, "no cluster secret at " + path + " (run meshctl up)");
+  auto s = NewSecret();
+  if (!s.ok()) return s.status();
+  fs::create_directories(var_);
+  if (Status st = WriteSecret(path, *s); !st.ok()) return st;
+  return s;
+}
+
+Result<std::string> detail::NewSecret() {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return Status(Code::kIo, "no randomness for the secret");
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : raw) {
+    s.push_back(hex[c >> 4]);
+    s.push_back(hex[c & 15]);
+  }
+  return s;
+}
+
+Status LocalMesh::RotateSecret(bool drop_old, std::string& log) {
+  auto current = detail::ReadSecret(secret_path());
+  auto previous = detail::ReadSecret(secret_path(), 1);
+  if (!current.ok()) return current.status();
+  if (!previous.ok()) return previous.status();
+  if (drop_old) {
+    if (previous->empty()) return Status(Code::kInvalid, "no previous secret to drop");
+    if (Status s = detail::WriteSecret(secret_path(), *current); !s.ok()) return s;
+    log += "previous secret dropped: what it signed is refused from now on\n";
+  } else {
+    if (!previous->empty())
+      return Status(Code::kExists,
+                    "a previous secret is still accepted: drop it first (--drop-old), once what "
+                    "it signed has expired");
+    auto fresh = detail::NewSecret();
+    if (!fresh.ok()) return fresh.status();
+    if (Status s = detail::WriteSecret(secret_path(), *fresh, *current); !s.ok()) return s;
+    log += "new secret signs from now on; the previous one is still accepted\n";
+  }
+  for (const auto& [id, pid] : RunningNodes())
+    if (Status s = RestartNode(id, log); !s.ok()) return s;
+  return Status::Ok();
+}
+
+Status LocalMesh::RekeyNode(const std::string& id, std::string& log) {
+  auto map = router::ClusterMap::Load(map_path());
+  if (!map.ok()) return map.status();
+  if (!map->curve()) return Status(Code::kInvalid, "this mesh has no curve keys to rotate");
+  router::ClusterMap next = *map;
+  ++next.epoch;
+  const router::CurveKeys keys = router::GenerateCurveKeys();
+  const bool op = id == "operator";
+  router::NodeInfo* n = nullptr;
+  for (auto& node : next.nodes)
+    if (node.id == id) n = &node;
+  if (!op && !n) return Status(Code::kNotFound, "no node '" + id + "' in " + map_path());
+  if (op) {  // the new key is listed; the old one signs this push and is dropped by the next
+    auto old = router::LoadCurveKeys(key_path("operator"));
+    std::erase_if(next.operators, [&](const router::OperatorKey& o) {
+      return old.ok() && o.curve == old->public_key;
+    });
+    next.operators.push_back({"meshctl", keys.public_key});
+  } else {
+    n->curve = keys.public_key;
+  }
+  if (auto ok = router::ClusterMap::Parse(next.Serialize()); !ok.ok()) return ok.status();
+  const bool was_running = !op && KillNode(id, SIGTERM).ok();
+  if (Status s = detail::WriteMapFile(map_path(), next); !s.ok()) return s;
+  log += "map epoch " + std::to_string(next.epoch) + ": new key for " + id + "\n";
+  if (Status s = PushMap(next, log, op ? "" : id); !s.ok()) return s;
+  if (Status s = router::SaveCurveKeys(key_path(id), keys); !s.ok()) return s;
+  if (op) {
+    detail::SetOperatorKeys(keys);
+    return Status::Ok();
+  }
+  return was_running ? StartNode(id, log) : Status::Ok();
 }
 
 }  // namespace meshchat::nodes

@@ -22,8 +22,7 @@ namespace meshchat::nodes {
 
 using namespace detail;
 
-namespace {
-Status WriteMapFile(const std::string& path, const router::ClusterMap& m) {
+Status detail::WriteMapFile(const std::string& path, const router::ClusterMap& m) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -34,7 +33,6 @@ Status WriteMapFile(const std::string& path, const router::ClusterMap& m) {
   fs::rename(tmp, path, ec);  // atomic: a node starting now reads the old or the new map
   return ec ? Status(Code::kIo, "cannot replace " + path + ": " + ec.message()) : Status::Ok();
 }
-}  // namespace
 
 std::string LocalMesh::ClientScheme() const {
   std::ifstream in(var_ + "/node.opts");

@@ -23,11 +23,18 @@ long ReadPid(const std::string& path);
 // n distinct free TCP ports on 127.0.0.1 (held until all are chosen).
 std::vector<uint16_t> FreePorts(size_t n);
 std::string Tail(const std::string& path, size_t lines);
-// The cluster secret in a file: trailing whitespace dropped, at least 16 characters.
-Result<std::string> ReadSecret(const std::string& path);
-// Writes it (replacing the file), mode 0600.
-Status WriteSecret(const std::string& path, const std::string& secret);
+// The cluster secret in a file: its first line (trailing whitespace dropped, at least 16
+// characters). Line 1 (the second) is the previous secret while one is being rotated out:
+// still accepted, never used to sign ("" if there is none).
+Result<std::string> ReadSecret(const std::string& path, int line = 0);
+// 32 random bytes in hex.
+Result<std::string> NewSecret();
+// Writes them (replacing the file), mode 0600.
+Status WriteSecret(const std::string& path, const std::string& secret,
+                   const std::string& previous = "");
 bool WaitExit(long pid, std::chrono::steady_clock::time_point deadline);
+// Replaces the map file atomically (a node starting meanwhile reads the old or the new one).
+Status WriteMapFile(const std::string& path, const router::ClusterMap& m);
 // A node of a map (no curve key, no client, pub or metrics endpoints unless set after).
 router::NodeInfo MakeNode(std::string id, router::Role role, std::string mesh,
                           std::string client = "");

@@ -349,8 +349,9 @@ bool MediaCore::MayRead(const codec::Stamp& who, const std::string& id, const Me
                         std::string_view ticket) const {
   if (!m.done) return false;
   if (m.owner == who.user) return true;
-  return codec::VerifyMediaTicket(
-      codec::MediaRef{id, m.size, m.type, m.sha256, std::string(ticket)}, cfg_.secret);
+  const codec::MediaRef ref{id, m.size, m.type, m.sha256, std::string(ticket)};
+  return codec::VerifyMediaTicket(ref, cfg_.secret) ||
+         (!cfg_.previous_secret.empty() && codec::VerifyMediaTicket(ref, cfg_.previous_secret));
 }
 
 Status MediaCore::Fetch(const codec::Envelope& env, const std::string& id, std::string_view body,
@@ -413,9 +414,11 @@ Status MediaCore::Link(const codec::Envelope& env, const std::string& id, std::s
 
 bool MediaCore::CheckUrl(std::string_view id_hex, std::string_view user, uint64_t exp,
                          uint64_t size, std::string_view type, std::string_view sig,
-                         std::string_view secret, uint64_t now_s) {
+                         std::string_view secret, std::string_view previous, uint64_t now_s) {
   if (exp < now_s) return false;
-  return codec::SameMac(codec::UrlSignature(id_hex, user, exp, size, type, secret), sig);
+  return codec::SameMac(codec::UrlSignature(id_hex, user, exp, size, type, secret), sig) ||
+         (!previous.empty() &&
+          codec::SameMac(codec::UrlSignature(id_hex, user, exp, size, type, previous), sig));
 }
 
 Status MediaCore::ApplyRef(std::string_view payload) {

@@ -30,6 +30,7 @@ struct MediaConfig {
   std::string node_id;
   uint64_t epoch = 1;
   std::string secret;                // signs tickets and URLs
+  std::string previous_secret;       // being rotated out: still verifies them
   uint64_t max_bytes = 64ull << 20;  // largest upload
   uint64_t chunk_bytes = 256 << 10;  // largest chunk taken / range served
   std::vector<std::string> types = {"image/jpeg", "image/png",      "image/gif", "image/webp",
@@ -89,10 +90,11 @@ class MediaCore {
   };
   const Counters& counters() const { return counters_; }
 
-  // For the HTTP endpoint: is this URL's signature valid and unexpired at `now_s`?
+  // For the HTTP endpoint: is this URL's signature valid (by `secret`, or by `previous` if
+  // not empty) and unexpired at `now_s`?
   static bool CheckUrl(std::string_view id_hex, std::string_view user, uint64_t exp, uint64_t size,
                        std::string_view type, std::string_view sig, std::string_view secret,
-                       uint64_t now_s);
+                       std::string_view previous, uint64_t now_s);
 
  private:
   static constexpr std::string_view kMediaTable = "media";     // id (raw) -> MediaMeta

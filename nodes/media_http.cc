@@ -18,10 +18,11 @@ constexpr size_t kReadBytes = 256 << 10;
 }  // namespace
 
 MediaHttpServer::MediaHttpServer(const std::string& host, uint16_t port, store::BlobStore& blobs,
-                                 std::string secret, const Clock& clock)
+                                 std::string secret, std::string previous, const Clock& clock)
     : server_(std::make_unique<httplib::Server>()) {
-  server_->Get(R"(/media/([0-9a-f]{32}))", [&blobs, secret, &clock](const httplib::Request& req,
-                                                                    httplib::Response& res) {
+  server_->Get(R"(/media/([0-9a-f]{32}))", [&blobs, secret, previous, &clock](
+                                               const httplib::Request& req,
+                                               httplib::Response& res) {
     auto not_found = [&res] {
       res.status = 404;
       res.set_content("not found\n", "text/plain");
@@ -31,7 +32,7 @@ MediaHttpServer::MediaHttpServer(const std::string& host, uint16_t port, store::
     const std::string user = req.get_param_value("u"), type = req.get_param_value("t"),
                       sig = req.get_param_value("s");
     if (!ParseU64(req.get_param_value("e"), exp) || !ParseU64(req.get_param_value("n"), size) ||
-        !MediaCore::CheckUrl(hex, user, exp, size, type, sig, secret,
+        !MediaCore::CheckUrl(hex, user, exp, size, type, sig, secret, previous,
                              static_cast<uint64_t>(clock.WallMs() / 1000)))
       return not_found();
     char probe;  // gone (collected) since the link was made?

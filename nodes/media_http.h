@@ -22,7 +22,7 @@ class MediaHttpServer {
  public:
   // Listens on host:port; start-up only: throws if it cannot bind.
   MediaHttpServer(const std::string& host, uint16_t port, store::BlobStore& blobs,
-                  std::string secret, const Clock& clock);
+                  std::string secret, std::string previous, const Clock& clock);
   ~MediaHttpServer();
 
  private:

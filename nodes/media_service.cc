@@ -84,6 +84,7 @@ MediaService::MediaService(NodeContext& ctx)
             cfg.node_id = ctx.self.id;
             cfg.epoch = ctx.map.epoch;
             cfg.secret = ctx.secret;
+            cfg.previous_secret = ctx.previous_secret;
             cfg.max_bytes = std::stoull(Opt(ctx, "max_mb", "64")) << 20;
             cfg.http_base = Opt(ctx, "http_base", "");
             if (auto types = Opt(ctx, "media_types", ""); !types.empty()) {
@@ -124,7 +125,8 @@ void MediaService::Start() {
   uint16_t port = 0;
   if (!router::SplitHostPort(listen, host, port))
     throw std::runtime_error("--opt http_listen wants HOST:PORT, got '" + listen + "'");
-  http_ = std::make_unique<MediaHttpServer>(host, port, *blobs, ctx_.secret, ctx_.clock);
+  http_ = std::make_unique<MediaHttpServer>(host, port, *blobs, ctx_.secret, ctx_.previous_secret,
+                                            ctx_.clock);
   spdlog::info("media: {} blob store, HTTP links on {}", blobs->Kind(), listen);
 }
 

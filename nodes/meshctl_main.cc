@@ -374,6 +374,16 @@ int main(int argc, char** argv) {
       "keygen", "make a CURVE keypair: the secret key into FILE (0600), the public key printed");
   ckeygen->add_option("file", keygen_file, "secret key file to write")->required();
 
+  auto* crekey = app.add_subcommand(
+      "rekey", "rotate a node's CURVE key (it restarts) or meshctl's own (NODE = operator)");
+  crekey->add_option("node", node_id, "node id, or operator")->required();
+
+  bool drop_old = false;
+  auto* crotate = app.add_subcommand(
+      "rotate-secret",
+      "a new cluster secret; the current one stays accepted until --drop-old (nodes restart)");
+  crotate->add_flag("--drop-old", drop_old, "forget the previous secret");
+
   std::string certs_dir;
   nodes::DevCertOptions certs;
   auto* ccerts = app.add_subcommand(
@@ -459,6 +469,20 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (ctoken->parsed()) return CmdToken(mesh, user, device, ttl, secret_file);
+  if (crotate->parsed()) {
+    std::string log;
+    Status s = mesh.RotateSecret(drop_old, log);
+    std::cout << log;
+    if (!s.ok()) std::cerr << "meshctl rotate-secret: " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
+  if (crekey->parsed()) {
+    std::string log;
+    Status s = mesh.RekeyNode(node_id, log);
+    std::cout << log;
+    if (!s.ok()) std::cerr << "meshctl rekey: " << s.message() << "\n";
+    return s.ok() ? 0 : 1;
+  }
   if (ckeygen->parsed()) {
     const router::CurveKeys keys = router::GenerateCurveKeys();
     if (std::filesystem::exists(keygen_file)) {

@@ -123,6 +123,14 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     const std::string data_dir = data_root + "/" + id;
     std::filesystem::create_directories(data_dir);
     std::string secret = secret_file.empty() ? "" : ReadSecretFile(secret_file);
+    std::string previous_secret;
+    if (!secret_file.empty()) {
+      auto prev = detail::ReadSecret(secret_file, 1);
+      if (!prev.ok()) throw std::runtime_error(prev.status().message() + " (its second line)");
+      previous_secret = *prev;
+      if (!previous_secret.empty())
+        spdlog::info("the previous cluster secret is still accepted (being rotated out)");
+    }
 
     // Signals arrive as readable events on the loop, never as asynchronous handlers.
     signal(SIGPIPE, SIG_IGN);
@@ -165,6 +173,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     }
     NodeContext ctx{*map, *self, reactor, mesh, clock, data_dir, std::move(secret), options};
     ctx.curve = mesh_opts.curve;
+    ctx.previous_secret = previous_secret;
     ctx.zap = map->curve() ? &zap : nullptr;
     std::unique_ptr<Service> service = make(ctx);
     const int64_t started = clock.MonoMs();

@@ -33,6 +33,9 @@ struct NodeContext {
   // CurveZMQ (empty when the map lists no keys): this node's keys, for sockets of its own
   // that bind (presence PUB) or connect (gateway SUB), and the handler that admits peers.
   router::CurveKeys curve = {};
+  // The cluster secret being rotated out (second line of the secret file; "" if none): what
+  // it signed is still accepted, nothing new is signed with it.
+  std::string previous_secret = {};
   router::ZapHandler* zap = nullptr;
 };
 

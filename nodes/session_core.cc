@@ -394,7 +394,9 @@ bool SessionCore::CheckMedia(const codec::Stamp& from, const std::optional<codec
   if (!media) return true;
   // The ticket is the media node's signature, issued only once every byte was stored and
   // the hash matched: checking it here needs no round trip to the media node.
-  if (!codec::VerifyMediaTicket(*media, ctx_.cfg.secret)) {
+  if (!codec::VerifyMediaTicket(*media, ctx_.cfg.secret) &&
+      (ctx_.cfg.previous_secret.empty() ||
+       !codec::VerifyMediaTicket(*media, ctx_.cfg.previous_secret))) {
     ctx_.ErrorToClient(from, ErrorCode::kMediaIncomplete,
                        "media reference is not of a completed upload (or was altered)", cid, false,
                        fx);

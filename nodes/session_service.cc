@@ -18,6 +18,7 @@ SessionService::SessionService(NodeContext& ctx)
         if (auto it = ctx.options.find("push_window_bytes"); it != ctx.options.end())
           cfg.push_window_bytes = std::stoull(it->second);
         cfg.secret = ctx.secret;
+        cfg.previous_secret = ctx.previous_secret;
         auto core = std::make_unique<SessionCore>(
             cfg, ctx.clock, kv,
             [this](std::string_view key) -> const std::string& { return sessions.Owner(key); },

@@ -32,6 +32,7 @@ struct SessionConfig {
   double send_rate = 50;               // messages per second per user (sustained)...
   double send_burst = 100;             // ...with this many allowed at once
   std::string secret;                  // cluster secret: verifies the tickets of media references
+  std::string previous_secret;         // being rotated out: still verifies them
 };
 
 struct ShardContext {

@@ -136,3 +136,89 @@ TEST_CASE(
   CHECK(mesh.Meshctl("restart s1", &out) != 0);
   CHECK_THAT(out, Catch::Contains("not the one the map lists for s1"));
 }
+
+TEST_CASE("meshctl rekey rotates a node's CURVE key and meshctl's own; old keys are refused",
+          "[integration][security]") {
+  TestMesh mesh(1, 2, "--groups 0 --media-nodes 0");
+  auto [a, b] = mesh.CrossShardUsers();
+  auto old_s2 = router::LoadCurveKeys(mesh.var() + "/keys/s2.key");
+  auto old_op = router::LoadCurveKeys(mesh.var() + "/keys/operator.key");
+  REQUIRE(old_s2.ok());
+  REQUIRE(old_op.ok());
+  std::string out;
+  REQUIRE(mesh.Meshctl("rekey s2", &out) == 0);
+  INFO(out);
+  auto map = router::ClusterMap::Load(mesh.var() + "/cluster.map");
+  REQUIRE(map.ok());
+  CHECK(map->epoch == mesh.map().epoch + 1);
+  CHECK(map->Find("s2")->curve != old_s2->public_key);
+  CHECK(map->Find("s1")->curve == mesh.map().Find("s1")->curve);
+  // Messages cross the shards over the re-made links (the clients reconnect if s2's restart
+  // cut them; nothing acknowledged is lost).
+  bool delivered = false;
+  for (int attempt = 0; attempt < 20 && !delivered; ++attempt) {
+    auto sender = client::ChatClient::Connect(mesh.Gateway(0), mesh.Token(a, "d2"));
+    auto receiver = client::ChatClient::Connect(mesh.Gateway(0), mesh.Token(b, "d2"));
+    if (sender.ok() && receiver.ok() && sender->Send(b, "after rekey").ok()) {
+      for (int i = 0; i < 20 && !delivered; ++i) {
+        auto ev = receiver->Next(250);
+        if (ev.ok())
+          if (auto* p = std::get_if<codec::Push>(&*ev)) delivered = p->body == "after rekey";
+      }
+    }
+    if (!delivered) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  CHECK(delivered);
+  // The old key of s2 is no longer admitted anywhere (here: as seen by s1).
+  const router::NodeInfo& s1 = *map->Find("s1");
+  CHECK_FALSE(Answers(s1, &*old_s2, 1500));
+  // meshctl's own key: the new one works, the old one is refused.
+  REQUIRE(mesh.Meshctl("rekey operator", &out) == 0);
+  CHECK(mesh.Meshctl("status", &out) == 0);
+  auto new_op = router::LoadCurveKeys(mesh.var() + "/keys/operator.key");
+  REQUIRE(new_op.ok());
+  CHECK(new_op->public_key != old_op->public_key);
+  CHECK(Answers(s1, &*new_op, 3000));
+  CHECK_FALSE(Answers(s1, &*old_op, 1500));
+  CHECK(mesh.Meshctl("rekey nosuch", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("no node 'nosuch'"));
+}
+
+TEST_CASE("meshctl rotate-secret: tokens of the previous secret work until it is dropped",
+          "[integration][security]") {
+  TestMesh mesh(1, 1, "--groups 0 --media-nodes 0 --presence 0");
+  const std::string old_token = mesh.Token("alice", "phone");  // signed with the first secret
+  std::string out;
+  REQUIRE(mesh.Meshctl("rotate-secret", &out) == 0);
+  INFO(out);
+  // The file: the new secret first, the previous one second; mode 0600 kept.
+  std::ifstream in(mesh.var() + "/cluster.secret");
+  std::string fresh, previous;
+  REQUIRE(std::getline(in, fresh));
+  REQUIRE(std::getline(in, previous));
+  CHECK(fresh != previous);
+  CHECK((std::filesystem::status(mesh.var() + "/cluster.secret").permissions() &
+         std::filesystem::perms::others_read) == std::filesystem::perms::none);
+  REQUIRE(mesh.Meshctl("token bob --device pc", &out) == 0);
+  const std::string new_token = out.substr(out.find_last_of('\n', out.size() - 2) + 1);
+  auto trimmed = [](std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  };
+  // Both are accepted while the previous secret is rotated out.
+  auto with_old = client::ChatClient::Connect(mesh.Gateway(0), old_token);
+  CHECK(with_old.ok());
+  auto with_new = client::ChatClient::Connect(mesh.Gateway(0), trimmed(new_token));
+  CHECK(with_new.ok());
+  // A second rotation before the first is finished is refused.
+  CHECK(mesh.Meshctl("rotate-secret", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("drop it first"));
+  // Dropped: the old token is refused, the new one still works.
+  REQUIRE(mesh.Meshctl("rotate-secret --drop-old", &out) == 0);
+  auto old_again = client::ChatClient::Connect(mesh.Gateway(0), old_token);
+  REQUIRE_FALSE(old_again.ok());
+  CHECK_THAT(old_again.status().message(), Catch::Contains("invalid token"));
+  CHECK(client::ChatClient::Connect(mesh.Gateway(0), trimmed(new_token)).ok());
+  CHECK(mesh.Meshctl("rotate-secret --drop-old", &out) == 1);
+  CHECK_THAT(out, Catch::Contains("no previous secret"));
+}

@@ -227,13 +227,16 @@ TEST_CASE("media core: metadata records round-trip and reject garbage", "[nodes]
 
 TEST_CASE("media core: URL signatures bind every field and expire", "[nodes][media]") {
   const std::string sig = UrlSignature("ab", "bob", 1000, 10, "image/png", kSecret);
-  CHECK(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, kSecret, 999));
-  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, kSecret, 1001));
-  CHECK_FALSE(MediaCore::CheckUrl("ab", "eve", 1000, 10, "image/png", sig, kSecret, 999));
-  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1001, 10, "image/png", sig, kSecret, 999));
-  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 11, "image/png", sig, kSecret, 999));
-  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "text/html", sig, kSecret, 999));
-  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, "other", 999));
+  CHECK(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, kSecret, "", 999));
+  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, kSecret, "", 1001));
+  CHECK_FALSE(MediaCore::CheckUrl("ab", "eve", 1000, 10, "image/png", sig, kSecret, "", 999));
+  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1001, 10, "image/png", sig, kSecret, "", 999));
+  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 11, "image/png", sig, kSecret, "", 999));
+  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "text/html", sig, kSecret, "", 999));
+  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, "other", "", 999));
+  // While the secret is rotated, what the previous one signed still verifies.
+  CHECK(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, "new-secret", kSecret, 999));
+  CHECK_FALSE(MediaCore::CheckUrl("ab", "bob", 1000, 10, "image/png", sig, "new", "old", 999));
 }
 
 TEST_CASE("media core: unfinished uploads per user are capped", "[nodes][media]") {
