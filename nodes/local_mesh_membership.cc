@@ -124,7 +124,10 @@ Status LocalMesh::WaitHandover(const router::ClusterMap& map, const std::string&
     for (size_t i = 0; i < map.nodes.size(); ++i) {
       const auto& n = map.nodes[i];
       // A leaving node is done once the new owners confirmed every row it sent (queue 0).
+      // Every node must hear all its peers too: with CURVE, links a new node made before the
+      // others admitted its key are made again only then (router/mesh.h).
       const bool done = st[i] && st[i]->epoch >= map.epoch && st[i]->handover == 0 &&
+                        st[i]->peers_up == st[i]->peers_total &&
                         (n.id != leaving || st[i]->queue == 0);
       if (!done) waiting += (waiting.empty() ? "" : ", ") + n.id;
     }

@@ -72,6 +72,7 @@ void Mesh::AddPeer(const NodeInfo& n) {
 void Mesh::Connect(const NodeInfo& n, Peer& p) {
   p.dealer = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   p.connected_ms = NowMs();
+  p.worked = false;
   p.dealer->set(zmq::sockopt::routing_id, self_);
   p.dealer->set(zmq::sockopt::immediate, 1);
   p.dealer->set(zmq::sockopt::sndhwm, opts_.hwm);
@@ -144,6 +145,7 @@ void Mesh::Flush() {
       if (ok) {
         stats_.sent += end - i;
         p.failing_since_ms = 0;
+        p.worked = true;
       } else {
         stats_.send_failed += end - i;
         if (p.failing_since_ms == 0) p.failing_since_ms = NowMs();
@@ -271,7 +273,9 @@ void Mesh::HeartbeatTo(const std::string& id, const Peer& p) {
 void Mesh::Reconnect(const std::string& id, Peer& p, const char* why) {
   const NodeInfo* n = map_.Find(id);
   if (!n) return;
-  spdlog::info("link to {} made again: {}", id, why);
+  // Quiet while a peer is merely down (a link that never worked is made again every second).
+  spdlog::log(p.worked ? spdlog::level::info : spdlog::level::debug, "link to {} made again: {}",
+              id, why);
   Connect(*n, p);
   p.failing_since_ms = p.deaf_since_ms = 0;
   // Heard soon after the new handshake, not at our next heartbeat (which could fall, every
@@ -287,9 +291,13 @@ void Mesh::CheckPeers() {
   for (auto& [id, p] : peers_) {
     // CURVE: libzmq never retries a connection its peer refused at the handshake (a key the
     // peer did not know yet: a node added or re-keyed before the others took the new map).
-    // The link is made again when the peer has said for 2 s that it does not hear us while
-    // we hear it, or when it took nothing (ZMQ_IMMEDIATE: not even a heartbeat) for 3.5 s.
-    if (!opts_.curve.empty() && now - p.connected_ms > 2000) {
+    // The link is made again every second while it never took a send (ZMQ_IMMEDIATE: it is
+    // not connected, so nothing is lost), and once it did, when the peer has said for 2 s
+    // that it does not hear us while we hear it, or when it took nothing for 3.5 s.
+    if (!opts_.curve.empty() && !p.worked && p.failing_since_ms != 0 &&
+        now - p.connected_ms > 1000) {
+      Reconnect(id, p, "it never took anything");  // not connected: nothing to lose
+    } else if (!opts_.curve.empty() && now - p.connected_ms > 2000) {
       if (p.deaf_since_ms != 0 && now - p.deaf_since_ms > 2000)
         Reconnect(id, p, "it does not hear us");
       else if (p.failing_since_ms != 0 && now - p.failing_since_ms > opts_.dead_after_ms)

@@ -99,6 +99,7 @@ class Mesh {
     int64_t connected_ms = 0;      // when the DEALER was made
     int64_t failing_since_ms = 0;  // every send failed since then (0: the last one went)
     int64_t deaf_since_ms = 0;     // its heartbeats say it does not hear us, since then
+    bool worked = false;           // a send went through since the DEALER was made
   };
   void AddPeer(const NodeInfo& n);
   // Makes the peer's DEALER (again): options, CURVE keys, connect.

@@ -60,7 +60,7 @@ TEST_CASE("tokens are not minted for invalid claims", "[codec]") {
   CHECK(SignToken({"a", "d", kNow, 1}, "").empty());
 }
 
-TEST_CASE("a token carries when it was signed; tokens without it read as 0", "[codec][security]") {
+TEST_CASE("a token carries when it was signed - tokens without it read as 0", "[codec][security]") {
   TokenClaims c{"alice", "phone", kNow + 60, 42, kNow};
   TokenClaims out;
   REQUIRE(VerifyToken(SignToken(c, kSecret), kSecret, kNow, out) == TokenStatus::kOk);

@@ -49,7 +49,7 @@ void StillChatting(client::ChatClient& a, client::ChatClient& b, const std::stri
 
 }  // namespace
 
-TEST_CASE("bad input gets an error and a closed connection; others keep chatting",
+TEST_CASE("bad input gets an error and a closed connection - others keep chatting",
           "[integration][abuse]") {
   TestMesh mesh;
   auto [a, b] = mesh.CrossShardUsers();
@@ -183,7 +183,7 @@ TEST_CASE("an address that keeps failing to authenticate is refused for a while"
 }
 
 TEST_CASE(
-    "slowloris: a frame started and not finished in time closes the connection; a "
+    "slowloris: a frame started and not finished in time closes the connection - a "
     "large frame sent steadily and an idle connection do not",
     "[integration][abuse]") {
   // Frames must complete within 1 s plus 1 s per 8 KiB of their length.

@@ -167,7 +167,7 @@ TEST_CASE("Next(0) returns an event that is waiting on the socket", "[integratio
   CHECK(std::holds_alternative<client::Pong>(*ev));
 }
 
-TEST_CASE("a sender over its rate gets rate_limited with retry_after; nothing is stored",
+TEST_CASE("a sender over its rate gets rate_limited with retry_after - nothing is stored",
           "[integration][overload]") {
   TestMesh mesh(2, 2, "--opt send_rate=10 --opt send_burst=5");
   auto a = mesh.Connect("alice", 0);

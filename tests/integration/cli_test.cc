@@ -38,7 +38,7 @@ std::string ChatAs(const TestMesh& mesh, const std::string& user, size_t gateway
 }
 }  // namespace
 
-TEST_CASE("meshctl up refuses a second start; down stops once, then says so", "[cli]") {
+TEST_CASE("meshctl up refuses a second start - down stops once, then says so", "[cli]") {
   std::string out;
   {
     TestMesh mesh;

@@ -124,7 +124,7 @@ TEST_CASE("a group message reaches every member across gateways and shards, in o
   for (size_t i = 1; i < seqs[2].size(); ++i) CHECK(seqs[2][i] == seqs[2][i - 1] + 1);  // no gaps
 }
 
-TEST_CASE("non-members are refused and learn nothing; removed members hear nothing more",
+TEST_CASE("non-members are refused and learn nothing - removed members hear nothing more",
           "[integration][groups]") {
   TestMesh mesh;
   Member alice(mesh.Connect("alice", 0));
@@ -157,7 +157,7 @@ TEST_CASE("non-members are refused and learn nothing; removed members hear nothi
   CHECK(bob.Expect<codec::Error>().code == codec::ErrorCode::kNotMember);
 }
 
-TEST_CASE("offline members catch up in order; a retried cid is delivered once",
+TEST_CASE("offline members catch up in order - a retried cid is delivered once",
           "[integration][groups]") {
   TestMesh mesh;
   Member alice(mesh.Connect("alice", 0));

@@ -98,7 +98,8 @@ TEST_CASE("traffic the app makes by itself does not refresh last seen", "[integr
   CHECK_FALSE(after.online);
 }
 
-TEST_CASE("privacy: everyone, contacts, nobody; who hides sees no one", "[integration][presence]") {
+TEST_CASE("privacy: everyone, contacts, nobody - who hides sees no one",
+          "[integration][presence]") {
   TestMesh mesh;
   auto alice = mesh.Connect("alice", 0);
   auto bob = mesh.Connect("bob", 1);

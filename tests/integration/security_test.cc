@@ -96,7 +96,7 @@ double Metric(const std::string& text, const std::string& name) {
 }  // namespace
 
 TEST_CASE(
-    "mesh links: only keys the map lists get an answer; a node with another key does "
+    "mesh links: only keys the map lists get an answer - a node with another key does "
     "not start",
     "[integration][security]") {
   TestMesh mesh(1, 1, "--groups 0 --media-nodes 0");
@@ -137,7 +137,7 @@ TEST_CASE(
   CHECK_THAT(out, Catch::Contains("not the one the map lists for s1"));
 }
 
-TEST_CASE("meshctl rekey rotates a node's CURVE key and meshctl's own; old keys are refused",
+TEST_CASE("meshctl rekey rotates a node's CURVE key and meshctl's own - old keys are refused",
           "[integration][security]") {
   TestMesh mesh(1, 2, "--groups 0 --media-nodes 0");
   auto [a, b] = mesh.CrossShardUsers();

@@ -34,7 +34,7 @@ bool ClosedWithin(client::Connection& c, int ms) {
 
 }  // namespace
 
-TEST_CASE("TLS: clients that trust the mesh's CA chat; large frames cross intact",
+TEST_CASE("TLS: clients that trust the mesh's CA chat - large frames cross intact",
           "[integration][tls]") {
   TestMesh mesh(1, 2, kTlsMesh);
   REQUIRE(mesh.Gateway(0).tls);

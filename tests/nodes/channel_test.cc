@@ -73,7 +73,8 @@ TEST_CASE("messages are applied once, in order, and deleted when acked", "[nodes
   CHECK(p.a.ch->Unacked() == 0);
 }
 
-TEST_CASE("a gap waits for the resend; the timeout resends from the last ack", "[nodes][channel]") {
+TEST_CASE("a gap waits for the resend - the timeout resends from the last ack",
+          "[nodes][channel]") {
   Pair p;
   Effects fx;
   for (int i = 1; i <= 4; ++i) REQUIRE(p.a.ch->Append("b", "m" + std::to_string(i), fx).ok());
@@ -101,7 +102,8 @@ TEST_CASE("the window bounds what is in flight", "[nodes][channel]") {
   CHECK(p.b.applied.size() == 10);
 }
 
-TEST_CASE("nothing is sent to a peer that is down; it all goes when it is up", "[nodes][channel]") {
+TEST_CASE("nothing is sent to a peer that is down - it all goes when it is up",
+          "[nodes][channel]") {
   Pair p;
   p.b_up = false;
   Effects fx;

@@ -139,7 +139,7 @@ TEST_CASE("large groups get hints, and pull serves the log from the join point",
   CHECK(bodies == std::vector<std::string>{"alice added dave", "m2"});  // not m1: before he joined
 }
 
-TEST_CASE("receipt cursors only move forward; read implies delivered", "[nodes][groups]") {
+TEST_CASE("receipt cursors only move forward - read implies delivered", "[nodes][groups]") {
   Owner o;
   o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob", "carol"})));
   auto cursor = [&](const std::string& user, uint64_t d, uint64_t r, uint64_t seq) {

@@ -65,7 +65,7 @@ TEST_CASE("load monitor: climbs a level per two samples, falls one per calm peri
   CHECK(m.changes() == 6);
 }
 
-TEST_CASE("load monitor: every signal counts, the worst decides; off stays normal",
+TEST_CASE("load monitor: every signal counts, the worst decides - off stays normal",
           "[nodes][overload]") {
   FakeClock clock;
   nodes::LoadConfig cfg;
@@ -189,7 +189,7 @@ TEST_CASE("session at level 2 stores read receipts and sends them later, once",
   CHECK(av.receipts.back().seq == 4);
 }
 
-TEST_CASE("session at level 3 refuses the heaviest sender before storing; full refuses all",
+TEST_CASE("session at level 3 refuses the heaviest sender before storing - full refuses all",
           "[nodes][overload]") {
   nodes::SessionConfig cfg;
   cfg.send_rate = 1000;
@@ -228,7 +228,7 @@ TEST_CASE("session at level 3 refuses the heaviest sender before storing; full r
   CHECK(cv.sent.size() == 7);
 }
 
-TEST_CASE("gateway at level 1 drops typing and holds presence pushes; level 3 refuses heavy",
+TEST_CASE("gateway at level 1 drops typing and holds presence pushes - level 3 refuses heavy",
           "[nodes][overload]") {
   FakeClock clock;
   router::HashRing ring({"s1"});

@@ -127,7 +127,7 @@ TEST_CASE("both directions of a chat share one sequence", "[nodes][inbox]") {
   CHECK(s.Client("gw1", 1).pushes[0].seq == 2);
 }
 
-TEST_CASE("delivered on the first device's ack; receipts wait for an offline sender",
+TEST_CASE("delivered on the first device's ack - receipts wait for an offline sender",
           "[nodes][receipts]") {
   Shards s({"s1", "s2", "s3"});
   auto [a, b] = SpreadPair(s);
@@ -224,7 +224,7 @@ TEST_CASE("at most five devices at once", "[nodes][devices]") {
   CHECK(s.Client("gw1", 16).welcomed == 1);
 }
 
-TEST_CASE("a failed commit acknowledges nothing; the retry then works", "[nodes][failure]") {
+TEST_CASE("a failed commit acknowledges nothing - the retry then works", "[nodes][failure]") {
   Shards s({"s1"});
   Stamp alice{"alice", "phone", 1, "gw1"};
   s.Connect("alice", "phone", "gw1", 1);

@@ -178,7 +178,7 @@ TEST_CASE("a silent peer is declared down, and a restart is noticed", "[router][
 }
 
 TEST_CASE(
-    "inbound delay: above each peer's baseline; an overdue heartbeat counts while the "
+    "inbound delay: above each peer's baseline - an overdue heartbeat counts while the "
     "peer still talks",
     "[router][overload]") {
   router::InboundDelay d(1000);
