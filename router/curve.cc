@@ -204,7 +204,9 @@ bool ZapHandler::MonitorOne(size_t i) {
   memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
   ++handshake_failures_;
   if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) return true;  // the ZAP handler logged why
-  std::string kind = "other", why = "the peer went away during the handshake";
+  // Which side sees a mechanism mismatch first is a race: a plaintext peer that saw our
+  // greeting first just closes, which is all we learn then.
+  std::string kind = "other", why = "the peer closed it (a plaintext peer, or one that gave up)";
   if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
       value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
     kind = "plaintext";
@@ -214,7 +216,7 @@ bool ZapHandler::MonitorOne(size_t i) {
     why = "protocol error 0x" + fmt::format("{:x}", value);
   }
   LogLimited(kind, "refused a connection to the " + monitors_[i].second + " socket " +
-                       addr.to_string() + ": " + why);
+                       addr.to_string() + ": handshake failed: " + why);
   return true;
 }
 
