@@ -79,6 +79,12 @@ Status TakeMap(router::ClusterMap& map, const router::NodeInfo& self, std::strin
 
 }  // namespace
 
+bool IsOperatorRequest(codec::MeshType t) {
+  using codec::MeshType;
+  return t == MeshType::kDrain || t == MeshType::kMapUpdate || t == MeshType::kRevoke ||
+         t == MeshType::kDescribeReq;
+}
+
 std::string ReadSecretFile(const std::string& path) {
   auto s = detail::ReadSecret(path);  // start-up: an unusable secret is fatal
   if (!s.ok()) throw std::runtime_error(s.status().message() + " (at least 16 characters)");
@@ -247,7 +253,19 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
       resp.body = status_now();
       (void)mesh.Reply(to, std::move(resp));
     };
+    int64_t last_refusal_log_ms = 0;
     mesh.OnEnvelope([&](const std::string& from, codec::Envelope&& env) {
+      // Operator requests come from operator keys only. With CURVE an id that is not a
+      // node's was admitted with an operator key (router::Mesh checks), so a request from a
+      // node id means a node's key: it cannot drain, re-map, revoke or ask where users are.
+      if (map->curve() && IsOperatorRequest(env.type) && map->Find(from)) {
+        if (clock.MonoMs() - last_refusal_log_ms > 1000) {
+          last_refusal_log_ms = clock.MonoMs();
+          spdlog::warn("operator request (type {}) from node {} refused: nodes cannot send them",
+                       static_cast<int>(env.type), from);
+        }
+        return;
+      }
       if (env.type == codec::MeshType::kDrain) {  // answered with the status, as below
         spdlog::info("draining on request");
         service->Drain();

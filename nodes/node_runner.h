@@ -80,6 +80,9 @@ int RunNode(int argc, char** argv, router::Role role) {
   return RunNodeMain(argc, argv, role, [](NodeContext& ctx) { return std::make_unique<S>(ctx); });
 }
 
+// Requests only operators (meshctl) send: drain, map update, revoke, describe a user.
+bool IsOperatorRequest(codec::MeshType t);
+
 // Reads the cluster secret file (trailing whitespace trimmed). Throws on failure.
 std::string ReadSecretFile(const std::string& path);
 

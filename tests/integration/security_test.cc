@@ -72,18 +72,21 @@ TEST_CASE("meshctl revoke refuses, naming it, while a gateway cannot be reached"
 }
 
 namespace {
-// A status request to `n`'s mesh endpoint from a DEALER with `keys` (null: plaintext);
-// whether an answer came within `ms`.
-bool Answers(const router::NodeInfo& n, const router::CurveKeys* keys, int ms) {
+// A request of `type` to `n`'s mesh endpoint from a DEALER with `keys` (null: plaintext) and
+// routing id `id`; whether an answer came within `ms`.
+bool Answers(const router::NodeInfo& n, const router::CurveKeys* keys, int ms,
+             codec::MeshType type = codec::MeshType::kStatusReq,
+             const std::string& id = "stranger") {
   zmq::context_t ctx;
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
-  s.set(zmq::sockopt::routing_id, "stranger");
+  s.set(zmq::sockopt::routing_id, id);
   if (keys) router::MakeCurveClient(s, *keys, n.curve);
   s.connect(n.mesh);
   codec::Envelope req;
-  req.type = codec::MeshType::kStatusReq;
+  req.type = type;
   req.req = 1;
+  req.key = "alice";
   (void)s.send(zmq::buffer(codec::Encode(req)), zmq::send_flags::dontwait);
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
   return zmq::poll(&item, 1, std::chrono::milliseconds(ms)) > 0;
@@ -221,4 +224,30 @@ TEST_CASE("meshctl rotate-secret: tokens of the previous secret work until it is
   CHECK(client::ChatClient::Connect(mesh.Gateway(0), trimmed(new_token)).ok());
   CHECK(mesh.Meshctl("rotate-secret --drop-old", &out) == 1);
   CHECK_THAT(out, Catch::Contains("no previous secret"));
+}
+
+TEST_CASE("a node's key cannot send operator requests (drain, who), only node traffic",
+          "[integration][security]") {
+  TestMesh mesh(1, 1, "--groups 0 --media-nodes 0");
+  const router::NodeInfo& gw1 = *mesh.map().Find("gw1");
+  auto s1_key = router::LoadCurveKeys(mesh.var() + "/keys/s1.key");
+  REQUIRE(s1_key.ok());
+  // s1's own key and id (what a leaked node key allows): status is answered, drain and "who"
+  // are not, and the gateway goes on taking clients.
+  CHECK(Answers(gw1, &*s1_key, 3000, codec::MeshType::kStatusReq, "s1"));
+  CHECK_FALSE(Answers(gw1, &*s1_key, 1500, codec::MeshType::kDrain, "s1"));
+  CHECK_FALSE(Answers(gw1, &*s1_key, 1500, codec::MeshType::kDescribeReq, "s1"));
+  std::ifstream log(mesh.var() + "/log/gw1.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("from node s1 refused: nodes cannot send them"));
+  CHECK_THAT(text, !Catch::Contains("draining on request"));
+  // meshctl (the operator key) still can.
+  std::string out;
+  CHECK(mesh.Meshctl("who alice", &out) == 0);
+  bool in = false;
+  for (int i = 0; i < 20 && !in; ++i) {
+    in = client::ChatClient::Connect(mesh.Gateway(0), mesh.Token("alice")).ok();
+    if (!in) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK(in);
 }
