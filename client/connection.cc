@@ -16,33 +16,17 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/tls_util.h"
+
 namespace meshchat::client {
-namespace {
-
-std::string SslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no detail" : out;
-}
-
-bool IsIpAddress(const std::string& host) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<std::shared_ptr<TlsClientContext>> TlsClientContext::Create(const TlsOptions& opts) {
   ERR_clear_error();
   auto out = std::make_shared<TlsClientContext>();
   out->ctx_.reset(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
   SSL_CTX* c = out->ctx_.get();
-  if (!c) return Status(Code::kIo, "SSL_CTX_new: " + SslErrors());
+  if (!c) return Status(Code::kIo, "SSL_CTX_new: " + TakeSslErrors());
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -53,7 +37,7 @@ Result<std::shared_ptr<TlsClientContext>> TlsClientContext::Create(const TlsOpti
     return Status(Code::kInvalid,
                   "cannot load CA certificates " +
                       (opts.ca_file.empty() ? std::string("(system)") : opts.ca_file) + ": " +
-                      SslErrors());
+                      TakeSslErrors());
   return out;
 }
 
@@ -101,7 +85,7 @@ bool Connection::WaitFor(short events, int timeout_ms) const {
 Status Connection::Handshake(const std::string& host, int timeout_ms) {
   ERR_clear_error();
   ssl_ = SSL_new(tls_->get());
-  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return Status(Code::kIo, "SSL_new: " + SslErrors());
+  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return Status(Code::kIo, "SSL_new: " + TakeSslErrors());
   // The certificate must name what we dialed: an IP address, or a DNS name (also sent as SNI).
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
   if (IsIpAddress(host)) {
@@ -128,7 +112,7 @@ Status Connection::Handshake(const std::string& host, int timeout_ms) {
     if (verify != X509_V_OK)
       return Status(Code::kUnavailable, "TLS: the server's certificate is not trusted for " + host +
                                             ": " + X509_verify_cert_error_string(verify));
-    return Status(Code::kUnavailable, "TLS handshake with " + host + " failed: " + SslErrors() +
+    return Status(Code::kUnavailable, "TLS handshake with " + host + " failed: " + TakeSslErrors() +
                                           " (is the server speaking TLS?)");
   }
 }
@@ -193,7 +177,7 @@ Status Connection::SendRaw(std::string_view bytes) {
         return {Code::kTimeout, "send timed out"};
       continue;
     }
-    return {Code::kUnavailable, "TLS send failed: " + SslErrors()};
+    return {Code::kUnavailable, "TLS send failed: " + TakeSslErrors()};
   }
   while (!bytes.empty()) {
     ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);

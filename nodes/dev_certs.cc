@@ -1,17 +1,14 @@
 #include "nodes/dev_certs.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
 
+#include "base/durable_file.h"
 #include "nodes/tls_server.h"
 
 namespace meshchat::nodes {
@@ -20,25 +17,6 @@ namespace {
 using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 using CertPtr = std::unique_ptr<X509, decltype(&X509_free)>;
 using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
-
-bool IsIp(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
-// Writes `text` to `path` with `mode` (keys 0600), replacing it.
-Status WriteFile(const std::string& path, const std::string& text, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status(Code::kIo, "cannot write " + tmp);
-  fchmod(fd, mode);  // an older file of the same name may have had another mode
-  const bool ok =
-      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
-    return Status(Code::kIo, "cannot write " + path);
-  return Status::Ok();
-}
 
 template <typename F>
 Result<std::string> Pem(F write) {
@@ -127,8 +105,8 @@ Status MakeDevCertificates(const std::string& dir, const DevCertOptions& opts) {
     auto cert_pem = Pem([&](BIO* b) { return PEM_write_bio_X509(b, ca.get()); });
     if (!key_pem.ok()) return key_pem.status();
     if (!cert_pem.ok()) return cert_pem.status();
-    if (Status s = WriteFile(dir + "/ca.key", *key_pem, 0600); !s.ok()) return s;
-    if (Status s = WriteFile(dir + "/ca.pem", *cert_pem, 0644); !s.ok()) return s;
+    if (Status s = WriteFileDurably(dir + "/ca.key", *key_pem, 0600); !s.ok()) return s;
+    if (Status s = WriteFileDurably(dir + "/ca.pem", *cert_pem, 0644); !s.ok()) return s;
   }
 
   KeyPtr key(EVP_EC_gen("P-256"), EVP_PKEY_free);
@@ -136,7 +114,7 @@ Status MakeDevCertificates(const std::string& dir, const DevCertOptions& opts) {
   std::string san;
   for (const auto& n : opts.names) {
     if (!san.empty()) san += ",";
-    san += (IsIp(n) ? "IP:" : "DNS:") + n;
+    san += (IsIpAddress(n) ? "IP:" : "DNS:") + n;
   }
   auto cert = Issue(key.get(), opts.names.front(), ca.get(), ca_key.get(), opts.gateway_days,
                     {{NID_basic_constraints, "critical,CA:FALSE"},
@@ -154,8 +132,8 @@ Status MakeDevCertificates(const std::string& dir, const DevCertOptions& opts) {
   });
   if (!key_pem.ok()) return key_pem.status();
   if (!cert_pem.ok()) return cert_pem.status();
-  if (Status s = WriteFile(dir + "/gateway.key", *key_pem, 0600); !s.ok()) return s;
-  return WriteFile(dir + "/gateway.pem", *cert_pem, 0644);
+  if (Status s = WriteFileDurably(dir + "/gateway.key", *key_pem, 0600); !s.ok()) return s;
+  return WriteFileDurably(dir + "/gateway.pem", *cert_pem, 0644);
 }
 
 }  // namespace meshchat::nodes

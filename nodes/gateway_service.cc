@@ -117,7 +117,7 @@ void GatewayService::Start() {
     throw std::runtime_error(s.ToString());
   if (core_.revocations().size())
     spdlog::info("{} revoked devices loaded", core_.revocations().size());
-  if (Status s = StartTls(); !s.ok()) throw std::runtime_error(s.ToString());
+  StartTls();
   listener_.Start();
   sub_.set(zmq::sockopt::linger, 0);
   sub_.set(zmq::sockopt::rcvhwm, 100000);
@@ -131,9 +131,9 @@ void GatewayService::Start() {
   spdlog::info("accepting clients on {}", ctx_.self.client);
 }
 
-Status GatewayService::StartTls() {
+void GatewayService::StartTls() {
   SslCtxPtr tls = TlsFor(ctx_);
-  if (!tls) return Status::Ok();
+  if (!tls) return;
   listener_.SetTls(std::move(tls));
   tls_cert_ = Option(ctx_, "tls_cert");
   tls_key_ = Option(ctx_, "tls_key");
@@ -156,7 +156,6 @@ Status GatewayService::StartTls() {
     spdlog::info("TLS certificate {} reloaded", tls_cert_);
   });
   spdlog::info("clients connect over TLS (certificate {})", tls_cert_);
-  return Status::Ok();
 }
 
 void GatewayService::WriteMetrics(MetricsText& m) const {

@@ -38,7 +38,8 @@ class GatewayService final : public Service {
   bool ReceivePublished();
   void Revoke(const std::string& from, const codec::Envelope& env);
   // Client TLS from the options (or plain, if asked for) and its reload when the files change.
-  Status StartTls();
+  // Start-up: throws on a missing or broken certificate.
+  void StartTls();
   void Subscribe(const router::NodeInfo& presence);  // its PUB socket (CURVE when on)
   std::string RevocationsPath() const { return ctx_.data_dir + "/revoked"; }
 

@@ -1,14 +1,13 @@
 // LocalMesh's CURVE keys and secret rotation, and the operator side of the sockets meshctl
 // opens to nodes.
-#include <fcntl.h>
 #include <openssl/rand.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <sstream>
 
+#include "base/durable_file.h"
 #include "nodes/local_mesh.h"
 #include "nodes/local_mesh_util.h"
 
@@ -46,21 +45,28 @@ void SecureAsOperator(zmq::socket_t& s, const router::NodeInfo& n) {
 
 using namespace detail;
 
-Status LocalMesh::GiveKeys(router::ClusterMap& map) const {
+namespace {
+// Saves a CURVE secret key under VAR/keys (made 0700 if missing).
+Status SaveKey(const std::string& var, const std::string& path, const router::CurveKeys& keys) {
   std::error_code ec;
-  fs::create_directories(var_ + "/keys", ec);
-  fs::permissions(var_ + "/keys", fs::perms::owner_all, ec);
-  if (ec) return Status(Code::kIo, "cannot create " + var_ + "/keys: " + ec.message());
+  fs::create_directories(var + "/keys", ec);
+  fs::permissions(var + "/keys", fs::perms::owner_all, ec);
+  if (ec) return Status(Code::kIo, "cannot create " + var + "/keys: " + ec.message());
+  return router::SaveCurveKeys(path, keys);
+}
+}  // namespace
+
+Status LocalMesh::GiveKeys(router::ClusterMap& map) const {
   for (auto& n : map.nodes) {
     if (!n.curve.empty()) continue;
     const router::CurveKeys keys = router::GenerateCurveKeys();
-    if (Status s = router::SaveCurveKeys(key_path(n.id), keys); !s.ok()) return s;
+    if (Status s = SaveKey(var_, key_path(n.id), keys); !s.ok()) return s;
     n.curve = keys.public_key;
   }
   auto op = router::LoadCurveKeys(key_path("operator"));
   if (!op.ok()) {
     op = router::GenerateCurveKeys();
-    if (Status s = router::SaveCurveKeys(key_path("operator"), *op); !s.ok()) return s;
+    if (Status s = SaveKey(var_, key_path("operator"), *op); !s.ok()) return s;
   }
   detail::SetOperatorKeys(*op);
   bool listed = false;
@@ -86,11 +92,7 @@ Status LocalMesh::AdoptKey(const std::string& id, const std::string& key_file) c
                       " (the map uses CurveZMQ: pass --key-file; `meshctl keygen` makes one)");
   if (keys->public_key != n->curve)
     return Status(Code::kInvalid, "that key is not the one the map lists for " + id);
-  if (key_file.empty()) return Status::Ok();
-  std::error_code ec;
-  std::filesystem::create_directories(var_ + "/keys", ec);
-  std::filesystem::permissions(var_ + "/keys", std::filesystem::perms::owner_all, ec);
-  return router::SaveCurveKeys(key_path(id), *keys);
+  return key_file.empty() ? Status::Ok() : SaveKey(var_, key_path(id), *keys);
 }
 
 Result<std::string> detail::ReadSecret(const std::string& path, int line) {
@@ -106,14 +108,8 @@ Result<std::string> detail::ReadSecret(const std::string& path, int line) {
 
 Status detail::WriteSecret(const std::string& path, const std::string& secret,
                            const std::string& previous) {
-  std::error_code ec;
-  fs::remove(path, ec);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);  // never readable by others
-  if (fd < 0) return Status(Code::kIo, "cannot create " + path);
-  const std::string line = secret + "\n" + (previous.empty() ? "" : previous + "\n");
-  const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  close(fd);
-  return ok ? Status::Ok() : Status(Code::kIo, "cannot write " + path);
+  // Replaced in one rename: a node starting during a rotation reads the old or the new file.
+  return WriteFileDurably(path, secret + "\n" + (previous.empty() ? "" : previous + "\n"), 0600);
 }
 
 Result<std::string> LocalMesh::Secret(bool create) const {
@@ -189,7 +185,7 @@ Status LocalMesh::RekeyNode(const std::string& id, std::string& log) {
   if (Status s = detail::WriteMapFile(map_path(), next); !s.ok()) return s;
   log += "map epoch " + std::to_string(next.epoch) + ": new key for " + id + "\n";
   if (Status s = PushMap(next, log, op ? "" : id); !s.ok()) return s;
-  if (Status s = router::SaveCurveKeys(key_path(id), keys); !s.ok()) return s;
+  if (Status s = SaveKey(var_, key_path(id), keys); !s.ok()) return s;
   if (op) {
     detail::SetOperatorKeys(keys);
     return Status::Ok();

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -228,6 +229,16 @@ int CmdRing(nodes::LocalMesh& mesh, const std::string& role_name) {
   return 0;
 }
 
+// Runs a LocalMesh command that reports progress in `log`: the log to stdout, a failure to
+// stderr as "meshctl NAME: why"; the exit code.
+int Report(const char* name, const std::function<Status(std::string& log)>& run) {
+  std::string log;
+  const Status s = run(log);
+  std::cout << log;
+  if (!s.ok()) std::cerr << "meshctl " << name << ": " << s.message() << "\n";
+  return s.ok() ? 0 : 1;
+}
+
 int CmdWho(nodes::LocalMesh& mesh, const std::string& user) {
   if (!codec::IsValidId(user)) {
     std::cerr << "meshctl who: invalid user id\n";
@@ -407,53 +418,34 @@ int main(int argc, char** argv) {
   if (cstatus->parsed()) return CmdStatus(mesh, json);
   if (ctop->parsed()) return CmdTop(mesh, top_interval, top_count);
   if (crestart->parsed()) {
-    std::string log;
-    Status s = mesh.RestartNode(node_id, log);
-    std::cout << log;
-    if (!s.ok()) std::cerr << "meshctl restart: " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report("restart", [&](std::string& log) { return mesh.RestartNode(node_id, log); });
   }
   if (cring->parsed()) return CmdRing(mesh, role_name);
   if (crevoke->parsed()) {
-    std::string log;
-    Status s = mesh.Revoke(revoke_user, revoke_device, log);
-    std::cout << log;
-    if (!s.ok()) std::cerr << "meshctl revoke: " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report("revoke",
+                  [&](std::string& log) { return mesh.Revoke(revoke_user, revoke_device, log); });
   }
   if (cdrain->parsed()) {
-    std::string log;
-    Status s = mesh.DrainGateway(node_id, log);
-    std::cout << log;
-    if (!s.ok()) std::cerr << "meshctl drain: " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report("drain", [&](std::string& log) { return mesh.DrainGateway(node_id, log); });
   }
   if (cwho->parsed()) return CmdWho(mesh, who_user);
   if (cpush->parsed()) {
-    std::string log;
-    Status s = mesh.PushMapFile(push_file, log);
-    std::cout << log;
-    if (!s.ok()) std::cerr << "meshctl push-map: " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report("push-map", [&](std::string& log) { return mesh.PushMapFile(push_file, log); });
   }
   if (cadd->parsed() || cremove->parsed()) {
-    std::string log;
-    Status s = cadd->parsed() ? mesh.AddNode(node_id, *router::ParseRole(add_role), log)
-                              : mesh.RemoveNode(node_id, log);
-    std::cout << log;
-    if (!s.ok())
-      std::cerr << "meshctl " << (cadd->parsed() ? "add" : "remove") << ": " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report(cadd->parsed() ? "add" : "remove", [&](std::string& log) {
+      return cadd->parsed() ? mesh.AddNode(node_id, *router::ParseRole(add_role), log)
+                            : mesh.RemoveNode(node_id, log);
+    });
   }
   if (cstart->parsed()) {
-    std::string log;
-    Status s = start_map.empty() ? Status::Ok()
-                                 : mesh.AdoptMap(start_map, start_secret, node_id, start_opts);
-    if (s.ok() && (!start_map.empty() || !start_key.empty())) s = mesh.AdoptKey(node_id, start_key);
-    if (s.ok()) s = mesh.StartNode(node_id, log);
-    std::cout << log;
-    if (!s.ok()) std::cerr << "meshctl start: " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report("start", [&](std::string& log) {
+      Status s = start_map.empty() ? Status::Ok()
+                                   : mesh.AdoptMap(start_map, start_secret, node_id, start_opts);
+      if (s.ok() && (!start_map.empty() || !start_key.empty()))
+        s = mesh.AdoptKey(node_id, start_key);
+      return s.ok() ? mesh.StartNode(node_id, log) : s;
+    });
   }
   if (ckill->parsed()) {
     const int sig = signame == "KILL"   ? SIGKILL
@@ -470,18 +462,11 @@ int main(int argc, char** argv) {
   }
   if (ctoken->parsed()) return CmdToken(mesh, user, device, ttl, secret_file);
   if (crotate->parsed()) {
-    std::string log;
-    Status s = mesh.RotateSecret(drop_old, log);
-    std::cout << log;
-    if (!s.ok()) std::cerr << "meshctl rotate-secret: " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report("rotate-secret",
+                  [&](std::string& log) { return mesh.RotateSecret(drop_old, log); });
   }
   if (crekey->parsed()) {
-    std::string log;
-    Status s = mesh.RekeyNode(node_id, log);
-    std::cout << log;
-    if (!s.ok()) std::cerr << "meshctl rekey: " << s.message() << "\n";
-    return s.ok() ? 0 : 1;
+    return Report("rekey", [&](std::string& log) { return mesh.RekeyNode(node_id, log); });
   }
   if (ckeygen->parsed()) {
     const router::CurveKeys keys = router::GenerateCurveKeys();

@@ -100,7 +100,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
   app.add_option("--secret-file", secret_file, "file holding the cluster token secret");
   std::string key_file;
   app.add_option("--key-file", key_file,
-                 "this node's CURVE secret key (64 hex digits, mode 0600): needed when the map "
+                 "this node's CURVE secret key (64 lowercase hex digits, mode 0600): needed when the map "
                  "lists curve keys");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   std::vector<std::string> opts;

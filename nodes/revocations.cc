@@ -1,15 +1,11 @@
 #include "nodes/revocations.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "base/durable_file.h"
 #include "codec/client_messages.h"
 
 namespace meshchat::nodes {
@@ -85,22 +81,7 @@ Status Revocations::Load(const std::string& path) {
 
 Status Revocations::Save(const std::string& path) const {
   // Durable before it is acknowledged: a gateway restarted after a crash must still refuse.
-  const std::string tmp = path + ".tmp", text = Serialize();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status(Code::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-  const bool ok = off == text.size() && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Status(Code::kIo, "cannot write " + tmp);
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status(Code::kIo, "cannot rename " + tmp + ": " + ec.message());
-  return Status::Ok();
+  return WriteFileDurably(path, Serialize(), 0600);
 }
 
 }  // namespace meshchat::nodes

@@ -4,17 +4,6 @@
 
 namespace meshchat::nodes {
 
-std::string TakeSslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no detail" : out;
-}
-
 Result<SslCtxPtr> LoadTlsServerContext(const std::string& cert_file, const std::string& key_file) {
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "base/tls_util.h"  // TakeSslErrors
 
 namespace meshchat::nodes {
 
@@ -17,8 +18,5 @@ using SslCtxPtr = std::shared_ptr<SSL_CTX>;
 
 // Loads a PEM certificate chain and its private key (they must match).
 Result<SslCtxPtr> LoadTlsServerContext(const std::string& cert_file, const std::string& key_file);
-
-// The OpenSSL error queue as one line (and cleared), for logs and errors.
-std::string TakeSslErrors();
 
 }  // namespace meshchat::nodes

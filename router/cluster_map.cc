@@ -65,17 +65,9 @@ Status LineError(int line, const std::string& msg) {
   return {Code::kInvalid, "cluster map line " + std::to_string(line) + ": " + msg};
 }
 
-// A CurveZMQ public key: 64 hex digits -> 32 bytes (false if malformed).
+// A CurveZMQ public key: 64 lowercase hex digits (as meshctl writes them) -> 32 bytes.
 bool ParseCurveKey(std::string_view hex, std::string& out) {
-  if (hex.size() != 64) return false;
-  out.clear();
-  for (size_t i = 0; i < 64; i += 2) {
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
-    if (ec != std::errc() || p != hex.data() + i + 2) return false;
-    out.push_back(static_cast<char>(v));
-  }
-  return true;
+  return codec::UnHex(hex, out, 32);
 }
 
 }  // namespace
@@ -167,7 +159,7 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
           n.leaving = true;
         } else if (k == "curve") {
           if (!ParseCurveKey(v, n.curve))
-            return LineError(lineno, "curve must be a public key of 64 hex digits");
+            return LineError(lineno, "curve must be a public key of 64 hex digits (lowercase)");
         } else if (k == "client") {
           std::string host;
           uint16_t port;

@@ -8,7 +8,7 @@
 //   node p1  presence mesh=tcp://127.0.0.1:7301 pub=tcp://127.0.0.1:7302
 //   operator ops curve=HEX64        a CurveZMQ public key allowed to run meshctl against it
 //
-// With `curve=HEX64` (a CurveZMQ public key, 64 hex digits) on every node, mesh links are
+// With `curve=HEX64` (a CurveZMQ public key, 64 lowercase hex digits) on every node, mesh links are
 // encrypted and only listed keys are admitted (router/curve.h); without keys on any node they
 // are plaintext. A map where some nodes have keys and others not is refused.
 //

@@ -1,8 +1,6 @@
 #include "router/curve.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/durable_file.h"
 #include "codec/media_messages.h"
 
 namespace meshchat::router {
@@ -18,23 +17,6 @@ namespace {
 
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 constexpr size_t kKeyBytes = 32;
-
-bool FromHex(std::string_view hex, std::string& out) {
-  if (hex.size() != 2 * kKeyBytes) return false;
-  out.clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    auto nib = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    const int hi = nib(hex[i]), lo = nib(hex[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return true;
-}
 
 std::string Z85(const std::string& bin) {
   char out[41] = {};
@@ -70,8 +52,8 @@ Result<CurveKeys> LoadCurveKeys(const std::string& path) {
   std::string hex;
   in >> hex;
   CurveKeys k;
-  if (!FromHex(hex, k.secret_key))
-    return Status(Code::kInvalid, "key file " + path + " must hold 64 hex digits");
+  if (!codec::UnHex(hex, k.secret_key, kKeyBytes))
+    return Status(Code::kInvalid, "key file " + path + " must hold 64 hex digits (lowercase)");
   char pub[41];
   if (zmq_curve_public(pub, Z85(k.secret_key).c_str()) != 0)
     return Status(Code::kInvalid, "key file " + path + ": not a CURVE secret key");
@@ -80,17 +62,7 @@ Result<CurveKeys> LoadCurveKeys(const std::string& path) {
 }
 
 Status SaveCurveKeys(const std::string& path, const CurveKeys& keys) {
-  const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status(Code::kIo, "cannot write " + tmp);
-  fchmod(fd, 0600);
-  const std::string text = codec::HexOf(keys.secret_key) + "\n";
-  const bool ok =
-      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
-    return Status(Code::kIo, "cannot write " + path);
-  return Status::Ok();
+  return WriteFileDurably(path, codec::HexOf(keys.secret_key) + "\n", 0600);
 }
 
 void MakeCurveServer(zmq::socket_t& s, const CurveKeys& own) {

@@ -30,7 +30,7 @@ struct CurveKeys {
 
 // A fresh keypair (libsodium through libzmq).
 CurveKeys GenerateCurveKeys();
-// The secret key file: 64 hex digits. Refused if others can read it (mode & 077) or it is
+// The secret key file: 64 lowercase hex digits. Refused if others can read it (mode & 077) or it is
 // malformed.
 Result<CurveKeys> LoadCurveKeys(const std::string& path);
 // Writes the secret key file with mode 0600 (replacing it).

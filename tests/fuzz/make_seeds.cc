@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   Write(maps, "bad", "epoch x\nnode\n");
   Write(maps, "curve",
         "epoch 2\nnode s1 session mesh=tcp://127.0.0.1:7201 curve=" + std::string(64, 'a') +
-            "\nnode s2 session mesh=tcp://127.0.0.1:7202 curve=" + std::string(64, 'B') +
+            "\nnode s2 session mesh=tcp://127.0.0.1:7202 curve=" + std::string(64, 'b') +
             "\noperator ops curve=" + std::string(64, '0') + "\n");
 
   using namespace meshchat::nodes;

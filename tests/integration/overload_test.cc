@@ -25,13 +25,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// The value of one series in a Prometheus page (0 if absent).
-double Metric(const std::string& page, const std::string& series) {
-  const size_t at = page.find("\n" + series + " ");
-  if (at == std::string::npos) return 0;
-  return std::stod(page.substr(at + series.size() + 2));
-}
-
 // s1's load level from `meshctl status --json` (-1 if not found).
 int LoadOf(const TestMesh& mesh, const std::string& node) {
   std::string out;

@@ -91,11 +91,6 @@ bool Answers(const router::NodeInfo& n, const router::CurveKeys* keys, int ms,
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
   return zmq::poll(&item, 1, std::chrono::milliseconds(ms)) > 0;
 }
-
-double Metric(const std::string& text, const std::string& name) {
-  const size_t at = text.find("\n" + name + " ");
-  return at == std::string::npos ? 0 : std::stod(text.substr(at + name.size() + 2));
-}
 }  // namespace
 
 TEST_CASE(

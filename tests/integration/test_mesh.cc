@@ -69,6 +69,11 @@ std::string TestMesh::Scrape(const std::string& node) const {
   return res->body;
 }
 
+double Metric(const std::string& page, const std::string& series) {
+  const size_t at = page.find("\n" + series + " ");
+  return at == std::string::npos ? 0 : std::stod(page.substr(at + series.size() + 2));
+}
+
 int TestMesh::Meshctl(const std::string& args, std::string* output) const {
   return RunCommand(Bin("meshctl") + " --var " + var_ + " " + args, output);
 }

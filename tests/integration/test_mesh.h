@@ -47,6 +47,9 @@ class TestMesh {
   bool tls_ = false;  // started with --tls: clients check the mesh's development CA
 };
 
+// The value of one series in a Prometheus page (a Scrape), 0 if absent.
+double Metric(const std::string& page, const std::string& series);
+
 // Waits for the next event of type T, skipping others; REQUIREs it arrives in time.
 template <typename T>
 T Expect(client::ChatClient& c, int timeout_ms = 5000);

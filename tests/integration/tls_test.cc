@@ -20,12 +20,6 @@ constexpr const char* kTlsMesh =
     "--tls --groups 0 --presence 0 --media-nodes 0 --opt tls_reload_ms=200 "
     "--opt frame_deadline_ms=1000";
 
-// The value of a metric line `name VALUE` in a Prometheus scrape (0 if absent).
-double Metric(const std::string& text, const std::string& name) {
-  const size_t at = text.find("\n" + name + " ");
-  return at == std::string::npos ? 0 : std::stod(text.substr(at + name.size() + 2));
-}
-
 // Waits until the server closes `c` (no frame can come); false if it stays open `ms`.
 bool ClosedWithin(client::Connection& c, int ms) {
   auto f = c.ReadFrame(ms);

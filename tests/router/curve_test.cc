@@ -13,10 +13,12 @@
 #include "codec/media_messages.h"
 #include "router/curve.h"
 #include "router/mesh.h"
+#include "tests/free_port.h"
 #include "tests/temp_dir.h"
 
 using namespace meshchat;
 using namespace meshchat::router;
+using meshchat::test::FreePort;
 using meshchat::test::TempDir;
 
 namespace {
@@ -25,14 +27,6 @@ std::vector<std::string> Request(const std::string& mechanism, const std::string
   std::vector<std::string> f = {"1.0", "7", "meshchat", "127.0.0.1", "", mechanism};
   if (!key.empty()) f.push_back(key);
   return f;
-}
-
-int FreePort() {
-  zmq::context_t ctx;
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  s.bind("tcp://127.0.0.1:*");
-  std::string ep = s.get(zmq::sockopt::last_endpoint);
-  return std::stoi(ep.substr(ep.rfind(':') + 1));
 }
 
 // Node "b" of a CURVE map {a, b, c} plus an operator, running on its own thread; `a` and the

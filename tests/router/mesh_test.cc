@@ -10,19 +10,13 @@
 
 #include "router/inbound_delay.h"
 #include "router/mesh.h"
+#include "tests/free_port.h"
 
 using namespace meshchat;
 using namespace meshchat::router;
+using meshchat::test::FreePort;
 
 namespace {
-
-int FreePort() {
-  zmq::context_t ctx;
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  s.bind("tcp://127.0.0.1:*");
-  std::string ep = s.get(zmq::sockopt::last_endpoint);
-  return std::stoi(ep.substr(ep.rfind(':') + 1));
-}
 
 ClusterMap TwoNodeMap() {
   ClusterMap m;
