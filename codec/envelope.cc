@@ -38,6 +38,8 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kHistoryReq: return "history_req";
     case MeshType::kMapUpdate: return "map_update";
     case MeshType::kRevoke: return "revoke";
+    case MeshType::kConnSync: return "conn_sync";
+    case MeshType::kConnSyncDiff: return "conn_sync_diff";
   }
   return "unknown";
 }
@@ -90,7 +92,8 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kRevoke)) return DecodeStatus::kMalformed;
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kConnSyncDiff))
+    return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));
   MC_DECODE_TRY(ReadUint(&f[3], out.epoch));

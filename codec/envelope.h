@@ -51,6 +51,8 @@ enum class MeshType : uint8_t {
                         //   kStatusResp (its epoch says whether the node took it)
   kRevoke = 31,         // operator -> gateway: key = user, stamp.device = device, arg = unix
                         //   seconds of the revocation; answered with kStatusResp
+  kConnSync = 32,       // gateway -> session, every second: body = ConnDigest (codec/conn_sync.h)
+  kConnSyncDiff = 33,   // session -> gateway: body = ConnList, the buckets that differ
 };
 const char* MeshTypeName(uint8_t t);
 

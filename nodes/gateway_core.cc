@@ -1,9 +1,12 @@
 #include "nodes/gateway_core.h"
 
+#include "codec/conn_sync.h"
 #include "codec/media_messages.h"
 #include "codec/token.h"
 
 #include <algorithm>
+#include <map>
+#include <unordered_set>
 
 namespace meshchat::nodes {
 
@@ -261,7 +264,8 @@ void GatewayCore::OnClosed(uint64_t conn, Effects& fx) {
   conns_.erase(it);
 }
 
-void GatewayCore::OnMesh(const std::string& /*from*/, codec::Envelope&& env, Effects& fx) {
+void GatewayCore::OnMesh(const std::string& from, codec::Envelope&& env, Effects& fx) {
+  if (env.type == codec::MeshType::kConnSyncDiff) return OnConnList(from, env.body, fx);
   auto it = conns_.find(env.stamp.conn);
   // A connection that is gone, or a stale stamp for another user: drop. Whatever must not be
   // lost is still held by the session shard until the client acknowledges it.
@@ -329,6 +333,51 @@ void GatewayCore::OnPeerUp(const std::string& node, Effects& fx) {
     }
 }
 
+void GatewayCore::SendConnDigests(Effects& fx) {
+  if (sessions_.empty()) return;
+  // Only confirmed connections: one still being announced is not yet expected to be there.
+  std::map<std::string, codec::ConnDigest> digests;
+  for (const auto& n : sessions_.nodes()) digests[n];
+  for (const auto& [id, c] : conns_)
+    if (c.authed && c.registered) digests[sessions_.Owner(c.user)].Add(id);
+  for (auto& [node, d] : digests) {
+    codec::Envelope env;
+    env.type = codec::MeshType::kConnSync;
+    env.body = codec::Encode(d);
+    fx.mesh.push_back({node, std::move(env), 0});
+  }
+}
+
+void GatewayCore::OnConnList(const std::string& shard, std::string_view body, Effects& fx) {
+  codec::ConnList list;
+  if (codec::Decode(body, list) != codec::DecodeStatus::kOk) return;
+  uint64_t answered = 0;  // bit b: bucket b is answered in full
+  for (uint64_t b : list.buckets) answered |= uint64_t{1} << b;
+  std::unordered_set<uint64_t> held(list.conns.begin(), list.conns.end());
+  // What it lacks: announced again (and again each tick until it confirms).
+  for (auto& [id, c] : conns_) {
+    if (!c.authed || !c.registered || !(answered & (uint64_t{1} << codec::ConnBucketOf(id))))
+      continue;
+    if (sessions_.Owner(c.user) != shard || held.count(id)) continue;
+    c.registered = false;
+    ++resynced_;
+    Announce(id, c, codec::MeshType::kConnOpen, fx);
+  }
+  // What it holds and we do not (closed here while the link was down): closed there.
+  for (size_t i = 0; i < list.conns.size(); ++i) {
+    auto it = conns_.find(list.conns[i]);
+    if (it != conns_.end() && it->second.authed && it->second.user == list.users[i] &&
+        sessions_.Owner(it->second.user) == shard)
+      continue;
+    codec::Envelope close;
+    close.type = codec::MeshType::kConnClose;
+    close.key = list.users[i];
+    close.stamp = codec::Stamp{list.users[i], "", list.conns[i], cfg_.node_id};
+    fx.mesh.push_back({shard, std::move(close), 0});
+    ++resynced_;
+  }
+}
+
 void GatewayCore::OnSessionsChanged(const router::HashRing& old_ring, Effects& fx) {
   if (sessions_.empty() || old_ring.empty()) return;
   for (auto& [id, c] : conns_) {
@@ -348,6 +397,10 @@ void GatewayCore::OnTick(Effects& fx) {
   if (now - revocations_expired_ms_ >= 60'000) {  // entries no acceptable token can match
     revoked_.Expire(clock_.WallMs() / 1000, cfg_.max_token_ttl_s + cfg_.token_leeway_s);
     revocations_expired_ms_ = now;
+  }
+  if (now - conns_synced_ms_ >= cfg_.conn_sync_ms) {
+    conns_synced_ms_ = now;
+    SendConnDigests(fx);
   }
   for (const auto& [id, c] : conns_) {
     if (!c.authed && now - c.opened_ms > cfg_.hello_timeout_ms)

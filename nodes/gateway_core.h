@@ -42,6 +42,9 @@ struct GatewayConfig {
   // also what bounds the revocation list (nodes/revocations.h).
   int64_t max_token_ttl_s = 86'400;
   AddressLimitConfig addresses = {};  // per source address: connects and failed authentications
+  // How often each session shard is told which of our connections it should hold
+  // (codec/conn_sync.h); also how long a view that drifted apart can stay apart.
+  int64_t conn_sync_ms = 1'000;
 };
 
 class GatewayCore {
@@ -75,7 +78,8 @@ class GatewayCore {
   // rebuilt after it restarts. Announcements are repeated every tick until confirmed: the
   // first ones can be lost while the links to a restarted peer are being re-established.
   void OnPeerUp(const std::string& node, Effects& fx);
-  // Closes connections that did not authenticate (or get registered) in time.
+  // Closes connections that did not authenticate (or get registered) in time; every
+  // conn_sync_ms, sends each session shard the digest of what it should hold of ours.
   void OnTick(Effects& fx);
   // A presence change published for `user`: to each local connection watching it.
   void OnPublished(const std::string& user, std::string_view body, Effects& fx);
@@ -100,6 +104,7 @@ class GatewayCore {
   size_t authenticated() const { return authenticated_; }
   uint64_t refused_fast() const { return refused_fast_; }
   uint64_t refused_auth() const { return refused_auth_; }
+  uint64_t resynced() const { return resynced_; }
 
  private:
   struct Conn {
@@ -121,6 +126,8 @@ class GatewayCore {
   void Forward(uint64_t conn, const Conn& c, const codec::FrameView& f, Effects& fx);
   void ForwardMedia(uint64_t conn, const Conn& c, const codec::FrameView& f, Effects& fx);
   void Announce(uint64_t conn, const Conn& c, codec::MeshType type, Effects& fx);
+  void SendConnDigests(Effects& fx);
+  void OnConnList(const std::string& shard, std::string_view body, Effects& fx);
   codec::Stamp StampOf(uint64_t conn, const Conn& c) const;
 
   GatewayConfig cfg_;
@@ -141,6 +148,8 @@ class GatewayCore {
   ShedCounters shed_;
   Revocations revoked_;
   int64_t revocations_expired_ms_ = 0;
+  int64_t conns_synced_ms_ = 0;
+  uint64_t resynced_ = 0;  // connections re-announced or closed because a shard's view differed
   HeavySenders heavy_;
   std::unordered_map<std::string, std::string> held_presence_;  // user -> newest push held back
   size_t authenticated_ = 0;

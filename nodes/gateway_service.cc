@@ -170,6 +170,9 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   m.Counter("meshchat_gateway_refused_auth_failures_total",
             "connections refused: the address failed to authenticate too often",
             core_.refused_auth());
+  m.Counter("meshchat_gateway_conn_resyncs_total",
+            "connections re-announced to (or closed at) a session shard whose view differed",
+            core_.resynced());
   m.Counter("meshchat_gateway_accept_errors_total", "accept() failures (e.g. out of file handles)",
             s.accept_errors);
   m.Counter("meshchat_gateway_frames_in_total", "client frames received", s.frames_in);

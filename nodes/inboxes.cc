@@ -158,11 +158,42 @@ void Inboxes::OnConnClose(const codec::Stamp& s) {
   if (it->second.empty()) conns_.erase(it);
 }
 
-void Inboxes::ForgetGateway(const std::string& gateway) {
+std::vector<std::string> Inboxes::ForgetGateway(const std::string& gateway) {
+  std::vector<std::string> users;
   for (auto it = conns_.begin(); it != conns_.end();) {
-    std::erase_if(it->second, [&](const Conn& c) { return c.dc.gateway == gateway; });
+    if (std::erase_if(it->second, [&](const Conn& c) { return c.dc.gateway == gateway; }))
+      users.push_back(it->first);
     it = it->second.empty() ? conns_.erase(it) : std::next(it);
   }
+  return users;
+}
+
+std::optional<codec::ConnList> Inboxes::CompareWith(const std::string& gateway,
+                                                    const codec::ConnDigest& theirs) const {
+  codec::ConnDigest ours;
+  for (const auto& [user, conns] : conns_)
+    for (const auto& c : conns)
+      if (c.dc.gateway == gateway) ours.Add(c.dc.conn);
+  if (ours == theirs) return std::nullopt;
+  codec::ConnList list;
+  size_t entries = 0;
+  for (size_t b = 0; b < codec::kConnSyncBuckets; ++b) {
+    if (ours.count[b] == theirs.count[b] && ours.xor_[b] == theirs.xor_[b]) continue;
+    if (entries + ours.count[b] > codec::kMaxConnListEntries ||
+        (entries + ours.count[b]) * (9 + codec::kMaxIdBytes) > codec::kMaxConnListBytes)
+      break;
+    list.buckets.push_back(b);
+    entries += ours.count[b];
+  }
+  uint64_t answered = 0;
+  for (uint64_t b : list.buckets) answered |= uint64_t{1} << b;
+  for (const auto& [user, conns] : conns_)
+    for (const auto& c : conns)
+      if (c.dc.gateway == gateway && (answered & (uint64_t{1} << codec::ConnBucketOf(c.dc.conn)))) {
+        list.conns.push_back(c.dc.conn);
+        list.users.push_back(user);
+      }
+  return list;
 }
 
 void Inboxes::ForgetUsers(const std::function<bool(const std::string& user)>& moved) {

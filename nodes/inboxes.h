@@ -16,10 +16,12 @@
 
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "codec/conn_sync.h"
 #include "nodes/records.h"
 #include "nodes/shard_context.h"
 
@@ -40,7 +42,13 @@ class Inboxes {
   // push what is pending for it.
   Status OnConnOpen(const codec::Stamp& s, Effects& fx);
   void OnConnClose(const codec::Stamp& s);
-  void ForgetGateway(const std::string& gateway);
+  // Forgets every connection through `gateway`; returns the users that had one.
+  std::vector<std::string> ForgetGateway(const std::string& gateway);
+  // A gateway's digest of the connections it believes we hold (codec/conn_sync.h): the
+  // connections we hold from it in every bucket that differs, to send back; nullopt when
+  // the views agree. At most kMaxConnListEntries; later buckets wait for the next digest.
+  std::optional<codec::ConnList> CompareWith(const std::string& gateway,
+                                             const codec::ConnDigest& theirs) const;
   // Forgets the connections of users whose keys moved to another shard (their gateways
   // announce them there).
   void ForgetUsers(const std::function<bool(const std::string& user)>& moved);

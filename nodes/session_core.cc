@@ -142,6 +142,18 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
       watch_gen_.erase(env.stamp.conn);
       Activity(env.stamp.user, false, fx);
       return;
+    case MeshType::kConnSync: {  // which connections a gateway believes we hold of its own
+      codec::ConnDigest d;
+      if (codec::Decode(env.body, d) != codec::DecodeStatus::kOk) return;
+      if (auto diff = inboxes_.CompareWith(from, d)) {
+        ++conn_resyncs_;
+        codec::Envelope r;
+        r.type = MeshType::kConnSyncDiff;
+        r.body = codec::Encode(*diff);
+        fx.mesh.push_back({from, std::move(r), 0});
+      }
+      return;
+    }
     case MeshType::kTyping:  // someone types to one of our users: ring its devices, store nothing
       if (load_.AtLeast(LoadLevel::kShedHints)) {
         ++shed_.typing;
@@ -507,12 +519,19 @@ void SessionCore::HandleDeliverResult(const codec::Envelope& env, Effects& fx) {
 void SessionCore::OnPeerUp(const std::string& node, bool restarted, Effects& fx) {
   local_fx_ = &fx;
   // A restarted gateway's old connections died with it; it re-announces the live ones.
-  if (restarted) inboxes_.ForgetGateway(node);
+  if (restarted) ForgetGateway(node);
   Fail(channel_.OnPeerUp(node, fx));
 }
 
+// Not heard for the heartbeat timeout: its connections are unreachable, so they stop counting
+// (presence, pushes). If the gateway is alive and never saw us go, its next connection digest
+// brings them back (codec/conn_sync.h): forgetting here is safe because it is not final.
 void SessionCore::OnPeerDown(const std::string& node) {
-  inboxes_.ForgetGateway(node);
+  ForgetGateway(node);
+}
+
+void SessionCore::ForgetGateway(const std::string& node) {
+  for (auto& user : inboxes_.ForgetGateway(node)) presence_due_.insert(std::move(user));
 }
 
 void SessionCore::OnTick(Effects& fx) {
@@ -528,6 +547,8 @@ void SessionCore::OnTick(Effects& fx) {
       ++it;
     }
   }
+  for (const auto& user : presence_due_) Activity(user, false, fx);  // their devices went
+  presence_due_.clear();
   Fail(inboxes_.OnTick(fx));
   Fail(channel_.OnTick(fx));
   StepHandover(fx);

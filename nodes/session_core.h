@@ -13,6 +13,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -60,6 +61,7 @@ class SessionCore {
   void SetEpoch(uint64_t epoch) { ctx_.cfg.epoch = epoch; }  // a newer map was taken
   const CodeCounter& errors() const { return ctx_.errors; }
   const Inboxes::Stats& inbox_stats() const { return inboxes_.stats(); }
+  uint64_t conn_resyncs() const { return conn_resyncs_; }
 
   // For `meshchat who`: a msgpack map {user, connected: [[device, gateway, conn]], devices,
   // waiting} (waiting: inbox entries not yet acknowledged by every device).
@@ -130,6 +132,10 @@ class SessionCore {
   HeavySenders heavy_;
   DeferredReads deferred_reads_;
   int64_t reads_flushed_ms_ = 0;
+  uint64_t conn_resyncs_ = 0;  // gateway digests that differed from what we hold
+  // Users whose connections were forgotten with their gateway: presence is told next tick.
+  std::set<std::string> presence_due_;
+  void ForgetGateway(const std::string& node);
 };
 
 }  // namespace meshchat::nodes

@@ -33,6 +33,9 @@ class SessionService final : private SessionRings, public DurableService<Session
     m.Counter("meshchat_session_push_retries_total",
               "entries pushed again because a device did not acknowledge in time", s.resent);
     m.Counter("meshchat_session_acks_total", "acks received from devices", s.acks);
+    m.Counter("meshchat_session_conn_resyncs_total",
+              "gateway digests that differed from the connections held (answered with a list)",
+              core().conn_resyncs());
     core().errors().Write(m, "meshchat_errors_total", "errors answered to clients, by code",
                           ErrorCodeLabel);
   }

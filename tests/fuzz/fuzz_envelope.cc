@@ -1,7 +1,9 @@
-// Mesh envelopes and node status: decode must not crash; decode(encode(m)) == m.
+// Mesh envelopes, node status and connection digests / lists: decode must not crash;
+// decode(encode(m)) == m.
 #include <cstdint>
 #include <string>
 
+#include "codec/conn_sync.h"
 #include "codec/envelope.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -20,6 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     NodeStatus again;
     FUZZ_CHECK(Decode(Encode(s), again) == DecodeStatus::kOk);
     FUZZ_CHECK(again == s);
+  }
+  ConnDigest d;
+  if (Decode(in, d) == DecodeStatus::kOk) {
+    ConnDigest again;
+    FUZZ_CHECK(Decode(Encode(d), again) == DecodeStatus::kOk);
+    FUZZ_CHECK(again == d);
+  }
+  ConnList l;
+  if (Decode(in, l) == DecodeStatus::kOk) {
+    ConnList again;
+    FUZZ_CHECK(Decode(Encode(l), again) == DecodeStatus::kOk);
+    FUZZ_CHECK(again == l);
   }
   return 0;
 }

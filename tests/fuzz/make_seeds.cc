@@ -5,6 +5,7 @@
 #include <string>
 
 #include "codec/client_messages.h"
+#include "codec/conn_sync.h"
 #include "codec/envelope.h"
 #include "codec/group_messages.h"
 #include "codec/history_messages.h"
@@ -101,6 +102,11 @@ int main(int argc, char** argv) {
   Write(envs, "heartbeat", Encode(e));
   Write(envs, "status", Encode(NodeStatus{"gw1", "gateway", 1, 1, 10, 2, 3, 3}));
   Write(envs, "array32", std::string("\xdd\xff\xff\xff\xff", 5));
+  ConnDigest digest;
+  digest.Add(7);
+  digest.Add(71);
+  Write(envs, "conn_digest", Encode(digest));
+  Write(envs, "conn_list", Encode(ConnList{{7, 9}, {7, 71, 9}, {"alice", "bob", "carol"}}));
 
   const fs::path tokens = root / "fuzz_token";
   Write(tokens, "valid_other_secret",
