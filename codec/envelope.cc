@@ -40,12 +40,14 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kRevoke: return "revoke";
     case MeshType::kConnSync: return "conn_sync";
     case MeshType::kConnSyncDiff: return "conn_sync_diff";
+    case MeshType::kPushResync: return "push_resync";
+    case MeshType::kPushResyncOk: return "push_resync_ok";
   }
   return "unknown";
 }
 
 namespace {
-constexpr uint32_t kEnvelopeFields = 13;
+constexpr uint32_t kEnvelopeFields = 14;
 constexpr size_t kMaxKeyBytes = 256;
 }  // namespace
 
@@ -64,7 +66,8 @@ void EncodeTo(const Envelope& e, std::string& out) {
       .Uint(e.stamp.conn)
       .Str(e.stamp.gateway)
       .Uint(e.ftype)
-      .Bin(e.body);
+      .Bin(e.body)
+      .Uint(e.link);
 }
 
 std::string Encode(const Envelope& e) {
@@ -92,7 +95,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kConnSyncDiff))
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kPushResyncOk))
     return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));
@@ -109,6 +112,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   out.ftype = static_cast<uint8_t>(ftype);
   if (f[12].type != msgpack::type::BIN) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadBytes(&f[12], out.body, kMaxEnvelopeBody));
+  MC_DECODE_TRY(ReadUint(&f[13], out.link));
   return DecodeStatus::kOk;
 }
 

@@ -12,7 +12,7 @@
 
 namespace meshchat::codec {
 
-inline constexpr uint64_t kEnvelopeVersion = 1;
+inline constexpr uint64_t kEnvelopeVersion = 2;  // 2: `link` added
 // A body is at most one client frame plus a little framing.
 inline constexpr size_t kMaxEnvelopeBody = kMaxFrameLength + 4096;
 
@@ -53,6 +53,9 @@ enum class MeshType : uint8_t {
                         //   seconds of the revocation; answered with kStatusResp
   kConnSync = 32,       // gateway -> session, every second: body = ConnDigest (codec/conn_sync.h)
   kConnSyncDiff = 33,   // session -> gateway: body = ConnList, the buckets that differ
+  kPushResync = 34,     // gateway -> session: envelopes from you were lost; req = token
+  kPushResyncOk = 35,   // session -> gateway: req echoed; every push after it starts over from
+                        //   the devices' cursors
 };
 const char* MeshTypeName(uint8_t t);
 
@@ -72,9 +75,13 @@ struct Envelope {
   // so a receiver notices a restarted peer before acting on anything it sent.
   uint64_t incarnation = 0;
   uint64_t epoch = 0;  // cluster-map epoch the sender routed with
-  uint64_t req = 0;    // request id, echoed in replies
-  uint64_t arg = 0;    // small per-type argument (a result code)
-  std::string key;     // the sharding key the message was routed by (user id), may be empty
+  // Per-link sequence, stamped by the transport on every envelope to a peer (1, 2, ... per
+  // sender incarnation and receiver; 0: unsequenced, e.g. replies to operators), so the
+  // receiver notices envelopes lost in the middle of a stream (router/mesh.h).
+  uint64_t link = 0;
+  uint64_t req = 0;  // request id, echoed in replies
+  uint64_t arg = 0;  // small per-type argument (a result code)
+  std::string key;   // the sharding key the message was routed by (user id), may be empty
   Stamp stamp;
   uint8_t ftype = 0;  // client frame type carried in body, if any
   std::string body;

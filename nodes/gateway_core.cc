@@ -266,6 +266,7 @@ void GatewayCore::OnClosed(uint64_t conn, Effects& fx) {
 
 void GatewayCore::OnMesh(const std::string& from, codec::Envelope&& env, Effects& fx) {
   if (env.type == codec::MeshType::kConnSyncDiff) return OnConnList(from, env.body, fx);
+  if (HeldByResync(from, env)) return;
   auto it = conns_.find(env.stamp.conn);
   // A connection that is gone, or a stale stamp for another user: drop. Whatever must not be
   // lost is still held by the session shard until the client acknowledges it.
@@ -333,6 +334,34 @@ void GatewayCore::OnPeerUp(const std::string& node, Effects& fx) {
     }
 }
 
+void GatewayCore::OnLinkGap(const std::string& node, Effects& fx) {
+  const auto& shards = sessions_.nodes();
+  if (std::find(shards.begin(), shards.end(), node) == shards.end()) return;
+  ++push_resyncs_;
+  AskPushResync(node, fx);
+}
+
+void GatewayCore::AskPushResync(const std::string& node, Effects& fx) {
+  auto& r = resyncing_[node];
+  r.token = next_resync_token_++;  // an answer to an older ask is not enough: it may be lost
+  r.asked_ms = clock_.MonoMs();
+  codec::Envelope env;
+  env.type = codec::MeshType::kPushResync;
+  env.req = r.token;
+  fx.mesh.push_back({node, std::move(env), 0});
+}
+
+bool GatewayCore::HeldByResync(const std::string& from, const codec::Envelope& env) {
+  auto it = resyncing_.find(from);
+  if (it == resyncing_.end()) return env.type == codec::MeshType::kPushResyncOk;
+  if (env.type == codec::MeshType::kPushResyncOk && env.req == it->second.token)
+    resyncing_.erase(it);
+  // Everything else from it is dropped until then: pushes come again after the answer;
+  // `sent` and errors are answered again to the client's resend (same cid);
+  // registrations are announced again each tick.
+  return true;
+}
+
 void GatewayCore::SendConnDigests(Effects& fx) {
   if (sessions_.empty()) return;
   // Only confirmed connections: one still being announced is not yet expected to be there.
@@ -398,6 +427,10 @@ void GatewayCore::OnTick(Effects& fx) {
     revoked_.Expire(clock_.WallMs() / 1000, cfg_.max_token_ttl_s + cfg_.token_leeway_s);
     revocations_expired_ms_ = now;
   }
+  std::vector<std::string> ask_again;  // the ask or its answer was lost
+  for (const auto& [node, r] : resyncing_)
+    if (now - r.asked_ms >= 1000) ask_again.push_back(node);
+  for (const auto& node : ask_again) AskPushResync(node, fx);
   if (now - conns_synced_ms_ >= cfg_.conn_sync_ms) {
     conns_synced_ms_ = now;
     SendConnDigests(fx);

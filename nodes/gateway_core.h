@@ -78,6 +78,11 @@ class GatewayCore {
   // rebuilt after it restarts. Announcements are repeated every tick until confirmed: the
   // first ones can be lost while the links to a restarted peer are being re-established.
   void OnPeerUp(const std::string& node, Effects& fx);
+  // Envelopes from `node` were lost on the way (router/mesh.h). If it is a session shard,
+  // pushes to our clients may be missing in the middle of what they got, and clients ack
+  // cumulatively: nothing more from it is forwarded until it confirms (kPushResyncOk) that
+  // it starts every connection of ours over from its device's cursor (asked again each tick).
+  void OnLinkGap(const std::string& node, Effects& fx);
   // Closes connections that did not authenticate (or get registered) in time; every
   // conn_sync_ms, sends each session shard the digest of what it should hold of ours.
   void OnTick(Effects& fx);
@@ -105,6 +110,7 @@ class GatewayCore {
   uint64_t refused_fast() const { return refused_fast_; }
   uint64_t refused_auth() const { return refused_auth_; }
   uint64_t resynced() const { return resynced_; }
+  uint64_t push_resyncs() const { return push_resyncs_; }
 
  private:
   struct Conn {
@@ -149,6 +155,17 @@ class GatewayCore {
   Revocations revoked_;
   int64_t revocations_expired_ms_ = 0;
   int64_t conns_synced_ms_ = 0;
+  struct PushResync {
+    uint64_t token = 0;
+    int64_t asked_ms = 0;
+  };
+  std::unordered_map<std::string, PushResync> resyncing_;  // session node -> what we asked
+  uint64_t next_resync_token_ = 1;
+  uint64_t push_resyncs_ = 0;
+  void AskPushResync(const std::string& node, Effects& fx);
+  // While a resync with `from` is pending: whether `env` is the answer (which ends it) or
+  // something to drop (anything else that would reach a client).
+  bool HeldByResync(const std::string& from, const codec::Envelope& env);
   uint64_t resynced_ = 0;  // connections re-announced or closed because a shard's view differed
   HeavySenders heavy_;
   std::unordered_map<std::string, std::string> held_presence_;  // user -> newest push held back

@@ -173,6 +173,10 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   m.Counter("meshchat_gateway_conn_resyncs_total",
             "connections re-announced to (or closed at) a session shard whose view differed",
             core_.resynced());
+  m.Counter("meshchat_gateway_push_resyncs_total",
+            "times a session shard was asked to push again from the devices' cursors after "
+            "envelopes from it were lost",
+            core_.push_resyncs());
   m.Counter("meshchat_gateway_accept_errors_total", "accept() failures (e.g. out of file handles)",
             s.accept_errors);
   m.Counter("meshchat_gateway_frames_in_total", "client frames received", s.frames_in);
@@ -239,6 +243,11 @@ void GatewayService::Revoke(const std::string& from, const codec::Envelope& env)
 
 void GatewayService::OnPeerUp(const std::string& node, bool /*restarted*/) {
   core_.OnPeerUp(node, fx_);
+  Apply();
+}
+
+void GatewayService::OnLinkGap(const std::string& node) {
+  core_.OnLinkGap(node, fx_);
   Apply();
 }
 

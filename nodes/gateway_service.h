@@ -16,6 +16,7 @@ class GatewayService final : public Service {
   void Drain() override;
   void OnEnvelope(const std::string& from, codec::Envelope&& env) override;
   void OnPeerUp(const std::string& node, bool restarted) override;
+  void OnLinkGap(const std::string& node) override;
   void OnMapChanged(const router::ClusterMap& previous) override;
   uint64_t Connections() const override { return listener_.size(); }
   uint64_t QueueDepth() const override { return listener_.QueuedBytes(); }

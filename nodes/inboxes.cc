@@ -432,6 +432,27 @@ Status Inboxes::ApplyOne(const std::string& user, const InboxEntry& entry, Effec
   return SaveUser(user, *us);
 }
 
+Status Inboxes::RestartPushes(const std::string& gateway, Effects& fx) {
+  for (auto& [user, conns] : conns_) {
+    bool any = false;
+    for (auto& c : conns)
+      if (c.dc.gateway == gateway) {
+        c.Resend(0);  // Pump starts after the stored cursor
+        any = true;
+      }
+    if (!any) continue;
+    auto us = LoadUser(user);
+    if (!us.ok()) return us.status();
+    bool dirty = false;
+    for (auto& c : conns)
+      if (c.dc.gateway == gateway)
+        if (Status s = Pump(user, c, *us, dirty, fx); !s.ok()) return s;
+    if (dirty)
+      if (Status s = SaveUser(user, *us); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
 Status Inboxes::OnTick(Effects& fx) {
   const int64_t now = ctx_.clock.MonoMs();
   for (auto& [user, conns] : conns_) {

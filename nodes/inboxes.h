@@ -61,6 +61,9 @@ class Inboxes {
   void Notify(const std::string& user, uint8_t type, const std::string& body, Effects& fx);
   // The groups the user is a member of (kept from membership messages).
   std::vector<std::string> GroupsOf(const std::string& user);
+  // Pushes to every connection through `gateway` start over from its device's cursor: the
+  // gateway lost envelopes from us (kPushResync), so what it forwarded may have holes.
+  Status RestartPushes(const std::string& gateway, Effects& fx);
   // Resends timed-out pushes.
   Status OnTick(Effects& fx);
   // Deletes up to `max` expired entries; tells senders of undelivered ones.

@@ -99,9 +99,10 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
   app.add_option("--data", data_root, "directory for node data (a subdirectory per node)");
   app.add_option("--secret-file", secret_file, "file holding the cluster token secret");
   std::string key_file;
-  app.add_option("--key-file", key_file,
-                 "this node's CURVE secret key (64 lowercase hex digits, mode 0600): needed when the map "
-                 "lists curve keys");
+  app.add_option(
+      "--key-file", key_file,
+      "this node's CURVE secret key (64 lowercase hex digits, mode 0600): needed when the map "
+      "lists curve keys");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   std::vector<std::string> opts;
   app.add_option("--opt", opts, "role setting KEY=VALUE (repeatable)");
@@ -298,6 +299,7 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
     });
     mesh.OnPeerUp([&](const std::string& n, bool restarted) { service->OnPeerUp(n, restarted); });
     mesh.OnPeerDown([&](const std::string& n) { service->OnPeerDown(n); });
+    mesh.OnLinkGap([&](const std::string& n, uint64_t) { service->OnLinkGap(n); });
 
     bool shutting_down = false;
     auto st = reactor.AddFd(sigfd, EPOLLIN, [&](uint32_t) {
@@ -341,6 +343,10 @@ int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& 
         m.Counter("meshchat_mesh_send_failures_total",
                   "envelopes dropped because a peer was unreachable or its queue full",
                   ms.send_failed);
+        m.Counter("meshchat_mesh_link_gaps_total",
+                  "jumps in a peer's link sequence: envelopes lost between ones that arrived",
+                  ms.link_gaps);
+        m.Counter("meshchat_mesh_link_lost_total", "envelopes those jumps skipped", ms.link_lost);
         m.Counter("meshchat_mesh_decode_errors_total", "undecodable envelopes received",
                   ms.decode_errors);
         m.Counter("meshchat_mesh_impostor_envelopes_total",

@@ -49,6 +49,8 @@ class Service {
   virtual void OnEnvelope(const std::string& from, codec::Envelope&& env) = 0;
   virtual void OnPeerUp(const std::string& /*node*/, bool /*restarted*/) {}
   virtual void OnPeerDown(const std::string& /*node*/) {}
+  // Envelopes from `node` were lost between ones that arrived (router/mesh.h).
+  virtual void OnLinkGap(const std::string& /*node*/) {}
   virtual uint64_t Connections() const = 0;
   // Work waiting inside the node (see codec::NodeStatus::queue), for status and metrics.
   virtual uint64_t QueueDepth() const { return 0; }

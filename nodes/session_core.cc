@@ -154,6 +154,14 @@ void SessionCore::OnEnvelope(const std::string& from, codec::Envelope&& env, Eff
       }
       return;
     }
+    case MeshType::kPushResync: {  // the gateway lost envelopes from us: answer, then push again
+      codec::Envelope ok;
+      ok.type = MeshType::kPushResyncOk;
+      ok.req = env.req;
+      fx.mesh.push_back({from, std::move(ok), 0});
+      Fail(inboxes_.RestartPushes(from, fx));
+      return;
+    }
     case MeshType::kTyping:  // someone types to one of our users: ring its devices, store nothing
       if (load_.AtLeast(LoadLevel::kShedHints)) {
         ++shed_.typing;

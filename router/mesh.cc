@@ -121,6 +121,8 @@ Status Mesh::Send(const std::string& node, codec::Envelope env) {
   }
   auto it = peers_.find(node);
   if (it == peers_.end()) return {Code::kNotFound, "unknown node " + node};
+  env.link = ++it->second.link_out;
+  if (drop_ && drop_(node, env)) return Status::Ok();
   std::string encoded;
   codec::EncodeTo(env, encoded);
   it->second.queued.push_back(std::move(encoded));
@@ -158,6 +160,7 @@ void Mesh::Flush() {
 
 Status Mesh::Reply(const std::string& routing_id, codec::Envelope env) {
   env.incarnation = incarnation_;
+  env.link = 0;  // operators' tools are not peers: no link sequence
   env.epoch = map_.epoch;
   try {
     auto r1 =
@@ -228,7 +231,18 @@ void Mesh::Deliver(const std::string& from, std::string_view payload) {
       p.up = true;
       p.incarnation = env.incarnation;
       spdlog::info("peer {} up{}", from, restarted ? " (restarted)" : "");
+      if (restarted || p.link_in == 0) p.link_in = env.link ? env.link - 1 : 0;
       if (on_peer_up_) on_peer_up_(from, restarted);
+    }
+    if (env.link != 0) {
+      if (p.link_in != 0 && env.link != p.link_in + 1) {
+        const uint64_t lost = env.link > p.link_in ? env.link - p.link_in - 1 : 0;
+        ++stats_.link_gaps;
+        stats_.link_lost += lost;
+        spdlog::warn("link from {}: {} envelopes lost on the way", from, lost);
+        if (on_link_gap_) on_link_gap_(from, lost);
+      }
+      p.link_in = env.link;
     }
   }
   if (env.type == codec::MeshType::kHeartbeat) {

@@ -6,7 +6,11 @@
 // - the ROUTER has ROUTER_MANDATORY (replies to vanished requesters fail loudly) and
 //   ROUTER_HANDOVER (a restarted peer reusing its id is accepted).
 // Heartbeats every second detect dead peers; every envelope carries the sender's incarnation
-// so a restart is noticed before anything the new process sent is handled.
+// so a restart is noticed before anything the new process sent is handled, and a per-link
+// sequence: ZeroMQ drops what is queued on a connection it closes (heartbeat or TCP timeout)
+// and a send that fails loses its batch, so later envelopes can arrive after lost ones. The
+// receiver sees the jump (at the latest with the next heartbeat) and is told (OnLinkGap):
+// protocols whose receiver acts on order (pushes to clients, acked cumulatively) recover.
 // Envelopes addressed to this node itself are queued and delivered at the end of the turn.
 // Envelopes to a peer are queued during the turn and sent at its very end as one multipart
 // ZeroMQ message per peer (one envelope per part): under load, one wake-up of each side's
@@ -46,6 +50,8 @@ struct MeshStats {
   uint64_t send_failed = 0;
   uint64_t decode_errors = 0;
   uint64_t impostors = 0;  // CURVE: envelopes whose sender id is not its key's (dropped)
+  uint64_t link_gaps = 0;  // jumps in a peer's link sequence (envelopes lost on the way)
+  uint64_t link_lost = 0;  // envelopes those jumps skipped
 };
 
 class Mesh {
@@ -53,6 +59,7 @@ class Mesh {
   using EnvelopeHandler = std::function<void(const std::string& from, codec::Envelope&& env)>;
   using PeerUpHandler = std::function<void(const std::string& node, bool restarted)>;
   using PeerDownHandler = std::function<void(const std::string& node)>;
+  using LinkGapHandler = std::function<void(const std::string& node, uint64_t lost)>;
 
   Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::string self_id,
        uint64_t incarnation, MeshOptions opts = {});
@@ -64,12 +71,18 @@ class Mesh {
   void OnEnvelope(EnvelopeHandler h) { on_envelope_ = std::move(h); }
   void OnPeerUp(PeerUpHandler h) { on_peer_up_ = std::move(h); }
   void OnPeerDown(PeerDownHandler h) { on_peer_down_ = std::move(h); }
+  // Envelopes from `node` were lost between ones that arrived (`lost` of them, at least).
+  void OnLinkGap(LinkGapHandler h) { on_link_gap_ = std::move(h); }
 
   // Queues for a node of the map (or self); stamps incarnation and epoch. The turn's queue is
   // sent at the end of the turn; a peer that is unreachable then (no connection, or its queue
   // full) loses that batch, which is counted: every protocol above resends what matters.
   // kNotFound for a node that is not in the map.
   Status Send(const std::string& node, codec::Envelope env);
+  // A fault seam for tests: envelopes to peers for which `drop` says true are lost after they
+  // were stamped (as ZeroMQ loses what it had queued on a connection it closes).
+  using DropFn = std::function<bool(const std::string& node, const codec::Envelope& env)>;
+  void SetOutboundFault(DropFn drop) { drop_ = std::move(drop); }
   // Sends back over the ROUTER to whoever has `routing_id` (operators' tools).
   Status Reply(const std::string& routing_id, codec::Envelope env);
 
@@ -100,6 +113,8 @@ class Mesh {
     int64_t failing_since_ms = 0;  // every send failed since then (0: the last one went)
     int64_t deaf_since_ms = 0;     // its heartbeats say it does not hear us, since then
     bool worked = false;           // a send went through since the DEALER was made
+    uint64_t link_out = 0;         // last link sequence stamped on an envelope to it
+    uint64_t link_in = 0;          // last link sequence heard from it (its incarnation)
   };
   void AddPeer(const NodeInfo& n);
   // Makes the peer's DEALER (again): options, CURVE keys, connect.
@@ -131,6 +146,8 @@ class Mesh {
   EnvelopeHandler on_envelope_;
   PeerUpHandler on_peer_up_;
   PeerDownHandler on_peer_down_;
+  LinkGapHandler on_link_gap_;
+  DropFn drop_;
   MeshStats stats_;
   int64_t last_decode_log_ms_ = 0;
   int64_t last_impostor_log_ms_ = 0;

@@ -15,6 +15,7 @@ TEST_CASE("envelope round trip", "[codec]") {
   e.arg = 9;
   e.key = "alice";
   e.stamp = Stamp{"alice", "phone", 12, "gw1"};
+  e.link = 41;
   e.ftype = 3;
   e.body = std::string("\x83\x00binary", 8);
   Envelope out;
@@ -31,7 +32,7 @@ TEST_CASE("envelope decoder rejects bad shapes", "[codec]") {
   Envelope e;
   e.type = MeshType::kHeartbeat;
   std::string good = Encode(e);
-  good[1] = 2;  // version 2
+  good[1] = 3;  // version 3 (an unknown one)
   CHECK(Decode(good, out) == DecodeStatus::kMalformed);
   std::string bad_type = Encode(e);
   bad_type[2] = 0x7f;  // unknown mesh type

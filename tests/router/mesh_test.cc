@@ -107,6 +107,65 @@ TEST_CASE("peers see each other, exchange envelopes in order, and talk to themse
   CHECK(a_self == 1);
 }
 
+TEST_CASE("envelopes lost in the middle of a link are noticed by the receiver", "[router][mesh]") {
+  const ClusterMap map = TwoNodeMap();
+  zmq::context_t ctx;
+  std::atomic<int> received{0};
+  std::atomic<uint64_t> gaps{0}, lost{0};
+  std::atomic<bool> order_ok{true};
+  constexpr int kCount = 100;
+  std::promise<Reactor*> b_ready;
+  std::thread b([&] {
+    Reactor r;
+    Mesh mesh(ctx, r, map, "b", 22);
+    uint64_t last = 0;
+    mesh.OnEnvelope([&](const std::string&, codec::Envelope&& env) {
+      if (env.req <= last) order_ok = false;
+      last = env.req;
+      if (env.req == kCount) r.Stop();
+      ++received;
+    });
+    mesh.OnLinkGap([&](const std::string& from, uint64_t n) {
+      if (from == "a") ++gaps, lost += n;
+    });
+    mesh.Start();
+    b_ready.set_value(&r);
+    r.After(10000, [&] { r.Stop(); });
+    r.Run();
+  });
+  Reactor* rb = b_ready.get_future().get();
+  std::thread a([&] {
+    Reactor r;
+    Mesh mesh(ctx, r, map, "a", 11);
+    // Ten envelopes in the middle of the burst are lost on the way.
+    mesh.SetOutboundFault([](const std::string&, const codec::Envelope& e) {
+      return e.type == codec::MeshType::kDeliver && e.req >= 50 && e.req < 60;
+    });
+    mesh.OnPeerUp([&](const std::string& node, bool) {
+      if (node != "b") return;
+      for (int i = 1; i <= kCount; ++i) {
+        codec::Envelope e;
+        e.type = codec::MeshType::kDeliver;
+        e.req = static_cast<uint64_t>(i);
+        (void)mesh.Send("b", std::move(e));
+      }
+    });
+    r.Every(20, [&] {
+      if (received >= kCount - 10) r.Stop();
+    });
+    r.After(10000, [&] { r.Stop(); });
+    mesh.Start();
+    r.Run();
+  });
+  a.join();
+  rb->Stop();
+  b.join();
+  CHECK(received == kCount - 10);
+  CHECK(order_ok);
+  CHECK(gaps == 1);
+  CHECK(lost == 10);
+}
+
 TEST_CASE("a batch for a peer that is not running is counted as failed, not queued forever",
           "[router][mesh]") {
   const ClusterMap map = TwoNodeMap();
