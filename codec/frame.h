@@ -18,6 +18,9 @@ namespace meshchat::codec {
 inline constexpr size_t kHeaderSize = 5;
 // Largest accepted `length` field (type byte + body). Checked before any buffer is grown.
 inline constexpr uint32_t kMaxFrameLength = 1u << 20;  // 1 MiB
+// Until a connection is authenticated its frames may be at most this long (a hello is a few
+// hundred bytes): strangers cannot make a gateway buffer a megabyte each.
+inline constexpr uint32_t kMaxHelloFrameLength = 8192;
 
 enum class FrameType : uint8_t {
   kHello = 0x01,          // C->S

@@ -173,6 +173,7 @@ void ClientListener::ReadAll(uint64_t id, uint32_t events) {
     const bool drained = !c.ssl && n < read_buf_.size();
     if (!c.closing) {  // input of a connection we are closing is discarded
       if (!Consume(id, std::string_view(read_buf_.data(), n))) return;
+      if (!BoundUnauthenticated(id, conns_.at(id))) return;
       TrackPartial(conns_.at(id));
     }
     // Skip the read that would only say EAGAIN (epoll is level-triggered and reports
@@ -275,7 +276,7 @@ bool ClientListener::Consume(uint64_t id, std::string_view data) {
       c->in.append(data.substr(0, take));
       data.remove_prefix(take);
     }
-    auto s = codec::DecodeHeader(c->in, h);
+    auto s = codec::DecodeHeader(c->in, h, MaxFrame(*c));
     if (s == codec::DecodeStatus::kNeedMore) return true;
     if (s != codec::DecodeStatus::kOk) {
       cb_.on_bad_frame(id, s);
@@ -297,9 +298,9 @@ bool ClientListener::Consume(uint64_t id, std::string_view data) {
   while (!data.empty()) {
     codec::FrameView f;
     size_t used = 0;
-    auto s = codec::DecodeFrame(data, f, used);
+    auto s = codec::DecodeFrame(data, f, used, MaxFrame(*c));
     if (s == codec::DecodeStatus::kNeedMore) {
-      c->in.assign(data);          // header already checked if present: bounded by kMaxFrameLength
+      c->in.assign(data);          // header already checked if present: bounded by MaxFrame
       c->partial_deadline_ms = 0;  // a new frame: its own deadline
       return true;
     }
@@ -404,9 +405,28 @@ void ClientListener::Sweep() {
   for (uint64_t id : expired) Destroy(id);
 }
 
+void ClientListener::MarkAuthenticated(uint64_t id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end() || it->second.authed) return;
+  it->second.authed = true;
+  unauth_buffered_ -= it->second.counted_in;
+  it->second.counted_in = 0;
+}
+
+bool ClientListener::BoundUnauthenticated(uint64_t id, Conn& c) {
+  if (c.authed) return true;
+  unauth_buffered_ = unauth_buffered_ - c.counted_in + c.in.size();
+  c.counted_in = c.in.size();
+  if (unauth_buffered_ <= cfg_.max_unauth_buffered) return true;
+  ++stats_.unauth_overflows;  // closed without a word, as a slowloris
+  Destroy(id);
+  return false;
+}
+
 void ClientListener::Destroy(uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
+  if (!it->second.authed) unauth_buffered_ -= it->second.counted_in;
   reactor_.RemoveFd(it->second.fd);
   if (SSL* ssl = it->second.ssl) {
     // close_notify, best effort, no waiting (never after a fatal error: OpenSSL forbids it)

@@ -36,6 +36,12 @@ struct ListenerConfig {
   int64_t frame_deadline_ms = 10'000;
   size_t min_frame_bytes_per_s = 8192;
   SslCtxPtr tls;  // null: plain TCP (only when configured so explicitly, see GatewayService)
+  // Before a connection is authenticated (MarkAuthenticated) its frames may be at most this
+  // large (a hello is a few hundred bytes), and all such connections together may hold at
+  // most `max_unauth_buffered` bytes of incomplete frames: strangers cannot make the gateway
+  // buffer 1 MiB each. Past the total, the connection that would exceed it is closed.
+  uint32_t max_hello_frame = codec::kMaxHelloFrameLength;
+  size_t max_unauth_buffered = 8u << 20;
 };
 
 struct ListenerStats {
@@ -43,9 +49,10 @@ struct ListenerStats {
   uint64_t refused = 0;  // over the connection cap, or refused by `allow`
   uint64_t frames_in = 0;
   uint64_t slow_consumers = 0;
-  uint64_t accept_errors = 0;  // accept() failures other than "try again" (EMFILE, ENFILE...)
-  uint64_t slow_frames = 0;    // closed: a started frame did not complete in time
-  uint64_t tls_failures = 0;   // closed: TLS handshake or record error (e.g. a plaintext client)
+  uint64_t accept_errors = 0;     // accept() failures other than "try again" (EMFILE, ENFILE...)
+  uint64_t slow_frames = 0;       // closed: a started frame did not complete in time
+  uint64_t tls_failures = 0;      // closed: TLS handshake or record error (e.g. a plaintext client)
+  uint64_t unauth_overflows = 0;  // closed: unauthenticated input over max_unauth_buffered
 };
 
 class ClientListener {
@@ -67,6 +74,9 @@ class ClientListener {
   uint16_t port() const { return port_; }
   // Queues bytes for a connection; ignored if it is gone or closing.
   void Write(uint64_t conn, std::string_view bytes);
+  // The connection passed hello: frames up to kMaxFrameLength from now on.
+  void MarkAuthenticated(uint64_t conn);
+  size_t unauth_buffered() const { return unauth_buffered_; }
   // Closes once queued output is flushed (or after a short grace period).
   void CloseAfterFlush(uint64_t conn);
   void StopAccepting();
@@ -93,7 +103,15 @@ class ClientListener {
     bool read_wants_write = false;    // TLS: SSL_read needs the socket writable
     bool write_wants_read = false;    // TLS: SSL_write needs the socket readable
     bool tls_dead = false;            // TLS: a fatal error (no close_notify may follow)
+    bool authed = false;              // MarkAuthenticated: larger frames allowed
+    size_t counted_in = 0;            // bytes of `in` counted in unauth_buffered_
   };
+  uint32_t MaxFrame(const Conn& c) const {
+    return c.authed ? codec::kMaxFrameLength : cfg_.max_hello_frame;
+  }
+  // Counts an unauthenticated connection's buffered input; false (closed) over the bound.
+  bool BoundUnauthenticated(uint64_t id, Conn& c);
+  size_t unauth_buffered_ = 0;
   enum class Io { kData, kAgain, kGone };
   // One read or write, plain or TLS. kData sets `n`; kAgain: nothing more for now.
   Io ReadSome(Conn& c, size_t& n);

@@ -24,6 +24,7 @@ struct Effects {
   std::vector<Write> writes;
   std::vector<uint64_t> closes;                     // close after the queued writes are flushed
   std::vector<std::string> subscribe, unsubscribe;  // gateway: presence topics (user ids)
+  std::vector<uint64_t> authenticated;  // gateway: connections that passed hello (larger frames)
 
   // A frame (type and body) to one client connection, through the gateway that stamped it.
   void ToClient(const codec::Stamp& to, uint8_t type, std::string body) {
@@ -42,6 +43,7 @@ struct Effects {
     closes.clear();
     subscribe.clear();
     unsubscribe.clear();
+    authenticated.clear();
   }
 };
 

@@ -148,6 +148,7 @@ void GatewayCore::HandleHello(uint64_t conn, Conn& c, std::string_view body, Eff
   if (sessions_.empty() || !peer_up_(sessions_.Owner(claims.user)))
     return Fatal(conn, ErrorCode::kServiceUnavailable, "session shard unreachable; reconnect", fx);
   c.authed = true;
+  fx.authenticated.push_back(conn);
   c.user = std::move(claims.user);
   c.device = std::move(claims.device);
   c.opened_ms = clock_.MonoMs();  // now the registration deadline starts
@@ -202,9 +203,16 @@ void GatewayCore::Forward(uint64_t conn, const Conn& c, const codec::FrameView& 
 }
 
 void GatewayCore::OnBadFrame(uint64_t conn, codec::DecodeStatus why, Effects& fx) {
-  if (why == codec::DecodeStatus::kTooLarge)
+  if (why == codec::DecodeStatus::kTooLarge) {
+    auto it = conns_.find(conn);
+    if (it != conns_.end() && !it->second.authed)
+      return Fatal(conn, ErrorCode::kFrameTooLarge,
+                   "frame length over " + std::to_string(codec::kMaxHelloFrameLength) +
+                       " (the limit before hello)",
+                   fx);
     return Fatal(conn, ErrorCode::kFrameTooLarge,
                  "frame length over " + std::to_string(codec::kMaxFrameLength), fx);
+  }
   Fatal(conn, ErrorCode::kMalformedFrame, "malformed frame header", fx);
 }
 

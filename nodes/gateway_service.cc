@@ -22,6 +22,8 @@ ListenerConfig ListenerFor(const NodeContext& ctx) {
     cfg.max_out_bytes = std::stoull(it->second);
   if (auto it = ctx.options.find("frame_deadline_ms"); it != ctx.options.end())
     cfg.frame_deadline_ms = std::stoll(it->second);
+  if (auto it = ctx.options.find("max_unauth_buffered"); it != ctx.options.end())
+    cfg.max_unauth_buffered = std::stoull(it->second);
   return cfg;
 }
 
@@ -170,6 +172,12 @@ void GatewayService::WriteMetrics(MetricsText& m) const {
   m.Counter("meshchat_gateway_refused_auth_failures_total",
             "connections refused: the address failed to authenticate too often",
             core_.refused_auth());
+  m.Counter("meshchat_gateway_unauth_overflows_total",
+            "connections closed: unauthenticated connections together buffered too much input",
+            s.unauth_overflows);
+  m.Gauge("meshchat_gateway_unauth_buffered_bytes",
+          "bytes of incomplete frames held for connections that have not said hello",
+          static_cast<double>(listener_.unauth_buffered()));
   m.Counter("meshchat_gateway_conn_resyncs_total",
             "connections re-announced to (or closed at) a session shard whose view differed",
             core_.resynced());
@@ -296,9 +304,10 @@ void GatewayService::OnMapChanged(const router::ClusterMap& previous) {
 void GatewayService::Apply() {
   // Effects may be produced re-entrantly (a close triggers OnClosed); take them out first.
   while (!fx_.mesh.empty() || !fx_.writes.empty() || !fx_.closes.empty() ||
-         !fx_.subscribe.empty() || !fx_.unsubscribe.empty()) {
+         !fx_.subscribe.empty() || !fx_.unsubscribe.empty() || !fx_.authenticated.empty()) {
     Effects fx = std::move(fx_);
     fx_.Clear();
+    for (uint64_t c : fx.authenticated) listener_.MarkAuthenticated(c);
     for (auto& w : fx.writes) {
       if (w.bytes.size() > codec::kHeaderSize - 1)
         frames_out_.Add(static_cast<uint8_t>(w.bytes[4]));

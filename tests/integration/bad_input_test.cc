@@ -107,6 +107,11 @@ TEST_CASE("bad input gets an error and a closed connection - others keep chattin
   SECTION("a hello body nested 100,000 deep (a msgpack bomb)") {
     auto c = Raw(mesh);
     REQUIRE(c.SendFrame(0x01, std::string(100'000, '\x91') + "\x01").ok());
+    ExpectFatal(c, codec::ErrorCode::kFrameTooLarge);  // over the 8 KiB allowed before hello
+  }
+  SECTION("a hello body nested 8,000 deep (a msgpack bomb within the hello limit)") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendFrame(0x01, std::string(8'000, '\x91') + "\x01").ok());
     ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
   }
   SECTION("a hello declaring a 4 GiB token in 15 bytes") {
@@ -226,4 +231,43 @@ TEST_CASE(
   REQUIRE(idle.Ping(7).ok());
   Expect<client::Pong>(idle);
   CHECK_THAT(mesh.Scrape("gw1"), Catch::Contains("meshchat_gateway_slow_frames_total 2"));
+}
+
+TEST_CASE(
+    "unauthenticated connections: frames over 8 KiB are refused, and what they buffer "
+    "together is bounded",
+    "[integration][abuse]") {
+  TestMesh mesh(1, 1, "--opt max_unauth_buffered=400000");
+  {  // most of a 1 MiB frame before hello: refused at its header, nothing buffered
+    auto c = Raw(mesh);
+    REQUIRE(c.SendRaw(Header(1u << 20, 0x01) + std::string(60'000, 'x')).ok());
+    ExpectFatal(c, codec::ErrorCode::kFrameTooLarge);
+  }
+  // 100 strangers each start an 8 KiB hello and stop 200 bytes short: 51 fit in 400,000
+  // bytes, the others are closed as they go over.
+  std::vector<client::Connection> strangers;
+  for (int i = 0; i < 100; ++i) {
+    strangers.push_back(Raw(mesh));
+    REQUIRE(strangers.back().SendRaw(Header(8000, 0x01) + std::string(7800, 'x')).ok());
+  }
+  double buffered = 0, overflows = 0;
+  for (int i = 0; i < 50 && overflows < 49; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::string page = mesh.Scrape("gw1");
+    buffered = Metric(page, "meshchat_gateway_unauth_buffered_bytes");
+    overflows = Metric(page, "meshchat_gateway_unauth_overflows_total");
+  }
+  CHECK(overflows == 49);
+  CHECK(buffered <= 400'000);
+  CHECK(buffered == 51 * 7805);
+  // Clients that say hello still get in and chat.
+  auto a = mesh.Connect("alice", 0);
+  auto b = mesh.Connect("bob", 0);
+  StillChatting(a, b, "bob", "still here");
+  strangers.clear();  // once they go, nothing of theirs stays counted
+  for (int i = 0; i < 50 && buffered > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    buffered = Metric(mesh.Scrape("gw1"), "meshchat_gateway_unauth_buffered_bytes");
+  }
+  CHECK(buffered == 0);
 }
