@@ -261,6 +261,7 @@ Result<Event> ChatClient::Next(int timeout_ms) {
     uint64_t n = 0;
     bool skip = false;
     if (auto* p = std::get_if<codec::Push>(&*ev)) {
+      if (push_observer_) push_observer_(*p);
       n = p->n;
       skip = !p->system && p->from == welcome_.user && p->from_device == welcome_.device;
     } else if (auto* r = std::get_if<codec::Receipt>(&*ev)) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -100,6 +101,11 @@ class ChatClient {
   // The next event, or kTimeout / kUnavailable (connection closed).
   Result<Event> Next(int timeout_ms);
   void set_auto_ack(bool on) { auto_ack_ = on; }
+  // Called with every push the server sends, before repeats and echoes are filtered out
+  // (test tools judge what the server did, not only what an app shows).
+  void set_push_observer(std::function<void(const codec::Push&)> f) {
+    push_observer_ = std::move(f);
+  }
   // Highest inbox position already processed (pushes at or below it are duplicates: they are
   // acknowledged again and not returned). Persist it to survive restarts.
   uint64_t last_n() const { return last_n_; }
@@ -117,6 +123,7 @@ class ChatClient {
   codec::Welcome welcome_;
   uint64_t next_cid_ = 0;
   uint64_t last_n_ = 0;
+  std::function<void(const codec::Push&)> push_observer_;
   uint64_t acked_n_ = 0;  // highest position acknowledged (auto-ack)
   static constexpr uint64_t kAckEvery = 64;
   uint64_t next_rid_ = 1;

@@ -12,6 +12,29 @@ nodes_with() {
   awk -v roles=" $roles " '$1 == "node" && index(roles, " " $3 " ") { print $2 }' "$VAR/cluster.map"
 }
 pick() { shuf -n1 -e "$@"; }
+# Roles in the order faults visit them: the ones named first (each at least once while the
+# fault lasts long enough), then the others shuffled; then again. role_order ROLE...
+role_order() {
+  local first="$*" r rest=()
+  for r in gateway session group presence media; do
+    case " $first " in *" $r "*) ;; *) rest+=("$r") ;; esac
+  done
+  echo "$first $(shuf -e "${rest[@]}" | paste -sd' ')"
+}
+# fail MESSAGE: the fault could not be injected or did not take effect (the run fails).
+fail() { log "FAULT NOT INJECTED: $*"; return 1; }
+# Whether a process is gone: no such pid, or a zombie not yet reaped.
+is_gone() {
+  local st
+  st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
+  [ -z "$st" ] || [ "$st" = Z ]
+}
+# Whether a process is stopped (SIGSTOP took): state T in /proc.
+is_stopped() { [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+# Packets an nft rule with a counter dropped: nft_dropped NFT_ARGS... (e.g. inet chaos in)
+nft_dropped() {
+  "$@" 2>/dev/null | awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
+}
 pid_of() { cat "$VAR/run/$1.pid" 2>/dev/null || echo 0; }
 mesh_port() {  # the TCP port of a node's mesh endpoint
   awk -v id="$1" '$1 == "node" && $2 == id { for (i = 4; i <= NF; i++) if ($i ~ /^mesh=/) { sub(/.*:/, "", $i); print $i } }' "$VAR/cluster.map"

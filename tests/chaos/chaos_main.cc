@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
   w->add_option("--pace-ms", o.pace_ms, "per user: pause after each acknowledgement");
   w->add_option("--prefix", o.prefix, "user id prefix");
   w->add_option("--offline", o.offline, "users written to who connect only at the end");
+  w->add_option("--inflight", o.inflight, "per user: messages written, not yet acknowledged")
+      ->check(CLI::Range(1, 64));
   w->add_option("--stop-file", o.stop_file, "end the writing phase when this file appears");
   auto* c = app.add_subcommand("check", "judge a history: loss, duplicates, order, phantoms");
   c->add_option("--log", log_path, "history file")->required();

@@ -18,7 +18,8 @@ struct Shape {
   bool open;
 };
 constexpr Shape kShapes[] = {{'M', 1, true},  {'S', 5, false}, {'A', 3, false}, {'R', 5, false},
-                             {'E', 2, false}, {'C', 2, false}, {'D', 1, false}, {'O', 1, false}};
+                             {'P', 6, false}, {'F', 0, false}, {'E', 2, false}, {'C', 2, false},
+                             {'D', 1, false}, {'O', 1, false}};
 
 bool ToInt(std::string_view s, int64_t& v) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -110,23 +111,34 @@ Report Check(const std::vector<Event>& events, const Phases& phases) {
     bool group = false;
     int64_t written = 0;
     bool acked = false;
+    int64_t acked_at = 0;
+    int64_t seq = 0;  // from its `sent`
   };
   std::map<std::string, Msg> msgs;                                    // body -> message
   std::map<std::pair<std::string, std::string>, std::string> by_cid;  // (from, cid) -> body
   std::map<std::pair<std::string, std::string>, int> seen;            // (user, body) -> times
-  std::map<std::pair<std::string, std::string>, int64_t> last_seq;    // (user, chat) -> seq
-  std::map<std::pair<std::string, std::string>, int64_t> last_k;      // (user, sender) -> k
+  std::set<std::pair<std::string, std::string>> seen_late;  // shown after the final reconnect
+  std::map<std::pair<std::string, std::string>, int64_t> last_seq;       // (user, chat) -> seq
+  std::map<std::pair<std::string, std::string>, std::string> pushed_at;  // (user, body) -> n
   std::vector<int64_t> lat_before, lat_during, lat_after;
   std::vector<int64_t> ack_times;
   std::set<std::string> offline;
+  bool final_phase = false;
   auto example = [&](const std::string& s) {
     if (r.examples.size() < 10) r.examples.push_back(s);
+  };
+  // Whether `user` may be shown `m` under `chat` (the sender for 1:1, the group otherwise).
+  auto recipient = [&](const Msg& m, const std::string& user, const std::string& chat) {
+    if (user == m.from) return false;
+    if (!m.group) return user == m.to && chat == m.from;
+    const auto& members = groups[m.to];
+    return chat == m.to && std::find(members.begin(), members.end(), user) != members.end();
   };
   for (const auto& e : events) {
     switch (e.kind) {
       case 'M': groups[e.f[0]].assign(e.f.begin() + 1, e.f.end()); break;
       case 'S': {
-        Msg m{e.f[0], e.f[1], e.f[2] == "g", e.t, false};
+        Msg m{e.f[0], e.f[1], e.f[2] == "g", e.t, false, 0, 0};
         msgs[e.f[4]] = m;
         by_cid[{e.f[0], e.f[3]}] = e.f[4];
         ++r.written;
@@ -136,10 +148,28 @@ Report Check(const std::vector<Event>& events, const Phases& phases) {
         auto it = by_cid.find({e.f[0], e.f[1]});
         if (it == by_cid.end()) break;  // an ack for nothing we wrote: ignored
         Msg& m = msgs[it->second];
+        int64_t seq = 0;
+        ToInt(e.f[2], seq);
         if (!m.acked) {
           m.acked = true;
+          m.acked_at = e.t;
+          m.seq = seq;
           ++r.acked;
           ack_times.push_back(e.t);
+        } else if (seq != m.seq) {  // a resend answered with another sequence: stored twice
+          ++r.seq_mismatch;
+          example("acknowledged twice with seqs " + std::to_string(m.seq) + " and " + e.f[2] +
+                  ": " + it->second);
+        }
+        break;
+      }
+      case 'P': {  // what the server pushed: one message is one inbox position per user
+        const std::string &user = e.f[0], &n = e.f[1], &body = e.f[5];
+        auto [it, fresh] = pushed_at.try_emplace({user, body}, n);
+        if (!fresh && it->second != n) {
+          ++r.stored_twice;
+          example("pushed to " + user + " at n=" + it->second + " and n=" + n + ": " + body);
+          it->second = n;
         }
         break;
       }
@@ -151,26 +181,34 @@ Report Check(const std::vector<Event>& events, const Phases& phases) {
           example("delivered, never written: " + body + " to " + user);
           break;
         }
+        const Msg& m = it->second;
+        if (!recipient(m, user, chat)) {
+          ++r.misdelivered;
+          example("misdelivered to " + user + " in " + chat + ": " + body);
+          break;
+        }
         if (++seen[{user, body}] > 1) {
           ++r.duplicates;
           example("shown twice to " + user + ": " + body);
           break;
         }
-        int64_t seq = 0, k = 0;
-        const size_t colon = body.rfind(':');
+        if (final_phase) seen_late.insert({user, body});
+        int64_t seq = 0;
         ToInt(e.f[3], seq);
-        if (colon != std::string::npos) ToInt(std::string_view(body).substr(colon + 1), k);
+        if (m.acked && seq != m.seq) {
+          ++r.seq_mismatch;
+          example("delivered to " + user + " as seq " + e.f[3] + ", acked as " +
+                  std::to_string(m.seq) + ": " + body);
+        }
         auto& ls = last_seq[{user, chat}];
-        auto& lk = last_k[{user, from + "/" + chat}];
-        if (seq <= ls || k + 1 <= lk) {  // lk holds k + 1: the first k is 0
+        if (seq <= ls) {
           ++r.order_violations;
           example("out of order for " + user + " in " + chat + ": " + body);
         }
         ls = std::max(ls, seq);
-        lk = std::max(lk, k + 1);
-        if (offline.count(user)) break;  // it waited for the user, not for the mesh
-        const int64_t lat = e.t - it->second.written;
-        const int64_t w = it->second.written;
+        if (offline.count(user) || final_phase) break;  // it waited for the user, not the mesh
+        const int64_t lat = e.t - m.written;
+        const int64_t w = m.written;
         if (phases.fault && w >= phases.fault && (!phases.heal || w < phases.heal))
           lat_during.push_back(lat);
         else if (phases.heal && w >= phases.heal)
@@ -179,10 +217,38 @@ Report Check(const std::vector<Event>& events, const Phases& phases) {
           lat_before.push_back(lat);
         break;
       }
+      case 'F': final_phase = true; break;
       case 'O': offline.insert(e.f[0]); break;
       case 'E': ++r.errors; break;
-      case 'D': ++r.reconnects; break;
+      case 'D':
+        if (!final_phase) ++r.reconnects;
+        break;
       default: break;
+    }
+  }
+  // Causal order: a message written after the `sent` of another in the same chat (same
+  // sender) must have a higher seq.
+  std::map<std::pair<std::string, std::string>, std::vector<const Msg*>> by_chat;
+  for (const auto& [body, m] : msgs)
+    if (m.acked)
+      by_chat[{m.from, m.group ? m.to : std::min(m.from, m.to) + "/" + std::max(m.from, m.to)}]
+          .push_back(&m);
+  for (auto& [chat, list] : by_chat) {
+    std::sort(list.begin(), list.end(),
+              [](const Msg* a, const Msg* b) { return a->written < b->written; });
+    int64_t acked_seq = 0;  // highest seq acked before the current write
+    size_t j = 0;
+    std::vector<const Msg*> by_ack(list);
+    std::sort(by_ack.begin(), by_ack.end(),
+              [](const Msg* a, const Msg* b) { return a->acked_at < b->acked_at; });
+    for (const Msg* m : list) {
+      while (j < by_ack.size() && by_ack[j]->acked_at < m->written)
+        acked_seq = std::max(acked_seq, by_ack[j++]->seq);
+      if (m->seq <= acked_seq) {
+        ++r.order_violations;
+        example("written after a later-sequenced message was acked, in " + chat.second + ": seq " +
+                std::to_string(m->seq));
+      }
     }
   }
   // Every acknowledged message reached each recipient: the other party, or every other member.
@@ -201,11 +267,14 @@ Report Check(const std::vector<Event>& events, const Phases& phases) {
     }
     for (const auto& u : to) {
       ++r.expected_deliveries;
-      if (seen.count({u, body})) {
-        ++r.delivered;
-      } else {
+      if (!seen.count({u, body})) {
         ++r.acked_not_delivered;
         example("acknowledged, never delivered to " + u + ": " + body);
+      } else if (seen_late.count({u, body})) {
+        ++r.after_reconnect;
+        example("acknowledged, delivered to " + u + " only after reconnecting: " + body);
+      } else {
+        ++r.delivered;
       }
     }
   }
@@ -232,7 +301,7 @@ Report Check(const std::vector<Event>& events, const Phases& phases) {
 }
 
 std::string Describe(const Report& r) {
-  char buf[1024];
+  char buf[2048];
   auto lat = [](const Report::Latency& l) {
     char b[128];
     std::snprintf(b, sizeof b, "n=%llu p50=%lld ms p99=%lld ms max=%lld ms",
@@ -246,7 +315,11 @@ std::string Describe(const Report& r) {
       "written %llu, acknowledged %llu, never acknowledged %llu (must be 0)\n"
       "deliveries expected %llu, delivered %llu\n"
       "acknowledged but never delivered: %llu (must be 0)\n"
+      "delivered only after reconnecting (stalled): %llu (must be 0)\n"
       "duplicates shown to a user: %llu (must be 0)\n"
+      "pushed at two inbox positions (stored twice): %llu (must be 0)\n"
+      "misdelivered (not a recipient, or the wrong chat): %llu (must be 0)\n"
+      "delivered with another seq than acknowledged: %llu (must be 0)\n"
       "order violations: %llu (must be 0)\n"
       "delivered but never written: %llu (must be 0)\n"
       "errors seen by clients: %llu, reconnects: %llu\n"
@@ -256,7 +329,11 @@ std::string Describe(const Report& r) {
       static_cast<unsigned long long>(r.expected_deliveries),
       static_cast<unsigned long long>(r.delivered),
       static_cast<unsigned long long>(r.acked_not_delivered),
+      static_cast<unsigned long long>(r.after_reconnect),
       static_cast<unsigned long long>(r.duplicates),
+      static_cast<unsigned long long>(r.stored_twice),
+      static_cast<unsigned long long>(r.misdelivered),
+      static_cast<unsigned long long>(r.seq_mismatch),
       static_cast<unsigned long long>(r.order_violations),
       static_cast<unsigned long long>(r.phantom), static_cast<unsigned long long>(r.errors),
       static_cast<unsigned long long>(r.reconnects),

@@ -121,3 +121,61 @@ TEST_CASE("malformed history and phase lines are refused with a reason", "[chaos
   CHECK_FALSE(ParsePhases("fault soon\n", p, why));
   CHECK_FALSE(ParsePhases("boom 10\n", p, why));
 }
+
+TEST_CASE("a message shown only after the final reconnect is a stall, reported apart", "[chaos]") {
+  auto lines = Good();
+  lines.erase(lines.begin() + 7);  // c did not get a:1 while connected...
+  lines.push_back("F\t2000");
+  lines.push_back("R\t2100\tc\ta\tg\t1\ta:1");  // ...only once it reconnected
+  Report r = Check(Parse(lines), {});
+  CHECK_FALSE(r.ok());
+  CHECK(r.acked_not_delivered == 0);
+  CHECK(r.after_reconnect == 1);
+  CHECK_THAT(Describe(r), Catch::Contains("only after reconnecting: a:1"));
+}
+
+TEST_CASE("misdelivery, a wrong seq and a message stored twice fail", "[chaos]") {
+  auto stranger = Good();
+  stranger.push_back("R\t1300\tc\ta\ta\t1\ta:0");  // c is not in a's chat with b
+  CHECK(Check(Parse(stranger), {}).misdelivered == 1);
+  auto wrong_chat = Good();
+  wrong_chat[3] = "R\t1020\tb\ta\tg\t1\ta:0";  // a 1:1 message shown in the group
+  CHECK(Check(Parse(wrong_chat), {}).misdelivered == 1);
+  auto wrong_seq = Good();
+  wrong_seq[10] = "R\t1230\tb\ta\ta\t3\ta:2";  // acked as seq 2
+  Report ws = Check(Parse(wrong_seq), {});
+  CHECK(ws.seq_mismatch == 1);
+  CHECK_FALSE(ws.ok());
+  auto twice = Good();
+  twice.push_back("P\t1020\tb\t1\ta\ta\t1\ta:0");
+  twice.push_back("P\t1500\tb\t1\ta\ta\t1\ta:0");  // the same position again: a resend, fine
+  CHECK(Check(Parse(twice), {}).ok());
+  twice.push_back("P\t1600\tb\t7\ta\ta\t1\ta:0");  // another position: stored twice
+  Report t = Check(Parse(twice), {});
+  CHECK(t.stored_twice == 1);
+  CHECK_FALSE(t.ok());
+}
+
+TEST_CASE("a message written after another was acked must get a higher seq", "[chaos]") {
+  std::vector<std::string> lines{
+      "M\tg\ta\tb",
+      "S\t1000\ta\tb\t1\t1\ta:0",
+      "A\t1010\ta\t1\t2",
+      "R\t1020\tb\ta\ta\t2\ta:0",
+      "S\t1100\ta\tb\t1\t2\ta:1",
+      "A\t1110\ta\t2\t1",  // written after a:0's sent, seq lower
+  };
+  Report r = Check(Parse(lines), {});
+  CHECK(r.order_violations == 1);
+  // Both in flight at once: either order is allowed.
+  std::vector<std::string> overlap{
+      "M\tg\ta\tb",
+      "S\t1000\ta\tb\t1\t1\ta:0",
+      "S\t1001\ta\tb\t1\t2\ta:1",
+      "A\t1010\ta\t2\t1",
+      "A\t1011\ta\t1\t2",
+      "R\t1020\tb\ta\ta\t1\ta:1",
+      "R\t1021\tb\ta\ta\t2\ta:0",
+  };
+  CHECK(Check(Parse(overlap), {}).ok());
+}

@@ -1,5 +1,6 @@
 #include "tests/chaos/workload.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -20,18 +21,23 @@ int64_t WallMs() {
       .count();
 }
 
+struct Pending {  // a message written and not yet acknowledged
+  uint64_t cid = 0;
+  std::string to, body;
+  bool to_group = false;
+  Clock::time_point sent_at;
+};
+
 struct User {
   std::string id, token;
   size_t gw = 0;
   std::optional<client::ChatClient> c;
   uint64_t last_n = 0;  // survives reconnects, as an app persists it
-  bool busy = false;
-  uint64_t cid = 0;
-  std::string to, body;
-  bool to_group = false;
-  Clock::time_point sent_at, last_heard, next_write, retry_connect;
+  std::vector<Pending> inflight;
+  Clock::time_point last_heard, next_write, retry_connect;
   int k = 0;
   bool offline = false;  // stays away while the others write
+  bool in_group2 = false;
 };
 
 class Workload {
@@ -44,12 +50,18 @@ class Workload {
                                  o.secret);
       u.gw = static_cast<size_t>(i) % o.gateways.size();
       u.offline = i >= o.users - o.offline;
+      u.in_group2 = i % 2 == 0;
       users_.push_back(std::move(u));
     }
   }
 
   int Run() {
-    if (!CreateGroup()) return 2;
+    std::vector<std::string> all, evens;
+    for (const auto& u : users_) {
+      all.push_back(u.id);
+      if (u.in_group2) evens.push_back(u.id);
+    }
+    if (!CreateGroup(o_.group, all) || !CreateGroup(o_.group + "2", evens)) return 2;
     for (const auto& u : users_)
       if (u.offline) Log('O', {u.id});
     const auto write_until = Clock::now() + std::chrono::seconds(o_.write_seconds);
@@ -58,13 +70,15 @@ class Workload {
              (!o_.stop_file.empty() && std::filesystem::exists(o_.stop_file));
     });
     writing_ = false;
-    last_push_ = Clock::now();
     const auto drain_until = Clock::now() + std::chrono::seconds(o_.drain_seconds);
     Loop([&] { return Clock::now() >= drain_until || !AnyBusy(); });
-    auto quiet = [&] { return Clock::now() - last_push_ >= milliseconds(o_.quiet_ms); };
-    last_push_ = Clock::now();
-    const auto listen_until = Clock::now() + std::chrono::seconds(o_.drain_seconds);
-    Loop([&] { return Clock::now() >= listen_until || quiet(); });
+    ListenUntilQuiet();
+    // Every user reconnects and drains once more: a delivery that only comes now was stalled
+    // (a connection the mesh had stopped serving), which the checker tells from a loss.
+    Log('F', {});
+    for (auto& u : users_)
+      if (u.c) Drop(u);
+    ListenUntilQuiet();
     std::fflush(log_);
     return 0;
   }
@@ -75,8 +89,19 @@ class Workload {
   }
   bool AnyBusy() const {
     for (const auto& u : users_)
-      if (u.busy) return true;
+      if (!u.inflight.empty()) return true;
     return false;
+  }
+  // Until no push came for quiet_ms (and every user is connected), at most drain_seconds.
+  void ListenUntilQuiet() {
+    last_push_ = Clock::now();
+    const auto until = Clock::now() + std::chrono::seconds(o_.drain_seconds);
+    Loop([&] {
+      if (Clock::now() >= until) return true;
+      for (const auto& u : users_)
+        if (!u.c) return false;
+      return Clock::now() - last_push_ >= milliseconds(o_.quiet_ms);
+    });
   }
   template <typename Done>
   void Loop(Done done) {
@@ -85,16 +110,15 @@ class Workload {
       std::this_thread::sleep_for(milliseconds(2));
     }
   }
-  // The first user creates the group with everyone in it, retrying through the gateways.
-  bool CreateGroup() {
+  // The first member creates the group with the others in it, retrying through the gateways.
+  bool CreateGroup(const std::string& group, const std::vector<std::string>& all) {
     User& u = users_[0];
-    std::vector<std::string> members;
-    for (size_t i = 1; i < users_.size(); ++i) members.push_back(users_[i].id);
+    const std::vector<std::string> members(all.begin() + 1, all.end());
     for (int attempt = 0; attempt < 20; ++attempt) {
       if (!Connected(u)) continue;
       codec::GroupRequest req;
       req.op = "create";
-      req.group = o_.group;
+      req.group = group;
       req.users = members;
       if (!u.c->Group(req).ok()) continue;
       const auto until = Clock::now() + std::chrono::seconds(3);
@@ -104,8 +128,8 @@ class Workload {
         if (auto* r = std::get_if<codec::GroupResult>(&*ev)) {
           // Created now, or by an earlier attempt whose answer was lost.
           if (r->ok || r->code == codec::ErrorCode::kGroupExists) {
-            std::vector<std::string> m{o_.group, u.id};
-            m.insert(m.end(), members.begin(), members.end());
+            std::vector<std::string> m{group};
+            m.insert(m.end(), all.begin(), all.end());
             Log('M', m);
             return true;
           }
@@ -127,6 +151,11 @@ class Workload {
     }
     u.c.emplace(std::move(c).value());
     u.c->set_last_n(u.last_n);
+    u.c->set_push_observer([this, &u](const codec::Push& p) {
+      if (p.system) return;  // group notices ("x joined"): not messages of the history
+      Log('P', {u.id, std::to_string(p.n), p.from, p.group.empty() ? p.from : p.group,
+                std::to_string(p.seq), p.body});
+    });
     u.last_heard = Clock::now();
     Log('C', {u.id, u.c->welcome().node});
     return true;
@@ -139,9 +168,13 @@ class Workload {
   void Turn(User& u) {
     if (u.offline && writing_) return;
     if (!Connected(u)) return;
-    if (u.busy && Clock::now() - u.sent_at > milliseconds(1500)) Send(u);  // same cid
-    if (u.c && u.busy && Clock::now() - u.last_heard > std::chrono::seconds(5)) return Drop(u);
-    if (u.c && !u.busy && writing_ && Clock::now() >= u.next_write) Write(u);
+    const auto now = Clock::now();
+    for (auto& p : u.inflight)
+      if (u.c && now - p.sent_at > milliseconds(1500)) Send(u, p);  // same cid
+    if (u.c && !u.inflight.empty() && now - u.last_heard > std::chrono::seconds(5)) return Drop(u);
+    if (u.c && writing_ && u.inflight.size() < static_cast<size_t>(o_.inflight) &&
+        now >= u.next_write)
+      Write(u);
     while (u.c) {
       auto ev = u.c->Next(0);
       if (!ev.ok()) {
@@ -155,13 +188,16 @@ class Workload {
   }
   void Handle(User& u, const client::Event& ev) {
     if (auto* s = std::get_if<codec::Sent>(&ev)) {
-      if (!u.busy || s->cid != u.cid) return;
-      u.busy = false;
+      auto it = std::find_if(u.inflight.begin(), u.inflight.end(),
+                             [&](const Pending& p) { return p.cid == s->cid; });
+      if (it == u.inflight.end()) return;  // a second answer to a resend
+      u.inflight.erase(it);
       u.next_write = Clock::now() + milliseconds(o_.pace_ms);
       Log('A', {u.id, std::to_string(s->cid), std::to_string(s->seq)});
     } else if (auto* e = std::get_if<codec::Error>(&ev)) {
       Log('E', {u.id, codec::ErrorCodeName(e->code)});
-      if (u.busy) u.sent_at = Clock::now() - milliseconds(1300);  // resend soon
+      for (auto& p : u.inflight)  // resend soon: the one it names, or all if it names none
+        if (!e->cid || *e->cid == p.cid) p.sent_at = Clock::now() - milliseconds(1300);
     } else if (auto* p = std::get_if<codec::Push>(&ev)) {
       if (p->system || p->from == u.id) return;
       last_push_ = Clock::now();
@@ -172,18 +208,23 @@ class Workload {
   void Write(User& u) {
     const size_t i = static_cast<size_t>(&u - users_.data());
     const int k = u.k++;
-    u.body = u.id + ":" + std::to_string(k);
-    u.to_group = k % 3 == 2;
-    u.to = u.to_group ? o_.group : users_[(i + 1 + static_cast<size_t>(k) % 3) % users_.size()].id;
-    if (u.to == u.id) u.to = users_[(i + 1) % users_.size()].id;
-    u.cid = static_cast<uint64_t>(k) + 1;  // fixed per message: resends reuse it
-    u.busy = true;
-    Log('S', {u.id, u.to, u.to_group ? "g" : "1", std::to_string(u.cid), u.body});
-    Send(u);
+    Pending p;
+    p.body = u.id + ":" + std::to_string(k);
+    p.to_group = k % 3 == 2;
+    if (p.to_group) {
+      p.to = (k / 3) % 2 == 1 && u.in_group2 ? o_.group + "2" : o_.group;
+    } else {
+      p.to = users_[(i + 1 + static_cast<size_t>(k) % 3) % users_.size()].id;
+      if (p.to == u.id) p.to = users_[(i + 1) % users_.size()].id;
+    }
+    p.cid = static_cast<uint64_t>(k) + 1;  // fixed per message: resends reuse it
+    Log('S', {u.id, p.to, p.to_group ? "g" : "1", std::to_string(p.cid), p.body});
+    u.inflight.push_back(std::move(p));
+    Send(u, u.inflight.back());
   }
-  void Send(User& u) {
-    u.sent_at = Clock::now();
-    auto r = u.to_group ? u.c->SendToGroup(u.to, u.body, u.cid) : u.c->Send(u.to, u.body, u.cid);
+  void Send(User& u, Pending& p) {
+    p.sent_at = Clock::now();
+    auto r = p.to_group ? u.c->SendToGroup(p.to, p.body, p.cid) : u.c->Send(p.to, p.body, p.cid);
     if (!r.ok()) Drop(u);
   }
 

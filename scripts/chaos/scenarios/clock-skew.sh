@@ -10,7 +10,10 @@ inject() {
   printf '%s\n' env "LD_PRELOAD=$lib" "FAKETIME=${SKEW:-+90s}" FAKETIME_DONT_FAKE_MONOTONIC=1 \
     >"$VAR/wrap/s2"
   on_cleanup "rm -f '$VAR/wrap/s2'"
-  meshctl restart s2 >/dev/null
+  meshctl restart s2 >/dev/null || fail "meshctl restart s2" || return 1
+  grep -qz "^FAKETIME=${SKEW:-+90s}$" "/proc/$(pid_of s2)/environ" ||
+    fail "s2 (pid $(pid_of s2)) does not run under faketime" || return 1
+  echo "clock-skew s2" >>"$WORK/faults"
   log "s2 runs $(FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "${SKEW:-+90s}" date +%T) while it is $(date +%T)"
   sleep "$1"
 }

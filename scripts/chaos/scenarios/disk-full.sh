@@ -10,8 +10,13 @@ setup() {
   cluster_up
 }
 inject() {
-  dd if=/dev/zero of="$VAR/data/s1/filler" bs=1M >/dev/null 2>&1 || true  # until ENOSPC
-  log "s1's disk full: $(df -k --output=avail "$VAR/data/s1" | tail -1) KiB free"
+  local free
+  # dd stops with ENOSPC, which is the point: what is checked is that the disk is full.
+  dd if=/dev/zero of="$VAR/data/s1/filler" bs=1M >/dev/null 2>&1
+  free=$(df -k --output=avail "$VAR/data/s1" | tail -1 | tr -d ' ')
+  log "s1's disk full: $free KiB free"
+  echo "disk-full $free" >>"$WORK/faults"
+  [ "$free" -lt 1024 ] || fail "s1's disk still has $free KiB free" || return 1
   sleep "$1"
 }
 heal() { rm -f "$VAR/data/s1/filler"; }

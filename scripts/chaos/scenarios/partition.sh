@@ -16,12 +16,18 @@ inject() {
   ip netns exec mc-s1 nft add table inet chaos
   ip netns exec mc-s1 nft add chain inet chaos in '{ type filter hook input priority 0; }'
   ip netns exec mc-s1 nft add chain inet chaos out '{ type filter hook output priority 0; }'
-  ip netns exec mc-s1 nft add rule inet chaos in ip saddr "{ $peers }" drop
-  ip netns exec mc-s1 nft add rule inet chaos out ip daddr "{ $peers }" drop
+  ip netns exec mc-s1 nft add rule inet chaos in ip saddr "{ $peers }" counter drop &&
+    ip netns exec mc-s1 nft add rule inet chaos out ip daddr "{ $peers }" counter drop ||
+    fail "nft rules in mc-s1" || return 1
   log "s1 cut off both ways from $peers"
   sleep "$half"
   ip netns exec mc-s1 nft flush chain inet chaos out
   log "s1 cut off one way (it hears nothing)"
   sleep $(($1 - half))
+  local dropped
+  dropped=$(nft_dropped ip netns exec mc-s1 nft list chain inet chaos in)
+  log "dropped $dropped packets to s1"
+  echo "partition $dropped" >>"$WORK/faults"
+  [ "$dropped" -gt 0 ] || fail "the rules dropped nothing"
 }
 heal() { ip netns exec mc-s1 nft delete table inet chaos 2>/dev/null || true; }

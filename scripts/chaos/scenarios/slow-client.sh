@@ -18,6 +18,7 @@ setup() {
   ip netns exec mc-slow tc qdisc add dev eth0 root tbf rate "$rate" burst 16kbit latency 2s
 }
 inject() {
+  tc qdisc show dev mcvslow | grep -q tbf || fail "no rate limit on the slow link" || return 1
   local gws
   gws=$(paste -sd, "$VAR/client-endpoints")
   ip netns exec mc-slow "$BIN/meshchat-chaos" workload --gateways "$gws" \
