@@ -83,11 +83,14 @@ const char* DecodeStatusName(DecodeStatus s) {
 }
 
 DecodeStatus DecodeHeader(std::string_view in, FrameHeader& out, uint32_t max_length) {
-  if (in.size() < kHeaderSize) return DecodeStatus::kNeedMore;
+  // The length alone decides a bad frame: judged as soon as its 4 bytes are in, without
+  // waiting for the type byte (a client that sent a zero length hears at once).
+  if (in.size() < 4) return DecodeStatus::kNeedMore;
   const auto* p = reinterpret_cast<const unsigned char*>(in.data());
   uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
   if (len == 0) return DecodeStatus::kMalformed;
   if (len > max_length) return DecodeStatus::kTooLarge;
+  if (in.size() < kHeaderSize) return DecodeStatus::kNeedMore;
   out.length = len;
   out.type = p[4];
   return DecodeStatus::kOk;

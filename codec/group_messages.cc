@@ -42,7 +42,7 @@ std::string Encode(const GroupRequest& m) {
   for (const auto& u : m.users) w.Str(u);
   w.Key("name").Str(m.name).Key("seq").Uint(m.seq).Key("limit").Uint(m.limit);
   if (mode) w.Key("mode").Str(m.mode).Key("timer").Uint(m.timer);
-  if (m.after) w.Key("after").Uint(m.after);
+  if (m.after) w.Key("after").Uint(*m.after);
   return s;
 }
 
@@ -65,8 +65,8 @@ DecodeStatus Decode(std::string_view body, GroupRequest& out) {
         out.timer = 0;
         if (m.Find("mode")) MC_DECODE_TRY(ReadStr(m.Find("mode"), out.mode, 16));
         if (m.Find("timer")) MC_DECODE_TRY(ReadUint(m.Find("timer"), out.timer));
-        out.after = 0;
-        if (m.Find("after")) MC_DECODE_TRY(ReadUint(m.Find("after"), out.after));
+        out.after.reset();
+        if (m.Find("after")) MC_DECODE_TRY(ReadUint(m.Find("after"), out.after.emplace()));
         return DecodeStatus::kOk;
       },
       GroupLimits());

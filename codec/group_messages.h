@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,9 @@ struct GroupRequest {
   uint64_t limit = 0;  // pull, history: at most this many (server caps at 256 / 100)
   std::string mode{};  // mode: "temporary" or "permanent"
   uint64_t timer = 0;  // mode: disappearing timer in seconds (0 = off)
-  uint64_t after = 0;  // history: messages after this sequence instead of before `seq`
+  // history: messages after this sequence (0 included: from the oldest kept for the member)
+  // instead of before `seq`
+  std::optional<uint64_t> after{};
   bool operator==(const GroupRequest&) const = default;
 };
 

@@ -93,18 +93,11 @@ DecodeStatus Decode(std::string_view body, ChatMode& out) {
 
 std::string Encode(const History& m) {
   std::string s;
-  Writer(s)
-      .Map(5)
-      .Key("rid")
-      .Uint(m.rid)
-      .Key("chat")
-      .Str(m.chat)
-      .Key("before")
-      .Uint(m.before)
-      .Key("after")
-      .Uint(m.after)
-      .Key("limit")
-      .Uint(m.limit);
+  Writer w(s);
+  w.Map(m.after ? 5 : 4).Key("rid").Uint(m.rid).Key("chat").Str(m.chat);
+  w.Key("before").Uint(m.before);
+  if (m.after) w.Key("after").Uint(*m.after);
+  w.Key("limit").Uint(m.limit);
   return s;
 }
 
@@ -112,9 +105,10 @@ DecodeStatus Decode(std::string_view body, History& out) {
   return DecodeMap(body, [&](const MapView& m) {
     MC_DECODE_TRY(ReadUint(m.Find("rid"), out.rid));
     MC_DECODE_TRY(ReadStr(m.Find("chat"), out.chat, kMaxIdBytes));
-    out.before = out.after = out.limit = 0;
+    out.before = out.limit = 0;
+    out.after.reset();
     if (m.Find("before")) MC_DECODE_TRY(ReadUint(m.Find("before"), out.before));
-    if (m.Find("after")) MC_DECODE_TRY(ReadUint(m.Find("after"), out.after));
+    if (m.Find("after")) MC_DECODE_TRY(ReadUint(m.Find("after"), out.after.emplace()));
     if (m.Find("limit")) MC_DECODE_TRY(ReadUint(m.Find("limit"), out.limit));
     return DecodeStatus::kOk;
   });

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,10 @@
 namespace meshchat::codec {
 
 inline constexpr uint64_t kMaxHistoryPage = 100;  // messages per page at most
+// The page size a request asks for: `limit`, or the maximum when it is 0 (absent).
+inline uint64_t HistoryPageSize(uint64_t limit) {
+  return limit == 0 || limit > kMaxHistoryPage ? kMaxHistoryPage : limit;
+}
 // Disappearing timers a client may choose: off, 24 h, 7 d, 90 d, or any value in
 // [kMinTimerS, kMaxTimerS] (short ones exist for tests and demos).
 inline constexpr uint64_t kMinTimerS = 1;
@@ -35,13 +40,14 @@ struct ChatMode {
 };
 
 // A page of the one-to-one chat with `chat`: messages with before > seq (before 0: the
-// latest), or with seq > after when `after` is set, oldest first, at most `limit`.
+// latest), or, when `after` is present (0 included: from the oldest), with seq > after;
+// oldest first, at most `limit`.
 struct History {
   uint64_t rid = 0;
   std::string chat;
   uint64_t before = 0;
-  uint64_t after = 0;
-  uint64_t limit = 0;  // 0: the server's maximum
+  std::optional<uint64_t> after{};
+  uint64_t limit = 0;  // absent or 0: the server's maximum (kMaxHistoryPage)
   bool operator==(const History&) const = default;
 };
 

@@ -17,7 +17,11 @@ DecodeStatus BoundedUnpack(std::string_view in, msgpack::zone& zone, msgpack::ob
   const msgpack::unpack_limit limit(l.array, l.map, l.str, l.bin, /*ext=*/0, l.depth);
   try {
     out = msgpack::unpack(zone, in.data(), in.size(), off, ReferenceAll, nullptr, limit);
-  } catch (const msgpack::size_overflow&) {  // also covers depth_size_overflow
+  } catch (const msgpack::depth_size_overflow&) {
+    // Nested deeper than any schema here: not a body of the schema at all (malformed), not a
+    // field over a size limit.
+    return DecodeStatus::kMalformed;
+  } catch (const msgpack::size_overflow&) {  // a string, bin, array or map over its limit
     return DecodeStatus::kTooLarge;
   } catch (const std::exception&) {
     // parse_error, insufficient_bytes, type errors, bad_alloc from a hostile size: all mean

@@ -205,7 +205,7 @@ Status Conversations::OnHistory(const codec::Envelope& env, Effects& fx) {
   page.chat = h.chat;
   page.mode = st->permanent ? "permanent" : "temporary";
   page.timer = st->timer_s;
-  const uint64_t limit = std::clamp<uint64_t>(h.limit, 1, codec::kMaxHistoryPage);
+  const uint64_t limit = codec::HistoryPageSize(h.limit);
   const std::string prefix = env.key + '\0';
   const uint64_t now = static_cast<uint64_t>(ctx_.clock.WallMs());
   Status bad = Status::Ok();
@@ -225,8 +225,8 @@ Status Conversations::OnHistory(const codec::Envelope& env, Effects& fx) {
                         });
   };
   std::vector<InboxEntry> got;
-  if (h.after > 0) {  // forwards from `after`
-    if (Status s = scan(h.after + 1, st->next_seq, got, limit + 1); !s.ok()) return s;
+  if (h.after) {  // forwards from `after` (0: from the oldest)
+    if (Status s = scan(*h.after + 1, st->next_seq, got, limit + 1); !s.ok()) return s;
     page.more = got.size() > limit;
     if (page.more) got.pop_back();
   } else {  // backwards from `before`: windows of `limit` sequences until the page is full

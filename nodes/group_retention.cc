@@ -74,13 +74,13 @@ Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, u
   if (!mode.ok()) return mode.status();
   r.mode = mode->permanent ? "permanent" : "temporary";
   r.timer = mode->timer_s;
-  const uint64_t limit = std::clamp<uint64_t>(req.limit, 1, codec::kMaxHistoryPage);
+  const uint64_t limit = codec::HistoryPageSize(req.limit);
   // A member sees history only from when it joined.
   const uint64_t floor = std::max<uint64_t>(joined_seq, 1);
   uint64_t hi = req.seq == 0 || req.seq > next_seq ? next_seq : req.seq;
   uint64_t lo = hi > floor + limit ? hi - limit : floor;
-  if (req.after > 0) {  // forwards: the `limit` sequences after `after`
-    lo = std::max(req.after + 1, floor);
+  if (req.after) {  // forwards: the `limit` sequences after `after`
+    lo = std::max(*req.after + 1, floor);
     hi = std::min(lo + limit, next_seq);
   }
   const std::string prefix = req.group + '\0';
@@ -101,7 +101,7 @@ Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, u
                       });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
-  r.more = req.after > 0 ? hi < next_seq : lo > floor;
+  r.more = req.after ? hi < next_seq : lo > floor;
   return Status::Ok();
 }
 

@@ -432,9 +432,12 @@ Status SessionCore::HandleSend(const codec::Envelope& env, Effects& fx) {
     ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, msg, cid, false, fx);
     return Status::Ok();
   };
-  if (ds == codec::DecodeStatus::kTooLarge)
-    return refuse("a field is over its limit (body at most " +
-                      std::to_string(codec::kMaxBodyBytes) + " bytes)",
+  if (ds == codec::DecodeStatus::kTooLarge)  // name the limit that was broken
+    return refuse(env.body.size() > codec::kMaxBodyBytes
+                      ? "body over " + std::to_string(codec::kMaxBodyBytes) + " bytes"
+                      : "a field over its limit (ids at most " +
+                            std::to_string(codec::kMaxIdBytes) +
+                            " bytes, lists and maps at most 32 entries)",
                   std::nullopt);
   if (ds != codec::DecodeStatus::kOk) return refuse("send body must be {to, cid, body}", {});
   if (send.cid == 0) return refuse("cid must be > 0", std::nullopt);

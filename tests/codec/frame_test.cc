@@ -29,6 +29,10 @@ TEST_CASE("frame decoder rejects zero and oversize lengths before buffering", "[
   FrameView v;
   size_t used = 0;
   CHECK(DecodeFrame(std::string("\0\0\0\0\x01", 5), v, used) == DecodeStatus::kMalformed);
+  // The length alone decides: no need to wait for the type byte.
+  CHECK(DecodeFrame(std::string("\0\0\0\0", 4), v, used) == DecodeStatus::kMalformed);
+  CHECK(DecodeFrame(std::string("\xff\xff\xff\xff", 4), v, used) == DecodeStatus::kTooLarge);
+  CHECK(DecodeFrame(std::string("\0\0\0\x02", 4), v, used) == DecodeStatus::kNeedMore);
   // 0xFFFFFFFF declared, only the header present: too large at once, no need for the body.
   CHECK(DecodeFrame(std::string("\xff\xff\xff\xff\x01", 5), v, used) == DecodeStatus::kTooLarge);
   const uint32_t over = kMaxFrameLength + 1;

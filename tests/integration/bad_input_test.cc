@@ -72,6 +72,11 @@ TEST_CASE("bad input gets an error and a closed connection - others keep chattin
     REQUIRE(c.SendRaw(Header(0, 0x01)).ok());
     ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
   }
+  SECTION("a zero length, answered before any type byte follows") {
+    auto c = Raw(mesh);
+    REQUIRE(c.SendRaw(std::string(4, '\0')).ok());
+    ExpectFatal(c, codec::ErrorCode::kMalformedFrame);
+  }
   SECTION("an unknown frame type") {
     auto c = Raw(mesh);
     REQUIRE(c.SendFrame(0x7E, "\x80").ok());
@@ -158,6 +163,7 @@ TEST_CASE("bad input gets an error and a closed connection - others keep chattin
       REQUIRE(codec::Decode(f->body, e) == codec::DecodeStatus::kOk);
       CHECK(e.code == codec::ErrorCode::kBadRequest);
       CHECK_FALSE(e.fatal);
+      CHECK_THAT(e.msg, !Catch::Contains("65536"));  // neither is about the body's size
     }
     REQUIRE(c.SendFrame(0x07, codec::Encode(codec::Ping{5})).ok());  // still connected
     auto pong = c.ReadFrame(5000);

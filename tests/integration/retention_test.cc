@@ -12,7 +12,7 @@ using namespace meshchat::test;
 namespace {
 codec::HistoryPage Page(client::ChatClient& c, const std::string& with, uint64_t before,
                         uint64_t limit) {
-  auto rid = c.RequestHistory(codec::History{0, with, before, 0, limit});
+  auto rid = c.RequestHistory(codec::History{0, with, before, {}, limit});
   REQUIRE(rid.ok());
   while (true) {
     auto page = Expect<codec::HistoryPage>(c);

@@ -26,8 +26,8 @@ struct Chat {
   void Mode(const Stamp& who, const std::string& peer, const std::string& mode, uint64_t timer) {
     s.Frame(who, FrameType::kChatMode, Encode(ChatMode{peer, ++cid, mode, timer}));
   }
-  HistoryPage Page(const Stamp& who, const std::string& peer, uint64_t before, uint64_t after,
-                   uint64_t limit) {
+  HistoryPage Page(const Stamp& who, const std::string& peer, uint64_t before,
+                   std::optional<uint64_t> after, uint64_t limit) {
     auto& pages = s.Client(who.gateway, who.conn).pages;
     const size_t had = pages.size();
     s.Frame(who, FrameType::kHistory, Encode(History{++rid, peer, before, after, limit}));
@@ -62,7 +62,7 @@ TEST_CASE("a chat is temporary by default: the server keeps no history", "[nodes
   Chat c;
   c.s.Send(c.alice, c.b, 1, "hi");
   c.s.AckAll(c.bob);
-  auto page = c.Page(c.alice, c.b, 0, 0, 10);
+  auto page = c.Page(c.alice, c.b, 0, {}, 10);
   CHECK(page.mode == "temporary");
   CHECK(page.messages.empty());
   CHECK_FALSE(page.more);
@@ -84,16 +84,16 @@ TEST_CASE("permanent chat: announced, logged from then on, paged in order both w
   c.s.AckAll(c.alice);
   c.s.AckAll(c.bob);
 
-  auto latest = c.Page(c.bob, c.a, 0, 0, 10);
+  auto latest = c.Page(c.bob, c.a, 0, {}, 10);
   CHECK(latest.mode == "permanent");
   REQUIRE(latest.messages.size() == 10);
   CHECK(latest.messages.front().body == "m16");
   CHECK(latest.messages.back().body == "m25");
   CHECK(latest.more);
   CHECK(latest.messages.front().chat == c.a);
-  auto older = c.Page(c.bob, c.a, latest.messages.front().seq, 0, 10);
+  auto older = c.Page(c.bob, c.a, latest.messages.front().seq, {}, 10);
   CHECK(older.messages.front().body == "m6");
-  auto oldest = c.Page(c.bob, c.a, older.messages.front().seq, 0, 10);
+  auto oldest = c.Page(c.bob, c.a, older.messages.front().seq, {}, 10);
   REQUIRE(oldest.messages.size() == 6);  // the announcement and m1..m5; "before" was not kept
   CHECK(oldest.messages.front().system);
   CHECK(oldest.messages.back().body == "m5");
@@ -102,7 +102,17 @@ TEST_CASE("permanent chat: announced, logged from then on, paged in order both w
   CHECK(Chat::Bodies(forward) == std::vector<std::string>{"m6", "m7", "m8"});
   CHECK(forward.more);
   // Page size is capped.
-  CHECK(c.Page(c.alice, c.b, 0, 0, 100000).messages.size() == 26);
+  CHECK(c.Page(c.alice, c.b, 0, {}, 100000).messages.size() == 26);
+  // No limit (0) means the largest page, not one message.
+  auto all = c.Page(c.alice, c.b, 0, {}, 0);
+  CHECK(all.messages.size() == 26);
+  CHECK_FALSE(all.more);
+  // `after: 0` asks for the oldest page, forwards.
+  auto first = c.Page(c.alice, c.b, 0, 0, 2);
+  REQUIRE(first.messages.size() == 2);
+  CHECK(first.messages.front().system);
+  CHECK(first.messages.back().body == "m1");
+  CHECK(first.more);
 }
 
 TEST_CASE("a new device resyncs: pending messages, then history it asks for",
@@ -114,7 +124,7 @@ TEST_CASE("a new device resyncs: pending messages, then history it asks for",
   c.s.Send(c.alice, c.b, 20, "while the tablet was new");
   c.s.Connect(c.b, "tablet", "gw1", 9);
   Stamp tablet{c.b, "tablet", 9, "gw1"};
-  auto page = c.Page(tablet, c.a, 0, 0, 50);
+  auto page = c.Page(tablet, c.a, 0, {}, 50);
   REQUIRE(page.messages.size() == 7);
   CHECK(page.messages.back().body == "while the tablet was new");
   CHECK(page.messages[1].body == "m1");
@@ -126,7 +136,7 @@ TEST_CASE("mode change mid-chat applies from that point", "[nodes][retention]") 
   c.s.Send(c.alice, c.b, 1, "kept");
   c.Mode(c.bob, c.a, "temporary", 0);
   c.s.Send(c.alice, c.b, 2, "not kept");
-  auto page = c.Page(c.alice, c.b, 0, 0, 10);
+  auto page = c.Page(c.alice, c.b, 0, {}, 10);
   CHECK(page.mode == "temporary");
   // What was kept stays; the switch to temporary applies to itself and everything after.
   CHECK(Chat::Bodies(page) ==
@@ -147,14 +157,14 @@ TEST_CASE("disappearing messages: gone from history and inboxes at the timer, cl
   c.Mode(c.alice, c.b, "permanent", 0);
   c.s.Send(c.alice, c.b, 2, "stays");
   c.s.Disconnect(c.b, "phone", "gw2", 2);  // bob never acknowledges
-  CHECK(c.Page(c.alice, c.b, 0, 0, 10).messages.size() == 4);
+  CHECK(c.Page(c.alice, c.b, 0, {}, 10).messages.size() == 4);
 
   c.s.clock.Advance(3'600'000 - 1000);
   c.s.Tick();
-  CHECK(c.Page(c.alice, c.b, 0, 0, 10).messages.size() == 4);
+  CHECK(c.Page(c.alice, c.b, 0, {}, 10).messages.size() == 4);
   c.s.clock.Advance(2'000 + 3'600'000 / 32);  // past the timer and its collection bucket
   c.s.Tick();
-  auto page = c.Page(c.alice, c.b, 0, 0, 10);
+  auto page = c.Page(c.alice, c.b, 0, {}, 10);
   for (const auto& m : page.messages) CHECK(m.body != "vanishes");
   CHECK(page.messages.size() == 3);
   // bob's inbox no longer holds it: reconnecting, he gets only what remains.
@@ -237,6 +247,6 @@ TEST_CASE("temporary chat with a timer: undelivered messages vanish at the timer
   c.s.clock.Advance(60'000 + 2'000);
   c.s.Tick();
   CHECK(c.Waiting(c.b) == 0);
-  CHECK(c.Page(c.alice, c.b, 0, 0, 10).messages.empty());  // temporary: nothing kept anyway
+  CHECK(c.Page(c.alice, c.b, 0, {}, 10).messages.empty());  // temporary: nothing kept anyway
   for (const auto& r : c.s.Client("gw1", 1).receipts) CHECK(r.kind != ReceiptKind::kExpired);
 }
