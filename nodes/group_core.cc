@@ -203,21 +203,7 @@ Status GroupCore::HandleCursor(std::string_view payload) {
     spdlog::error("undecodable group cursor skipped");
     return Status::Ok();
   }
-  const std::string key = Key2(c.group, c.user);
-  std::vector<uint64_t> cur{0, 0};
-  if (auto v = kv_.Get(kCursorTable, key); v.ok()) {
-    if (!DecodeUints(*v, cur, 2)) cur = {0, 0};
-  } else if (v.status().code() != Code::kNotFound) {
-    return v.status();
-  }
-  // Cursors only move forward; read implies delivered.
-  const uint64_t read = std::max(cur[1], c.read);
-  const uint64_t delivered = std::max({cur[0], c.delivered, read});
-  if (delivered == cur[0] && read == cur[1]) return Status::Ok();
-  if (Status s = kv_.Put(kCursorTable, key, EncodeUints({delivered, read})); !s.ok()) return s;
-  // Trimming reads every member's cursor: once per group per tick, not once per ack.
-  if (delivered > cur[0]) trim_due_.insert(c.group);
-  return Status::Ok();
+  return MoveCursor(c.group, c.user, c.delivered, c.read);
 }
 
 Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
@@ -298,6 +284,8 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   std::vector<std::string> audience;
   for (const auto& [user, info] : **members) audience.push_back(user);
   if (Status s = Publish(m.group, *meta, std::move(e), audience, fx); !s.ok()) return s;
+  // The sender has its own message: its cursors pass it (when they had reached it).
+  if (Status s = MoveCursor(m.group, env.stamp.user, 0, 0); !s.ok()) return s;
   if (Status s =
           kv_.Put(kDedupTable, dedup, EncodeUints({seq, static_cast<uint64_t>(clock_.WallMs())}));
       !s.ok())

@@ -97,6 +97,14 @@ class GroupCore {
   Status ExpireLog(size_t max);
   // A temporary group's log entries every member has received (delivered cursors).
   Status TrimDelivered(const std::string& group);
+  // Moves `user`'s [delivered, read] cursors forward to at least the given ones (read implies
+  // delivered), then past the user's own messages that follow each: a sender has its own
+  // messages from the moment they are stored (its only device is never pushed them), so they
+  // count as delivered to and read by it, in receipts and for trimming.
+  Status MoveCursor(const std::string& group, const std::string& user, uint64_t delivered,
+                    uint64_t read);
+  // The end of the run of `user`'s own (non-system) messages directly after `at` in the log.
+  Result<uint64_t> PastOwn(const std::string& group, const std::string& user, uint64_t at);
 
   Status HandleRequest(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);

@@ -105,6 +105,44 @@ Status GroupCore::History(const codec::GroupRequest& req, uint64_t joined_seq, u
   return Status::Ok();
 }
 
+Result<uint64_t> GroupCore::PastOwn(const std::string& group, const std::string& user,
+                                    uint64_t at) {
+  const std::string prefix = group + '\0';
+  size_t seen = 0;  // bounded per call: a longer run is passed by the next cursor or send
+  Status s = kv_.Scan(kLogTable, prefix + store::BigEndian64(at + 1),
+                      [&](std::string_view k, std::string_view v) {
+                        if (k.substr(0, prefix.size()) != prefix) return false;
+                        if (store::ReadBigEndian64(k.substr(prefix.size())) != at + 1) return false;
+                        InboxEntry e;
+                        if (!DecodeRecord(v, e) || e.system || e.from != user) return false;
+                        ++at;
+                        return ++seen < 1024;
+                      });
+  if (!s.ok()) return s;
+  return at;
+}
+
+Status GroupCore::MoveCursor(const std::string& group, const std::string& user, uint64_t delivered,
+                             uint64_t read) {
+  const std::string key = group + '\0' + user;
+  std::vector<uint64_t> cur{0, 0};
+  if (auto v = kv_.Get(kCursorTable, key); v.ok()) {
+    if (!DecodeUints(*v, cur, 2)) cur = {0, 0};
+  } else if (v.status().code() != Code::kNotFound) {
+    return v.status();
+  }
+  // Cursors only move forward; read implies delivered.
+  auto r = PastOwn(group, user, std::max(cur[1], read));
+  if (!r.ok()) return r.status();
+  auto d = PastOwn(group, user, std::max({cur[0], delivered, *r}));
+  if (!d.ok()) return d.status();
+  if (*d == cur[0] && *r == cur[1]) return Status::Ok();
+  if (Status s = kv_.Put(kCursorTable, key, EncodeUints({*d, *r})); !s.ok()) return s;
+  // Trimming reads every member's cursor: once per group per tick, not once per ack.
+  if (*d > cur[0]) trim_due_.insert(group);
+  return Status::Ok();
+}
+
 Status GroupCore::TrimDelivered(const std::string& group) {
   auto mode = LoadMode(group);
   if (!mode.ok()) return mode.status();

@@ -1,6 +1,7 @@
 // GroupCore without sockets, on an in-memory store and a fake clock.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <set>
 
 #include "codec/presence_messages.h"
@@ -289,6 +290,65 @@ TEST_CASE("a temporary group's log drops what every member has received",
   cursor("bob", 3);
   CHECK(pulled() == 2);  // 1..3 reached everyone
   cursor("bob", 5);
+  CHECK(pulled() == 0);
+}
+
+TEST_CASE("a sender's own messages count as delivered to and read by it, for receipts and trimming",
+          "[nodes][groups][retention]") {
+  Owner o;
+  const Stamp bob{"bob", "phone", 2, "gw1"};
+  o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));  // seq 1
+  uint64_t chan_seq = 0;
+  auto cursor = [&](const std::string& user, uint64_t delivered, uint64_t read) {
+    Envelope e;
+    e.type = MeshType::kChanMsg;
+    e.req = ++chan_seq;
+    e.arg = 78;
+    e.epoch = 1;
+    e.body = EncodeRecord(GroupCursor{"crew", user, delivered, read});
+    o.fx.Clear();
+    o.core->OnEnvelope("s1", std::move(e), o.fx);
+    REQUIRE(o.core->EndBatch(o.fx).ok());
+    o.fx.Clear();
+    o.core->OnTick(o.fx);  // trimming runs on the tick
+    REQUIRE(o.core->EndBatch(o.fx).ok());
+  };
+  auto send = [&](const Stamp& who, uint64_t cid) {
+    o.Post(MeshType::kGroupSend, who, "crew", Encode(GroupSend{"crew", cid, "m"}));
+  };
+  // Cursors of [delivered, read] for each member, as `receipts` reports them, asked by `who`.
+  auto rows = [&](const Stamp& who, uint64_t seq) {
+    auto req = Req("receipts");
+    req.seq = seq;
+    o.Post(MeshType::kGroupOp, who, "crew", Encode(req));
+    auto r = o.Result();
+    std::map<std::string, std::pair<uint64_t, uint64_t>> out;
+    for (const auto& m : r.members) out[m.user] = {m.delivered, m.read};
+    return std::make_pair(out, r);
+  };
+  auto pulled = [&] {
+    o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("pull")));
+    return o.Result().messages.size();
+  };
+  cursor("alice", 1, 1);
+  cursor("bob", 1, 1);
+  send(kAlice, 1);  // seq 2
+  send(kAlice, 2);  // seq 3
+  CHECK(rows(bob, 3).first["alice"] == std::make_pair<uint64_t, uint64_t>(3, 3));
+  send(bob, 1);     // seq 4: not yet delivered to alice
+  send(kAlice, 3);  // seq 5
+  CHECK(rows(bob, 5).first["alice"] == std::make_pair<uint64_t, uint64_t>(3, 3));
+  cursor("alice", 4, 0);  // alice has bob's message, so everything up to her own 5
+  CHECK(rows(bob, 5).first["alice"] == std::make_pair<uint64_t, uint64_t>(5, 3));
+  cursor("alice", 4, 4);  // and has read it
+  auto [cur, r] = rows(bob, 5);
+  CHECK(cur["alice"] == std::make_pair<uint64_t, uint64_t>(5, 5));
+  CHECK(r.total == 1);  // bob asks about alice's message: alice is the one other member
+  CHECK(r.delivered == 1);
+  CHECK(r.read == 1);
+  // Temporary group: once bob has everything, nothing waits for alice's own messages.
+  CHECK(pulled() > 0);
+  cursor("bob", 5, 0);
   CHECK(pulled() == 0);
 }
 
