@@ -376,8 +376,9 @@ int main(int argc, char** argv) {
   int64_t ttl = 86400;
   auto* ctoken = app.add_subcommand("token", "mint an access token (printed as the last line)");
   ctoken->add_option("user", user, "user id")->required();
-  ctoken->add_option("--device", device, "device id");
-  ctoken->add_option("--ttl", ttl, "lifetime in seconds");
+  ctoken->add_option("--device", device, "device id")->capture_default_str();
+  ctoken->add_option("--ttl", ttl, "lifetime in seconds (gateways refuse over 86400 by default)")
+      ->capture_default_str();
   ctoken->add_option("--secret-file", secret_file, "cluster secret (default VAR/cluster.secret)");
 
   std::string keygen_file;

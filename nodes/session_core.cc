@@ -245,9 +245,12 @@ Status SessionCore::HandleGroupFrame(const codec::Envelope& env, Effects& fx) {
   std::string group;
   codec::GroupRequest req;
   if (env.ftype == static_cast<uint8_t>(FrameType::kGroup)) {
-    if (codec::Decode(env.body, req) != codec::DecodeStatus::kOk) {
-      ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest, "malformed group request", std::nullopt,
-                         false, fx);
+    if (const auto st = codec::Decode(env.body, req); st != codec::DecodeStatus::kOk) {
+      ctx_.ErrorToClient(env.stamp, ErrorCode::kBadRequest,
+                         st == codec::DecodeStatus::kTooLarge
+                             ? "group request over a limit (users at most 1024, ids 64 bytes)"
+                             : "malformed group request",
+                         std::nullopt, false, fx);
       return Status::Ok();
     }
     if (req.op == "list") {  // answered here: the user's shard keeps its list of groups

@@ -109,6 +109,10 @@ TEST_CASE("meshctl token mints a token the cluster accepts, and checks its input
   CHECK(mesh.Meshctl("frobnicate", &out) == 2);
   CHECK(RunCommand(Bin("meshctl") + " --var /nonexistent/x token carol", &out) == 1);
   CHECK_THAT(out, Catch::Contains("meshctl up"));
+  // --help states the defaults a caller gets without the options.
+  REQUIRE(RunCommand(Bin("meshctl") + " token --help", &out) == 0);
+  CHECK_THAT(out, Catch::Contains("--ttl INT=86400"));
+  CHECK_THAT(out, Catch::Contains("--device TEXT=cli"));
 }
 
 TEST_CASE("chat send, listen and history across gateways, online or not", "[cli]") {

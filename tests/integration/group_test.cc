@@ -206,6 +206,25 @@ TEST_CASE("group receipts are cursors: delivered to k of n, read by k of n",
   REQUIRE(r.members.size() == 4);
 }
 
+TEST_CASE("a group of 50 is made in one create; a create over 1,024 users is bad_request",
+          "[integration][groups]") {
+  TestMesh mesh;
+  Member alice(mesh.Connect("alice", 0));
+  std::vector<std::string> users;
+  for (int i = 0; i < 1025; ++i) users.push_back("u" + std::to_string(i));
+  // Group lists may hold up to 1,024 entries (the member cap), not section 3's general 32.
+  REQUIRE(alice.Ask(Op("create", "fifty", {users.begin(), users.begin() + 49})).ok);
+  auto info = alice.Ask(Op("info", "fifty"));
+  CHECK(info.members.size() == 50);
+  // Over the list limit the body cannot be decoded: an error without rid, naming the limit.
+  REQUIRE(alice.c().Group(Op("create", "huge", users)).ok());
+  auto e = alice.Expect<codec::Error>();
+  CHECK(e.code == codec::ErrorCode::kBadRequest);
+  CHECK_FALSE(e.fatal);
+  CHECK_THAT(e.msg, Catch::Contains("1024"));
+  CHECK(alice.Ask(Op("info", "huge")).code == codec::ErrorCode::kNotMember);  // not created
+}
+
 TEST_CASE("large groups send hints and members pull ranges", "[integration][groups]") {
   TestMesh mesh(2, 2, "--opt large_group=2");
   Member alice(mesh.Connect("alice", 0));
