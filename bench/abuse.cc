@@ -160,4 +160,68 @@ int RunAbuse(const std::string& var, const AbuseOptions& o) {
   return lingered == 0 ? 0 : 1;
 }
 
+int RunUnauth(const std::string& var, const UnauthOptions& o) {
+  MeshInfo mesh;
+  if (!LoadMesh(var, mesh) || mesh.gateways.empty()) return 2;
+  const auto& [host, port] = mesh.gateways[0];
+  const std::vector<long> gateway = MeshPids(var, "gw1");
+  const long rss_before = Sum(gateway).rss_kb;
+  long rss_max = rss_before;
+  // The start of one hello frame declaring `frame` bytes: sent up to `fill` bytes, never done.
+  const std::string start =
+      codec::EncodeFrame(static_cast<uint8_t>(FrameType::kHello), std::string(o.frame, 'h'))
+          .substr(0, 4 + 1 + std::min(o.fill, o.frame));
+  struct Stranger {
+    int fd;
+    size_t off = 0;
+    bool cut = false;
+  };
+  std::vector<Stranger> strangers;
+  for (int i = 0; i < o.conns; ++i) {
+    const int fd = Dial(host, port, false);
+    if (fd < 0) continue;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    strangers.push_back({fd});
+  }
+  auto sample = [&] { rss_max = std::max(rss_max, Sum(gateway).rss_kb); };
+  const int64_t send_end = NowNs() + 5'000'000'000;
+  int64_t next_rss = NowNs();
+  for (bool busy = true; busy && NowNs() < send_end;) {
+    busy = false;
+    for (auto& c : strangers) {
+      if (c.cut || c.off == start.size()) continue;
+      const ssize_t n = send(c.fd, start.data() + c.off, start.size() - c.off, MSG_NOSIGNAL);
+      if (n > 0) c.off += static_cast<size_t>(n);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) c.cut = true;
+      busy = busy || (!c.cut && c.off < start.size());
+    }
+    if (NowNs() >= next_rss) {
+      sample();
+      next_rss = NowNs() + 50'000'000;
+    }
+    usleep(500);
+  }
+  for (const int64_t hold_end = NowNs() + static_cast<int64_t>(o.hold_seconds * 1e9);
+       NowNs() < hold_end; usleep(100'000))
+    sample();
+  const long rss_held = Sum(gateway).rss_kb;
+  size_t cut = 0, sent = 0;
+  char buf[512];
+  for (auto& c : strangers) {  // closed by the gateway: after its error frame, reads 0 or fails
+    ssize_t n;
+    while ((n = recv(c.fd, buf, sizeof buf, 0)) > 0) {
+    }
+    if (c.cut || n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) ++cut;
+    sent += c.off;
+    close(c.fd);
+  }
+  usleep(1'000'000);
+  std::cout << "result workload=unauth conns=" << strangers.size() << " frame=" << o.frame
+            << " fill=" << o.fill << " bytes_sent=" << sent << " cut=" << cut
+            << " gateway_rss_kb_before=" << rss_before << " gateway_rss_kb_max=" << rss_max
+            << " gateway_rss_kb_held=" << rss_held
+            << " gateway_rss_kb_after_close=" << Sum(gateway).rss_kb << std::endl;
+  return 0;
+}
+
 }  // namespace meshchat::bench

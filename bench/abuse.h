@@ -21,4 +21,15 @@ struct AbuseOptions {
 // Returns 0 if every garbage connection was cut within 500 ms.
 int RunAbuse(const std::string& var, const AbuseOptions& o);
 
+// Strangers at gw1 (SECURITY.md): `conns` connections each start a frame declaring `frame`
+// bytes and send `fill` of them, never a whole hello. Prints gw1's RSS before, at most while
+// they send and hold, and after they closed, and how many the gateway cut.
+struct UnauthOptions {
+  int conns = 400;
+  size_t frame = 1 << 20;   // declared length
+  size_t fill = 1'000'000;  // bytes of it sent
+  double hold_seconds = 2;  // kept open after sending
+};
+int RunUnauth(const std::string& var, const UnauthOptions& o);
+
 }  // namespace meshchat::bench

@@ -4,6 +4,7 @@
 //   meshchat-loadgen w4 [--clients N] [--pending K]
 //   meshchat-loadgen w5 [--files N] [--bytes B]
 //   meshchat-loadgen abuse [--seconds S] [--never-read N] [--feeders F] [--garbage G]
+//   meshchat-loadgen unauth [--conns N] [--frame BYTES] [--fill BYTES] [--hold S]
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
@@ -94,7 +95,15 @@ int main(int argc, char** argv) {
   c6->add_option("--garbage-rate", ab.garbage_rate, "garbage connections per second")
       ->check(CLI::PositiveNumber);
 
+  UnauthOptions un;
+  auto* c7 = app.add_subcommand("unauth", "connections that never finish a hello, at gw1");
+  c7->add_option("--conns", un.conns, "connections")->check(CLI::Range(1, 19000));
+  c7->add_option("--frame", un.frame, "declared frame length")->check(CLI::Range(1, 1 << 30));
+  c7->add_option("--fill", un.fill, "bytes of it each sends")->check(CLI::Range(0, 1 << 30));
+  c7->add_option("--hold", un.hold_seconds, "seconds kept open after sending");
+
   CLI11_PARSE(app, argc, argv);
+  if (c7->parsed()) return RunUnauth(var, un);
   if (c5->parsed()) return RunW5(var, w5);
   if (c6->parsed()) return RunAbuse(var, ab);
   if (c1->parsed()) {
