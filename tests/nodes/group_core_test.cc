@@ -48,6 +48,24 @@ struct Owner {
     core->OnEnvelope("s1", std::move(e), fx);
     REQUIRE(core->EndBatch(fx).ok());
   }
+  // A member's cursors arriving over the channel from a session shard, then a tick (trimming
+  // runs on the tick).
+  void Cursor(const std::string& group, const std::string& user, uint64_t delivered,
+              uint64_t read) {
+    Envelope e;
+    e.type = MeshType::kChanMsg;
+    e.req = ++chan_seq;
+    e.arg = 77;
+    e.epoch = 1;
+    e.body = EncodeRecord(GroupCursor{group, user, delivered, read});
+    fx.Clear();
+    core->OnEnvelope("s1", std::move(e), fx);
+    REQUIRE(core->EndBatch(fx).ok());
+    fx.Clear();
+    core->OnTick(fx);
+    REQUIRE(core->EndBatch(fx).ok());
+  }
+  uint64_t chan_seq = 0;
   GroupResult Result() {
     for (auto& m : fx.mesh)
       if (m.env.type == MeshType::kToClient &&
@@ -143,19 +161,9 @@ TEST_CASE("large groups get hints, and pull serves the log from the join point",
 TEST_CASE("receipt cursors only move forward - read implies delivered", "[nodes][groups]") {
   Owner o;
   o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob", "carol"})));
-  auto cursor = [&](const std::string& user, uint64_t d, uint64_t r, uint64_t seq) {
-    o.fx.Clear();
-    Envelope e;
-    e.type = MeshType::kChanMsg;
-    e.req = seq;
-    e.arg = 42;
-    e.body = EncodeRecord(GroupCursor{"crew", user, d, r});
-    o.core->OnEnvelope("s1", std::move(e), o.fx);
-    REQUIRE(o.core->EndBatch(o.fx).ok());
-  };
-  cursor("bob", 5, 0, 1);
-  cursor("bob", 3, 0, 2);    // older: ignored
-  cursor("carol", 0, 4, 3);  // read 4 implies delivered 4
+  o.Cursor("crew", "bob", 5, 0);
+  o.Cursor("crew", "bob", 3, 0);    // older: ignored
+  o.Cursor("crew", "carol", 0, 4);  // read 4 implies delivered 4
   auto req = Req("receipts");
   req.seq = 4;
   o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(req));
@@ -265,20 +273,8 @@ TEST_CASE("a temporary group's log drops what every member has received",
   o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));
   for (uint64_t i = 1; i <= 4; ++i)
     o.Post(MeshType::kGroupSend, kAlice, "crew", Encode(GroupSend{"crew", i, "m"}));
-  uint64_t chan_seq = 0;
   auto cursor = [&](const std::string& user, uint64_t delivered) {
-    Envelope e;
-    e.type = MeshType::kChanMsg;
-    e.req = ++chan_seq;
-    e.arg = 77;
-    e.epoch = 1;
-    e.body = EncodeRecord(GroupCursor{"crew", user, delivered, 0});
-    o.fx.Clear();
-    o.core->OnEnvelope("s1", std::move(e), o.fx);
-    REQUIRE(o.core->EndBatch(o.fx).ok());
-    o.fx.Clear();
-    o.core->OnTick(o.fx);  // trimming runs on the tick
-    REQUIRE(o.core->EndBatch(o.fx).ok());
+    o.Cursor("crew", user, delivered, 0);
   };
   auto pulled = [&] {
     o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("pull")));
@@ -298,20 +294,8 @@ TEST_CASE("a sender's own messages count as delivered to and read by it, for rec
   Owner o;
   const Stamp bob{"bob", "phone", 2, "gw1"};
   o.Post(MeshType::kGroupOp, kAlice, "crew", Encode(Req("create", {"bob"})));  // seq 1
-  uint64_t chan_seq = 0;
   auto cursor = [&](const std::string& user, uint64_t delivered, uint64_t read) {
-    Envelope e;
-    e.type = MeshType::kChanMsg;
-    e.req = ++chan_seq;
-    e.arg = 78;
-    e.epoch = 1;
-    e.body = EncodeRecord(GroupCursor{"crew", user, delivered, read});
-    o.fx.Clear();
-    o.core->OnEnvelope("s1", std::move(e), o.fx);
-    REQUIRE(o.core->EndBatch(o.fx).ok());
-    o.fx.Clear();
-    o.core->OnTick(o.fx);  // trimming runs on the tick
-    REQUIRE(o.core->EndBatch(o.fx).ok());
+    o.Cursor("crew", user, delivered, read);
   };
   auto send = [&](const Stamp& who, uint64_t cid) {
     o.Post(MeshType::kGroupSend, who, "crew", Encode(GroupSend{"crew", cid, "m"}));
