@@ -206,7 +206,7 @@ TEST_CASE("group receipts are cursors: delivered to k of n, read by k of n",
   REQUIRE(r.members.size() == 4);
 }
 
-TEST_CASE("a group of 50 is made in one create; a create over 1,024 users is bad_request",
+TEST_CASE("a group of 50 is made in one create - a create over 1,024 users is bad_request",
           "[integration][groups]") {
   TestMesh mesh;
   Member alice(mesh.Connect("alice", 0));
