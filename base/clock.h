@@ -28,6 +28,12 @@ class SystemClock final : public Clock {
   }
 };
 
+// The process's one SystemClock, for what is not given another (a Reactor by default).
+inline const Clock& DefaultClock() {
+  static const SystemClock clock;
+  return clock;
+}
+
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(int64_t wall_ms = 1'700'000'000'000, int64_t mono_ms = 1'000)

@@ -8,7 +8,7 @@ namespace meshchat::bench {
 
 size_t Histogram::Index(int64_t us) {
   uint64_t v = us < 1 ? 1 : static_cast<uint64_t>(us);
-  const int exp = 63 - std::countl_zero(v);  // floor(log2 v)
+  const int exp = 63 - std::countl_zero(v);           // floor(log2 v)
   if (exp < kSubBits) return static_cast<size_t>(v);  // exact below 64 us
   const uint64_t sub = (v >> (exp - kSubBits)) & ((1u << kSubBits) - 1);
   const size_t e = static_cast<size_t>(std::min(exp - kSubBits + 1, kMaxExp));
@@ -47,8 +47,8 @@ int64_t Histogram::Percentile(double p) const {
 
 std::string Histogram::Summary(const std::string& prefix) const {
   std::ostringstream o;
-  o << prefix << "p50_us=" << Percentile(50) << " " << prefix << "p99_us=" << Percentile(99)
-    << " " << prefix << "p999_us=" << Percentile(99.9) << " " << prefix << "max_us=" << max_;
+  o << prefix << "p50_us=" << Percentile(50) << " " << prefix << "p99_us=" << Percentile(99) << " "
+    << prefix << "p999_us=" << Percentile(99.9) << " " << prefix << "max_us=" << max_;
   return o.str();
 }
 

@@ -7,7 +7,9 @@ namespace meshchat::bench {
 std::unique_ptr<ChatDriver> MakeMqttDriver(const std::string&, int, size_t, std::vector<long>) {
   return nullptr;
 }
-int RunW3Mqtt(const std::string&, int, size_t, long) { return 2; }
+int RunW3Mqtt(const std::string&, int, size_t, long) {
+  return 2;
+}
 std::unique_ptr<GroupDriver> MakeMqttGroupDriver(const std::string&, int, size_t,
                                                  std::vector<long>) {
   return nullptr;

@@ -8,7 +8,7 @@
 namespace meshchat::bench {
 
 struct ProcUsage {
-  double cpu_s = 0;      // user + system seconds
+  double cpu_s = 0;  // user + system seconds
   long rss_kb = 0;
 };
 

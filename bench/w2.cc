@@ -32,8 +32,8 @@ int RunW2(GroupDriver& d, const W2Options& o) {
         const int64_t due = t0 + static_cast<int64_t>(static_cast<double>(i) * interval);
         if (due > now || due >= t_end) break;
         const int group = static_cast<int>(k % static_cast<uint64_t>(o.groups));
-        const int member = static_cast<int>((k / static_cast<uint64_t>(o.groups)) %
-                                            static_cast<uint64_t>(o.size));
+        const int member =
+            static_cast<int>((k / static_cast<uint64_t>(o.groups)) % static_cast<uint64_t>(o.size));
         d.Send(group, member, k, due);
         ++r.s.sent;
         ++i;
@@ -49,11 +49,11 @@ int RunW2(GroupDriver& d, const W2Options& o) {
                   r.s.deliver.Percentile(99) <= static_cast<int64_t>(o.max_p99_ms * 1000);
     std::cout << "result workload=w2 system=" << d.name() << " step=" << step + 1
               << " group_size=" << o.size << " offered_msgs_per_s=" << static_cast<long>(r.rate)
-              << " sent=" << r.s.sent << " acked=" << r.s.acked
-              << " deliveries=" << r.s.deliveries << " expected=" << r.s.sent * per_msg
+              << " sent=" << r.s.sent << " acked=" << r.s.acked << " deliveries=" << r.s.deliveries
+              << " expected=" << r.s.sent * per_msg
               << " deliveries_per_s=" << static_cast<long>(r.s.deliveries / o.step_s) << " "
-              << r.s.deliver.Summary("") << " errors=" << r.s.errors
-              << " server_cpu_s=" << r.cpu_s << " deliveries_per_cpu_s="
+              << r.s.deliver.Summary("") << " errors=" << r.s.errors << " server_cpu_s=" << r.cpu_s
+              << " deliveries_per_cpu_s="
               << static_cast<long>(r.cpu_s > 0 ? r.s.deliveries / r.cpu_s : 0)
               << " sustained=" << (r.sustained ? 1 : 0) << std::endl;
     rows.push_back(r);
@@ -62,8 +62,8 @@ int RunW2(GroupDriver& d, const W2Options& o) {
       break;
     }
   }
-  std::printf("\n%-10s %10s %13s %9s %9s %14s %9s\n", "system", "msgs/s", "deliveries/s",
-              "p50 ms", "p99 ms", "deliv/cpu-s", "sustained");
+  std::printf("\n%-10s %10s %13s %9s %9s %14s %9s\n", "system", "msgs/s", "deliveries/s", "p50 ms",
+              "p99 ms", "deliv/cpu-s", "sustained");
   double best = 0;
   for (const auto& r : rows) {
     std::printf("%-10s %10.0f %13.0f %9.2f %9.2f %14.0f %9s\n", d.name().c_str(), r.rate,

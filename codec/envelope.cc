@@ -176,4 +176,14 @@ DecodeStatus Decode(std::string_view in, NodeStatus& out) {
   });
 }
 
+const char* LoadLevelName(LoadLevel level) {
+  switch (level) {
+    case LoadLevel::kNormal: return "normal";
+    case LoadLevel::kShedHints: return "shed_hints";
+    case LoadLevel::kDelayReceipts: return "delay_receipts";
+    case LoadLevel::kRefuseHeavy: return "refuse_heavy";
+  }
+  return "?";
+}
+
 }  // namespace meshchat::codec

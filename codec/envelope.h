@@ -93,6 +93,16 @@ void EncodeTo(const Envelope& e, std::string& out);
 // kOk, kTooLarge or kMalformed; never throws.
 DecodeStatus Decode(std::string_view in, Envelope& out);
 
+// A node's load level (nodes/runtime/load_levels.h says what each sheds), as NodeStatus
+// carries it.
+enum class LoadLevel : uint8_t {
+  kNormal = 0,
+  kShedHints = 1,
+  kDelayReceipts = 2,
+  kRefuseHeavy = 3
+};
+const char* LoadLevelName(LoadLevel level);
+
 // Reply to kStatusReq.
 struct NodeStatus {
   std::string id;
@@ -110,7 +120,7 @@ struct NodeStatus {
   uint64_t queue = 0;     // work waiting in the node: unacked channel entries and effects waiting
                           // for their fsync (workers), bytes waiting for clients (gateway)
   uint64_t handover = 0;  // keys still moving after a map change: work left, 0 when settled
-  uint64_t load = 0;      // load level, 0 normal .. 3 (nodes/load_levels.h)
+  uint64_t load = 0;      // a LoadLevel, 0 normal .. 3
   bool full = false;      // queue over its hard cap: new sends refused
   bool operator==(const NodeStatus&) const = default;
 };

@@ -30,11 +30,6 @@ std::string FromZ85(const char* text) {
   return std::string(reinterpret_cast<char*>(bin), kKeyBytes);
 }
 
-int64_t NowMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 CurveKeys GenerateCurveKeys() {
@@ -194,7 +189,7 @@ bool ZapHandler::MonitorOne(size_t i) {
 
 void ZapHandler::LogLimited(const std::string& kind, const std::string& what) {
   // A stranger hammering us must not flood the log: one line a second per kind of refusal.
-  const int64_t now = NowMs();
+  const int64_t now = reactor_.clock().MonoMs();
   Limit& l = limits_[kind];
   if (now - l.last_ms < 1000) {
     ++l.unlogged;

@@ -20,14 +20,12 @@ Mesh::Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::st
       opts_(opts),
       router_(ctx, zmq::socket_type::router) {}
 
-int64_t Mesh::NowMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+int64_t Mesh::NowMs() const {
+  return reactor_.clock().MonoMs();
 }
 
-int64_t Mesh::WallMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+int64_t Mesh::WallMs() const {
+  return reactor_.clock().WallMs();
 }
 
 int64_t Mesh::TakeInboundDelayMs() {

@@ -131,8 +131,8 @@ class Mesh {
   void Reconnect(const std::string& id, Peer& p, const char* why);
   void CheckPeers();
   void DeliverLocal();
-  static int64_t NowMs();
-  static int64_t WallMs();
+  int64_t NowMs() const;  // the reactor's clock
+  int64_t WallMs() const;
 
   zmq::context_t& ctx_;
   Reactor& reactor_;

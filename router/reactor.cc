@@ -12,7 +12,7 @@
 
 namespace meshchat::router {
 
-Reactor::Reactor() {
+Reactor::Reactor(const Clock& clock) : clock_(clock) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -29,8 +29,7 @@ Reactor::~Reactor() {
 }
 
 int64_t Reactor::NowMs() const {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  return clock_.MonoMs();
 }
 
 Status Reactor::AddFd(int fd, uint32_t events, FdCallback cb) {

@@ -8,6 +8,7 @@
 
 #include <zmq.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 
 namespace meshchat::router {
@@ -25,7 +27,9 @@ class Reactor {
   using Callback = std::function<void()>;
   using TimerId = uint64_t;
 
-  Reactor();  // throws std::system_error if epoll/eventfd cannot be created (start-up only)
+  // Timers, and everything built on this loop (mesh heartbeats, client deadlines), read time
+  // from `clock`. Throws std::system_error if epoll/eventfd cannot be created (start-up only).
+  explicit Reactor(const Clock& clock = DefaultClock());
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -54,6 +58,7 @@ class Reactor {
   // Makes the current or next wait return at once (work was queued outside any fd).
   void Wake();
   bool stopping() const { return stopping_; }
+  const Clock& clock() const { return clock_; }
   // Nanoseconds the loop has spent waiting for events (cumulative): busy = wall - idle.
   int64_t idle_ns() const { return idle_ns_; }
   static int64_t MonoNs();
@@ -72,9 +77,10 @@ class Reactor {
   int RunTimers();  // returns ms until the next timer (-1 = none)
   bool DrainZmq();  // returns true if a socket still has messages waiting
 
+  const Clock& clock_;
   int epfd_ = -1;
   int wakefd_ = -1;
-  volatile bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // lock-free: Stop() is called from signal handlers
   int64_t idle_ns_ = 0;
   std::unordered_map<int, FdCallback> fds_;
   std::vector<ZmqReader> zmq_readers_;

@@ -1,10 +1,10 @@
-// Records peers send over reliable channels (nodes/records.h) and the revocation list: any
+// Records peers send over reliable channels (nodes/shard/records.h) and the revocation list: any
 // bytes decode or are refused without crashing; what decodes re-encodes to the same record.
 #include <cstdint>
 #include <string>
 
-#include "nodes/records.h"
-#include "nodes/revocations.h"
+#include "nodes/gateway/revocations.h"
+#include "nodes/shard/records.h"
 #include "tests/fuzz/fuzz_check.h"
 
 using namespace meshchat::nodes;

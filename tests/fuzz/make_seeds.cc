@@ -12,7 +12,7 @@
 #include "codec/media_messages.h"
 #include "codec/presence_messages.h"
 #include "codec/token.h"
-#include "nodes/records.h"
+#include "nodes/shard/records.h"
 
 using namespace meshchat::codec;
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
 // Adding and removing session and group nodes of a running cluster while clients chat: the
-// keys that move are handed over (nodes/handover.h) and every acknowledged message reaches
+// keys that move are handed over (nodes/shard/handover.h) and every acknowledged message reaches
 // its recipients exactly once and in order, including a recipient who is offline throughout.
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-// Overload (nodes/load_levels.h) with real processes: a session node driven past what it is
+// Overload (nodes/runtime/load_levels.h) with real processes: a session node driven past what it is
 // configured to take sheds hints first, keeps core messages flowing, loses no acknowledged
 // message, and returns to normal by itself.
 #include <catch2/catch.hpp>

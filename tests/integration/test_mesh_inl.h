@@ -18,7 +18,8 @@ T Expect(client::ChatClient& c, int timeout_ms) {
     INFO(ev.status().ToString());
     REQUIRE(ev.ok());
     if (auto* t = std::get_if<T>(&*ev)) return *t;
-    if (auto* e = std::get_if<codec::Error>(&*ev)) UNSCOPED_INFO("skipped error: " << client::Describe(*e));
+    if (auto* e = std::get_if<codec::Error>(&*ev))
+      UNSCOPED_INFO("skipped error: " << client::Describe(*e));
   }
 }
 

@@ -1,7 +1,7 @@
 // ReliableChannel on its own: two ends on in-memory stores, envelopes passed by hand.
 #include <catch2/catch.hpp>
 
-#include "nodes/channel.h"
+#include "nodes/shard/channel.h"
 #include "store/mem_kv_store.h"
 
 using namespace meshchat;

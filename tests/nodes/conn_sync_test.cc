@@ -13,8 +13,8 @@
 #include "codec/client_messages.h"
 #include "codec/conn_sync.h"
 #include "codec/token.h"
-#include "nodes/gateway_core.h"
-#include "nodes/session_core.h"
+#include "nodes/gateway/gateway_core.h"
+#include "nodes/session/session_core.h"
 #include "store/mem_kv_store.h"
 
 using namespace meshchat;

@@ -6,7 +6,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/token.h"
-#include "nodes/gateway_core.h"
+#include "nodes/gateway/gateway_core.h"
 
 using namespace meshchat;
 using namespace meshchat::codec;

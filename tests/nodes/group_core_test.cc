@@ -5,7 +5,7 @@
 #include <set>
 
 #include "codec/presence_messages.h"
-#include "nodes/group_core.h"
+#include "nodes/group/group_core.h"
 #include "router/hash_ring.h"
 #include "store/mem_kv_store.h"
 

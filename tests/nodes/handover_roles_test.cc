@@ -1,12 +1,12 @@
-// Keys of presence and media nodes moving when their ring changes (nodes/handover.h), without
+// Keys of presence and media nodes moving when their ring changes (nodes/shard/handover.h), without
 // sockets: the nodes of one role and a session node's channel wired by hand.
 #include <catch2/catch.hpp>
 
 #include "client/media_transfer.h"
-#include "nodes/handover.h"
-#include "nodes/media_core.h"
-#include "nodes/presence_core.h"
-#include "nodes/records.h"
+#include "nodes/media/media_core.h"
+#include "nodes/presence/presence_core.h"
+#include "nodes/shard/handover.h"
+#include "nodes/shard/records.h"
 #include "store/mem_blob_store.h"
 #include "store/mem_kv_store.h"
 #include "tests/nodes/shard_harness.h"

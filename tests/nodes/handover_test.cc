@@ -1,10 +1,10 @@
-// Keys moving between session shards when the ring changes (nodes/handover.h), without
+// Keys moving between session shards when the ring changes (nodes/shard/handover.h), without
 // sockets: shards take the new map one after the other while clients keep sending, and every
 // acknowledged message still reaches its recipient once and in order.
 #include <catch2/catch.hpp>
 
-#include "nodes/handover.h"
-#include "nodes/records.h"
+#include "nodes/shard/handover.h"
+#include "nodes/shard/records.h"
 #include "store/mem_kv_store.h"
 #include "tests/nodes/shard_harness.h"
 

@@ -4,8 +4,8 @@
 
 #include "codec/presence_messages.h"
 #include "codec/token.h"
-#include "nodes/gateway_core.h"
-#include "nodes/load_levels.h"
+#include "nodes/gateway/gateway_core.h"
+#include "nodes/runtime/load_levels.h"
 #include "tests/nodes/shard_harness.h"
 
 using namespace meshchat;
@@ -91,13 +91,15 @@ TEST_CASE("load monitor: every signal counts, the worst decides - off stays norm
 
 TEST_CASE("load config from options, with clear errors", "[nodes][overload]") {
   nodes::LoadConfig c = nodes::LoadConfig::FromOptions(
-      {{"load_levels", "off"}, {"load_lag_ms", "5,20,40"}, {"load_hard_queue", "1000"}}, {});
+      nodes::NodeOptions::Parse({"load_levels=off", "load_lag_ms=5,20,40", "load_hard_queue=1000"}),
+      {});
   CHECK_FALSE(c.enabled);
   CHECK(c.lag_ms == std::array<double, 3>{5, 20, 40});
   CHECK(c.hard_queue == 1000);
   CHECK(c.queue == nodes::LoadConfig{}.queue);
   auto bad = [](const std::string& k, const std::string& v) {
-    CHECK_THROWS_WITH(nodes::LoadConfig::FromOptions({{k, v}}, {}), Catch::Contains(k));
+    CHECK_THROWS_WITH(nodes::LoadConfig::FromOptions(nodes::NodeOptions::Parse({k + "=" + v}), {}),
+                      Catch::Contains(k));
   };
   bad("load_lag_ms", "5,20");
   bad("load_lag_ms", "5,20,40,");

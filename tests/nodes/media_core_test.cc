@@ -4,8 +4,8 @@
 
 #include "client/media_transfer.h"
 #include "codec/token.h"
-#include "nodes/media_core.h"
-#include "nodes/records.h"
+#include "nodes/media/media_core.h"
+#include "nodes/shard/records.h"
 #include "store/mem_blob_store.h"
 #include "store/mem_kv_store.h"
 

@@ -1,8 +1,8 @@
 // PresenceCore on a fake clock: thresholds and throttling without sleeping.
 #include <catch2/catch.hpp>
 
-#include "nodes/presence_core.h"
-#include "nodes/records.h"
+#include "nodes/presence/presence_core.h"
+#include "nodes/shard/records.h"
 #include "store/mem_kv_store.h"
 
 using namespace meshchat;

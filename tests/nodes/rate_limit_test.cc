@@ -3,8 +3,8 @@
 
 #include "base/token_bucket.h"
 #include "codec/token.h"
-#include "nodes/address_limits.h"
-#include "nodes/gateway_core.h"
+#include "nodes/gateway/address_limits.h"
+#include "nodes/gateway/gateway_core.h"
 #include "tests/nodes/shard_harness.h"
 
 using namespace meshchat;

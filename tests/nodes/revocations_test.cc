@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include "codec/token.h"
-#include "nodes/gateway_core.h"
-#include "nodes/revocations.h"
+#include "nodes/gateway/gateway_core.h"
+#include "nodes/gateway/revocations.h"
 #include "tests/temp_dir.h"
 
 using namespace meshchat;

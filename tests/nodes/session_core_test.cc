@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "codec/media_messages.h"
-#include "nodes/records.h"
+#include "nodes/shard/records.h"
 #include "tests/nodes/shard_harness.h"
 
 using namespace meshchat;

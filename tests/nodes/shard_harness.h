@@ -15,7 +15,7 @@
 
 #include "codec/client_messages.h"
 #include "codec/history_messages.h"
-#include "nodes/session_core.h"
+#include "nodes/session/session_core.h"
 #include "router/hash_ring.h"
 #include "store/lmdb_kv_store.h"
 #include "store/mem_kv_store.h"

@@ -42,6 +42,19 @@ struct NodeThread {
   }
 };
 
+// Real time plus jumps: timers and heartbeats run as usual, and a test skips ahead instead
+// of sleeping through a timeout. Thread-safe: the loop reads it while the test jumps.
+class JumpingClock final : public Clock {
+ public:
+  int64_t WallMs() const override { return real_.WallMs() + skipped_.load(); }
+  int64_t MonoMs() const override { return real_.MonoMs() + skipped_.load(); }
+  void Jump(int64_t ms) { skipped_ += ms; }
+
+ private:
+  SystemClock real_;
+  std::atomic<int64_t> skipped_{0};
+};
+
 }  // namespace
 
 TEST_CASE("peers see each other, exchange envelopes in order, and talk to themselves",
@@ -193,9 +206,18 @@ TEST_CASE("a silent peer is declared down, and a restart is noticed", "[router][
     std::lock_guard<std::mutex> l(mu);
     events.push_back(std::move(s));
   };
+  auto seen = [&](const std::string& what) {  // waits up to 3 s of real time for an event
+    for (int i = 0; i < 300; ++i) {
+      {
+        std::lock_guard<std::mutex> l(mu);
+        if (std::find(events.begin(), events.end(), what) != events.end()) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
   MeshOptions fast;
-  fast.heartbeat_ms = 50;
-  fast.dead_after_ms = 300;
+  fast.heartbeat_ms = 50;  // the silence timeout stays the default 3.5 s: a's clock jumps it
 
   auto run_b = [&](uint64_t inc, int ms) {
     Reactor r;
@@ -204,24 +226,30 @@ TEST_CASE("a silent peer is declared down, and a restart is noticed", "[router][
     r.After(ms, [&] { r.Stop(); });
     r.Run();
   };
+  JumpingClock a_clock;
+  std::atomic<Reactor*> a_reactor{nullptr};
   std::thread a([&] {
-    Reactor r;
+    Reactor r(a_clock);
     Mesh mesh(ctx, r, map, "a", 1, fast);
     mesh.OnPeerUp(
         [&](const std::string& n, bool restarted) { log(n + (restarted ? " restarted" : " up")); });
     mesh.OnPeerDown([&](const std::string& n) { log(n + " down"); });
     mesh.Start();
-    r.After(2500, [&] { r.Stop(); });
+    a_reactor = &r;
     r.Run();
   });
-  std::thread b1([&] { run_b(100, 600); });
+  std::thread b1([&] { run_b(100, 400); });
   b1.join();
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // b silent: a declares it down
-  std::thread b2([&] { run_b(200, 600); });
+  REQUIRE(seen("b up"));
+  a_clock.Jump(fast.dead_after_ms + 500);  // b has been silent longer than the timeout
+  CHECK(seen("b down"));
+  std::thread b2([&] { run_b(200, 400); });
   b2.join();
+  CHECK(seen("b restarted"));
+  while (!a_reactor.load()) std::this_thread::yield();
+  a_reactor.load()->Stop();
   a.join();
   std::lock_guard<std::mutex> l(mu);
-  REQUIRE(events.size() >= 3);
   // On a loaded machine b1 may miss a heartbeat window and flap (down, up) before it stops:
   // what must hold is up first, a down while b was gone, and the new process seen as restarted.
   CHECK(events.front() == "b up");

@@ -1,6 +1,0 @@
-#include "nodes/gateway_service.h"
-
-int main(int argc, char** argv) {
-  using namespace meshchat;
-  return nodes::RunNode<nodes::GatewayService>(argc, argv, router::Role::kGateway);
-}

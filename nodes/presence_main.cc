@@ -1,6 +1,0 @@
-#include "nodes/presence_service.h"
-
-int main(int argc, char** argv) {
-  using namespace meshchat;
-  return nodes::RunNode<nodes::PresenceService>(argc, argv, router::Role::kPresence);
-}
