@@ -1,5 +1,6 @@
 // Writes the seed corpora under tests/fuzz/corpus/ from real encodings, so seeds follow the
 // codec. Run: build/bin/make_fuzz_seeds tests/fuzz/corpus
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -25,7 +26,10 @@ void Write(const fs::path& dir, const std::string& name, const std::string& byte
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) return 2;
+  if (argc != 2 || argv[1][0] == '-') {  // "--help" is not a corpus directory
+    std::fprintf(stderr, "usage: make_fuzz_seeds CORPUS_DIR (e.g. tests/fuzz/corpus)\n");
+    return 2;
+  }
   const fs::path root = argv[1];
   const fs::path frames = root / "fuzz_client_frame";
   Write(frames, "hello", EncodeMessageFrame(Hello{1, "mc1.abc.def"}));
