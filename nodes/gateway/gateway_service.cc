@@ -19,22 +19,16 @@ ListenerConfig ListenerFor(const NodeContext& ctx) {
   // Output waiting for one client; over it the client is cut off (it reconnects and drains
   // its inbox). Keep it above the session's push byte window (1 MiB).
   const NodeOptions& o = ctx.options;
-  cfg.max_out_bytes =
-      static_cast<size_t>(o.Int("max_out_bytes", static_cast<int64_t>(cfg.max_out_bytes)));
+  cfg.max_out_bytes = o.Int("max_out_bytes", cfg.max_out_bytes);
   cfg.frame_deadline_ms = o.Int("frame_deadline_ms", cfg.frame_deadline_ms);
-  cfg.max_unauth_buffered = static_cast<size_t>(
-      o.Int("max_unauth_buffered", static_cast<int64_t>(cfg.max_unauth_buffered)));
+  cfg.max_unauth_buffered = o.Int("max_unauth_buffered", cfg.max_unauth_buffered);
   return cfg;
-}
-
-std::string Option(const NodeContext& ctx, const std::string& key) {
-  return ctx.options.Text(key);
 }
 
 // Clients speak TLS unless plain TCP is asked for by name (client_tls=off): a gateway
 // without a certificate does not start rather than fall back to plaintext.
 SslCtxPtr TlsFor(const NodeContext& ctx) {
-  const std::string mode = Option(ctx, "client_tls");
+  const std::string mode = ctx.options.Text("client_tls");
   if (mode == "off") {
     // Asked for by name (a development mesh on loopback, a test network): said, not warned.
     spdlog::info(
@@ -42,7 +36,7 @@ SslCtxPtr TlsFor(const NodeContext& ctx) {
         "the network readable");
     return nullptr;
   }
-  const std::string cert = Option(ctx, "tls_cert"), key = Option(ctx, "tls_key");
+  const std::string cert = ctx.options.Text("tls_cert"), key = ctx.options.Text("tls_key");
   if (cert.empty() || key.empty())
     throw std::runtime_error(
         "clients need TLS: give --opt tls_cert=FILE --opt tls_key=FILE (`meshctl tls-certs` "
@@ -132,14 +126,12 @@ void GatewayService::StartTls() {
   SslCtxPtr tls = TlsFor(ctx_);
   if (!tls) return;
   listener_.SetTls(std::move(tls));
-  tls_cert_ = Option(ctx_, "tls_cert");
-  tls_key_ = Option(ctx_, "tls_key");
+  tls_cert_ = ctx_.options.Text("tls_cert");
+  tls_key_ = ctx_.options.Text("tls_key");
   tls_stamp_ = {ModifiedNs(tls_cert_), ModifiedNs(tls_key_)};
   // Certificate renewal without a restart: when the files change, new connections get the
   // new ones (a broken pair is logged and the old one kept). Connections go on as they are.
-  int64_t every_ms = 10'000;
-  every_ms = ctx_.options.Int("tls_reload_ms", every_ms);
-  ctx_.reactor.Every(every_ms, [this] {
+  ctx_.reactor.Every(ctx_.options.Int("tls_reload_ms", 10'000), [this] {
     const std::pair<int64_t, int64_t> stamp{ModifiedNs(tls_cert_), ModifiedNs(tls_key_)};
     if (stamp == tls_stamp_) return;
     tls_stamp_ = stamp;

@@ -285,7 +285,7 @@ Status GroupCore::HandleSend(const codec::Envelope& env, Effects& fx) {
   for (const auto& [user, info] : **members) audience.push_back(user);
   if (Status s = Publish(m.group, *meta, std::move(e), audience, fx); !s.ok()) return s;
   // The sender has its own message: its cursors pass it (when they had reached it).
-  if (Status s = MoveCursor(m.group, env.stamp.user, 0, 0); !s.ok()) return s;
+  if (Status s = MoveCursor(m.group, env.stamp.user, 0, 0, seq); !s.ok()) return s;
   if (Status s =
           kv_.Put(kDedupTable, dedup, EncodeUints({seq, static_cast<uint64_t>(clock_.WallMs())}));
       !s.ok())

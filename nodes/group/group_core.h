@@ -101,8 +101,9 @@ class GroupCore {
   // delivered), then past the user's own messages that follow each: a sender has its own
   // messages from the moment they are stored (its only device is never pushed them), so they
   // count as delivered to and read by it, in receipts and for trimming.
+  // `just_sent`: the sequence of a message the user just sent (0: a cursor update).
   Status MoveCursor(const std::string& group, const std::string& user, uint64_t delivered,
-                    uint64_t read);
+                    uint64_t read, uint64_t just_sent = 0);
   // The end of the run of `user`'s own (non-system) messages directly after `at` in the log.
   Result<uint64_t> PastOwn(const std::string& group, const std::string& user, uint64_t at);
 

@@ -123,7 +123,7 @@ Result<uint64_t> GroupCore::PastOwn(const std::string& group, const std::string&
 }
 
 Status GroupCore::MoveCursor(const std::string& group, const std::string& user, uint64_t delivered,
-                             uint64_t read) {
+                             uint64_t read, uint64_t just_sent) {
   const std::string key = group + '\0' + user;
   std::vector<uint64_t> cur{0, 0};
   if (auto v = kv_.Get(kCursorTable, key); v.ok()) {
@@ -131,10 +131,16 @@ Status GroupCore::MoveCursor(const std::string& group, const std::string& user, 
   } else if (v.status().code() != Code::kNotFound) {
     return v.status();
   }
+  // A cursor never rests just before one of the user's own messages, so right after a send the
+  // only own message that can follow it is the one just sent: no need to read the log.
+  auto past = [&](uint64_t at) -> Result<uint64_t> {
+    if (just_sent != 0) return at + 1 == just_sent ? just_sent : at;
+    return PastOwn(group, user, at);
+  };
   // Cursors only move forward; read implies delivered.
-  auto r = PastOwn(group, user, std::max(cur[1], read));
+  auto r = past(std::max(cur[1], read));
   if (!r.ok()) return r.status();
-  auto d = PastOwn(group, user, std::max({cur[0], delivered, *r}));
+  auto d = past(std::max({cur[0], delivered, *r}));
   if (!d.ok()) return d.status();
   if (*d == cur[0] && *r == cur[1]) return Status::Ok();
   if (Status s = kv_.Put(kCursorTable, key, EncodeUints({*d, *r})); !s.ok()) return s;

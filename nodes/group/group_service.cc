@@ -9,10 +9,8 @@ GroupService::GroupService(NodeContext& ctx)
         cfg.node_id = ctx.self.id;
         cfg.epoch = ctx.map.epoch;
         const NodeOptions& o = ctx.options;
-        cfg.member_cap =
-            static_cast<size_t>(o.Int("group_member_cap", static_cast<int64_t>(cfg.member_cap)));
-        cfg.large_group =
-            static_cast<size_t>(o.Int("large_group", static_cast<int64_t>(cfg.large_group)));
+        cfg.member_cap = o.Int("group_member_cap", cfg.member_cap);
+        cfg.large_group = o.Int("large_group", cfg.large_group);
         cfg.ttl_ms = o.Int("inbox_ttl_s", cfg.ttl_ms / 1000) * 1000;
         cfg.fanout_rate = o.Real("group_fanout_rate", cfg.fanout_rate);
         cfg.fanout_burst = o.Real("group_fanout_burst", cfg.fanout_burst);

@@ -11,12 +11,6 @@
 namespace meshchat::nodes {
 
 namespace {
-std::string Opt(const NodeContext& ctx, const std::string& key, const std::string& fallback) {
-  return ctx.options.Text(key, fallback);
-}
-}  // namespace
-
-namespace {
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -50,16 +44,16 @@ void TimedBlobStore::WriteMetrics(MetricsText& m) const {
 }
 
 MediaParts::MediaParts(const NodeContext& ctx) : media(ctx.map.IdsWithRole(router::Role::kMedia)) {
-  const std::string kind = Opt(ctx, "media", "localdir");
+  const std::string kind = ctx.options.Text("media", "localdir");
   std::unique_ptr<store::BlobStore> store;
   if (kind == "localdir") {
     store = std::make_unique<store::LocalDirBlobStore>(ctx.data_dir + "/media");
   } else if (kind == "rados") {
     store::RadosOptions o;
-    o.conf_file = Opt(ctx, "ceph_conf", "");
+    o.conf_file = ctx.options.Text("ceph_conf");
     if (o.conf_file.empty()) throw std::runtime_error("media=rados needs --opt ceph_conf=FILE");
-    o.pool = Opt(ctx, "ceph_pool", o.pool);
-    o.client = Opt(ctx, "ceph_user", o.client);
+    o.pool = ctx.options.Text("ceph_pool", o.pool);
+    o.client = ctx.options.Text("ceph_user", o.client);
     o.op_timeout_s = static_cast<int>(ctx.options.Int("ceph_timeout_s", 5));
     auto rados = std::make_unique<store::RadosBlobStore>(o);
     // Not fatal: the node serves (and chat flows) while Ceph is down; uploads get a
@@ -85,8 +79,8 @@ MediaService::MediaService(NodeContext& ctx)
             cfg.secret = ctx.secret;
             cfg.previous_secret = ctx.previous_secret;
             cfg.max_bytes = static_cast<uint64_t>(ctx.options.Int("max_mb", 64)) << 20;
-            cfg.http_base = Opt(ctx, "http_base", "");
-            if (auto types = Opt(ctx, "media_types", ""); !types.empty()) {
+            cfg.http_base = ctx.options.Text("http_base");
+            if (auto types = ctx.options.Text("media_types"); !types.empty()) {
               cfg.types.clear();  // comma-separated content types
               std::stringstream ss(types);
               for (std::string t; std::getline(ss, t, ',');)
@@ -118,7 +112,7 @@ void MediaService::WriteMetrics(MetricsText& m) const {
 
 void MediaService::Start() {
   DurableService<MediaCore>::Start();
-  const std::string listen = Opt(ctx_, "http_listen", "");
+  const std::string listen = ctx_.options.Text("http_listen");
   if (listen.empty()) return;
   std::string host;
   uint16_t port = 0;

@@ -5,6 +5,7 @@
 // the keys of other roles and does not read them.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,6 +25,12 @@ class NodeOptions {
   // The value of a declared key, or `fallback` when it is absent. Asking for an undeclared key,
   // or for one as another type than declared, is a programming error (std::logic_error).
   int64_t Int(std::string_view key, int64_t fallback) const;
+  // The same for an unsigned field (sizes, counts; the declared ranges fit it). Only unsigned:
+  // an int literal fallback must keep choosing the int64_t form (`Int(k, 2592000) * 1000`).
+  template <std::unsigned_integral T>
+  T Int(std::string_view key, T fallback) const {
+    return static_cast<T>(Int(key, static_cast<int64_t>(fallback)));
+  }
   double Real(std::string_view key, double fallback) const;
   std::string Text(std::string_view key, const std::string& fallback = "") const;
   const std::map<std::string, std::string, std::less<>>& values() const { return values_; }

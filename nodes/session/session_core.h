@@ -78,6 +78,9 @@ class SessionCore {
   Inboxes& inboxes() { return inboxes_; }
   const ReliableChannel& channel() const { return channel_; }
 
+  // user -> [mode]: the privacy of the asker's side of presence queries (session_forwarding.cc).
+  static constexpr std::string_view kPrivacyTable = "privacy";
+
  private:
   Status HandleChatMode(const codec::Envelope& env, Effects& fx);
   Status HandleHistory(const codec::Envelope& env, Effects& fx);
@@ -95,6 +98,7 @@ class SessionCore {
   bool CheckOwner(const std::string& from, const codec::Envelope& env, Effects& fx);
   Status HandleClientFrame(const codec::Envelope& env, Effects& fx);
   Status HandleSend(const codec::Envelope& env, Effects& fx);
+  // session_forwarding.cc: frames handed to the group and presence owners.
   Status HandleGroupFrame(const codec::Envelope& env, Effects& fx);
   Status HandlePresenceFrame(const codec::Envelope& env, Effects& fx);
   // Tells the user's presence node about user activity (throttled) or a connection change.

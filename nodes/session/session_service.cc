@@ -12,8 +12,7 @@ SessionService::SessionService(NodeContext& ctx)
         cfg.send_rate = o.Real("send_rate", cfg.send_rate);
         cfg.send_burst = o.Real("send_burst", cfg.send_burst);
         cfg.push_rto_initial_ms = o.Int("push_rto_ms", cfg.push_rto_initial_ms);
-        cfg.push_window_bytes = static_cast<size_t>(
-            o.Int("push_window_bytes", static_cast<int64_t>(cfg.push_window_bytes)));
+        cfg.push_window_bytes = o.Int("push_window_bytes", cfg.push_window_bytes);
         cfg.secret = ctx.secret;
         cfg.previous_secret = ctx.previous_secret;
         auto core = std::make_unique<SessionCore>(

@@ -37,15 +37,15 @@ class DurableService : public Service {
     std::filesystem::create_directories(dir);
     store::LmdbOptions opts;
     opts.durable = false;  // commits are made durable by syncer_, off the loop thread
-    opts.writemap = Option("lmdb_writemap", 0) == 1;
-    opts.map_size = static_cast<size_t>(Option("lmdb_map_mb", 1024)) << 20;
+    opts.writemap = ctx_.options.Int("lmdb_writemap", 0) == 1;
+    opts.map_size = ctx_.options.Int("lmdb_map_mb", size_t{1024}) << 20;
     auto kv = store::LmdbKvStore::Open(dir, opts);
     if (!kv.ok()) throw std::runtime_error(kv.status().ToString());
     kv_ = std::move(kv).value();
     // 1 ms between fsyncs: measured on the 2-core test machine, it doubled chats per
     // CPU-second at 2-5k msg/s for ~3 ms more median latency (bench/README.md).
     syncer_ = std::make_unique<store::BackgroundSyncer>([env = &kv_->env()] { return env->Sync(); },
-                                                        Option("sync_interval_us", 1000));
+                                                        ctx_.options.Int("sync_interval_us", 1000));
     core_ = make(*kv_);
   }
 
@@ -121,9 +121,6 @@ class DurableService : public Service {
   }
   Core& core() { return *core_; }
   const Core& core() const { return *core_; }
-  int64_t Option(const std::string& key, int64_t fallback) const {
-    return ctx_.options.Int(key, fallback);
-  }
 
   // At the end of each loop turn, before the turn's effects join the open batch (presence:
   // publications, which are hints and wait for no disk).

@@ -1,6 +1,8 @@
 // --opt settings: one typed table, clear start-up errors.
 #include <catch2/catch.hpp>
 
+#include <type_traits>
+
 #include "nodes/runtime/node_options.h"
 
 using meshchat::nodes::NodeOptions;
@@ -9,6 +11,9 @@ TEST_CASE("node settings (--opt) are typed and checked at start-up", "[nodes][op
   auto o = NodeOptions::Parse({"max_out_bytes=2097152", "send_rate=12.5", "client_tls=off",
                                "tls_cert=/etc/gw.pem", "inbox_ttl_s=60"});
   CHECK(o.Int("max_out_bytes", 1) == 2'097'152);
+  CHECK(o.Int("max_out_bytes", size_t{1}) == size_t{2'097'152});  // a size_t field
+  // An int literal fallback gives int64_t, so `Int(k, 2592000) * 1000` cannot overflow an int.
+  static_assert(std::is_same_v<decltype(o.Int("retention_s", 2592000)), int64_t>);
   CHECK(o.Real("send_rate", 1) == 12.5);
   CHECK(o.Text("client_tls") == "off");
   CHECK(o.Text("tls_cert") == "/etc/gw.pem");
