@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -50,6 +51,9 @@ std::vector<long> MeshPids(const std::string& var_dir, const std::string& id_pre
     long pid = 0;
     if (in >> pid && pid > 0 && kill(static_cast<pid_t>(pid), 0) == 0) out.push_back(pid);
   }
+  // Co-hosted nodes (meshchat-node) share one process: count it once.
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

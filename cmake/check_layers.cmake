@@ -17,8 +17,9 @@ set(allowed_nodes/gateway "net;${role_arrows}")
 foreach(role session group presence media)
   set(allowed_nodes/${role} "${role_arrows}")
 endforeach()
+set(allowed_nodes/host "nodes/gateway;nodes/session;nodes/group;nodes/presence;nodes/media;${role_arrows}")
 set(folders base codec store router client net ops bench nodes/runtime nodes/shard nodes/gateway
-  nodes/session nodes/group nodes/presence nodes/media)
+  nodes/session nodes/group nodes/presence nodes/media nodes/host)
 
 set(bad "")
 foreach(folder ${folders})

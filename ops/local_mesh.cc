@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <zmq.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -236,9 +237,18 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
     }
     for (const auto& kv : o.node_opts) opts << kv << "\n";
   }
+  // One process for every node unless --split: co-hosted nodes reach each other in memory.
+  fs::remove(var_ + "/processes");
+  if (!o.split) {
+    std::ofstream procs(var_ + "/processes");
+    for (const auto& n : map.nodes) procs << n.id << (&n == &map.nodes.back() ? "\n" : " ");
+  }
   std::vector<std::pair<std::string, pid_t>> started;
+  std::set<std::string> spawned;
   for (const auto& n : map.nodes) {
-    auto pid = Spawn(n);
+    if (spawned.count(n.id)) continue;
+    for (const auto& id : ProcessOf(n.id)) spawned.insert(id);
+    auto pid = Spawn(n, map);
     if (!pid.ok()) return pid.status();
     started.emplace_back(n.id, *pid);
   }
@@ -277,31 +287,66 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   return Status::Ok();
 }
 
-Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
-  const std::string exe = SelfDir() + "/meshchat-" + router::RoleName(n.role);
-  const std::string logf = var_ + "/log/" + n.id + ".log";
+std::vector<std::string> LocalMesh::ProcessOf(const std::string& id) const {
+  std::ifstream in(var_ + "/processes");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> ids;
+    for (std::string w; words >> w;) ids.push_back(w);
+    if (std::find(ids.begin(), ids.end(), id) != ids.end()) return ids;
+  }
+  return {id};
+}
+
+Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n, const router::ClusterMap& map) const {
+  const std::vector<std::string> ids = ProcessOf(n.id);
+  const bool host = ids.size() > 1;
+  for (const auto& id : ids)
+    if (!map.Find(id))
+      return Status(Code::kNotFound, "node " + id + " of " + var_ + "/processes is not in the map");
+  const std::string exe =
+      SelfDir() + "/meshchat-" + (host ? std::string("node") : router::RoleName(n.role));
+  // Co-hosted nodes write one log, the first node's; the others' log names link to it.
+  const std::string logf = var_ + "/log/" + ids.front() + ".log";
+  for (size_t i = 1; i < ids.size(); ++i) {
+    const std::string link = var_ + "/log/" + ids[i] + ".log";
+    std::error_code ec;
+    fs::remove(link, ec);
+    fs::create_symlink(ids.front() + ".log", link, ec);
+  }
   // A launch prefix for this node, if var/wrap/ID names one (one word a line): how chaos
   // scripts run a node under faketime or inside a network namespace.
   std::vector<std::string> args;
   {
-    std::ifstream wrap(var_ + "/wrap/" + n.id);
+    std::ifstream wrap(var_ + "/wrap/" + ids.front());
     for (std::string word; std::getline(wrap, word);)
       if (!word.empty()) args.push_back(word);
   }
-  for (const std::string& a :
-       {exe, std::string("--map"), map_path(), std::string("--id"), n.id, std::string("--data"),
-        var_ + "/data", std::string("--secret-file"), secret_path()})
+  for (const std::string& a : {exe, std::string("--map"), map_path(), std::string("--data"),
+                               var_ + "/data", std::string("--secret-file"), secret_path()})
     args.push_back(a);
-  if (!n.curve.empty()) {
-    args.push_back("--key-file");
-    args.push_back(key_path(n.id));
+  for (const auto& id : ids) {
+    args.push_back("--id");
+    args.push_back(id);
   }
-  for (const std::string& file : {var_ + "/node.opts", var_ + "/opts/" + n.id + ".opts"}) {
-    std::ifstream opts(file);
+  if (!n.curve.empty()) {
+    args.push_back(host ? "--key-dir" : "--key-file");
+    args.push_back(host ? var_ + "/keys" : key_path(n.id));
+  }
+  {
+    std::ifstream opts(var_ + "/node.opts");
     for (std::string line; std::getline(opts, line);)
       if (!line.empty()) {
         args.push_back("--opt");
         args.push_back(line);
+      }
+  }
+  for (const auto& id : ids) {  // settings of one node only
+    std::ifstream opts(var_ + "/opts/" + id + ".opts");
+    for (std::string line; std::getline(opts, line);)
+      if (!line.empty()) {
+        args.push_back(host ? "--node-opt" : "--opt");
+        args.push_back(host ? id + ":" + line : line);
       }
   }
   pid_t pid = fork();
@@ -319,7 +364,7 @@ Result<pid_t> LocalMesh::Spawn(const router::NodeInfo& n) const {
     execvp(argv[0], argv.data());
     _exit(127);
   }
-  std::ofstream(var_ + "/run/" + n.id + ".pid") << pid << "\n";
+  for (const auto& id : ids) std::ofstream(var_ + "/run/" + id + ".pid") << pid << "\n";
   return pid;
 }
 
@@ -354,7 +399,7 @@ Status LocalMesh::StartNode(const std::string& id, std::string& log, bool wait_p
   if (!n) return {Code::kNotFound, "no node '" + id + "' in " + map_path()};
   if (ProcessAlive(ReadPid(var_ + "/run/" + id + ".pid")))
     return {Code::kExists, "node " + id + " is already running"};
-  auto pid = Spawn(*n);
+  auto pid = Spawn(*n, *map);
   if (!pid.ok()) return pid.status();
   // Ready = it answers and sees its peers; a peer that is down is reported, not waited for.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -484,7 +529,10 @@ Result<long> LocalMesh::KillNode(const std::string& id, int sig) {
 
 Result<int> LocalMesh::Down(std::string& log) {
   auto running = RunningNodes();
-  for (const auto& [id, pid] : running) kill(static_cast<pid_t>(pid), SIGTERM);
+  // One signal per process: a second one tells a node process to stop at once.
+  std::set<long> signalled;
+  for (const auto& [id, pid] : running)
+    if (signalled.insert(pid).second) kill(static_cast<pid_t>(pid), SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (const auto& [id, pid] : running) {
     if (!WaitExit(pid, deadline)) {

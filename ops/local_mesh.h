@@ -6,7 +6,9 @@
 //                     (how `chat` finds the mesh)
 //   tls/              with `up --tls`: development CA and gateway certificate (dev_certs.h)
 //   keys/ID.key       CURVE secret key of each node and of meshctl (operator.key), 0600
-//   run/ID.pid        pid of each node meshctl started
+//   run/ID.pid        pid of each node meshctl started (co-hosted nodes share one)
+//   processes         the nodes that share one process, a line each (absent: each node
+//                     runs alone); `up` writes it unless given --split
 //   log/ID.log        each node's log
 //   data/ID/          each node's data (LMDB)
 #pragma once
@@ -42,6 +44,10 @@ struct UpOptions {
   // Mesh links over CurveZMQ: a keypair per node and one for meshctl (var/keys/, 0600), the
   // public keys in the map. Off: plaintext links (benchmark comparisons).
   bool curve = true;
+  // Each node in a process of its own, as on a cluster of machines (chaos scenarios and tests
+  // that fault one node). Default: every node in one `meshchat-node` process, linked in
+  // memory (router/local_links.h): several times less CPU per chat on one machine.
+  bool split = false;
 };
 
 struct NodeState {
@@ -136,7 +142,11 @@ class LocalMesh {
   Result<std::string> Secret(bool create) const;
 
  private:
-  Result<pid_t> Spawn(const router::NodeInfo& n) const;
+  // Starts the process of `n`: its role binary, or meshchat-node with every node of its line
+  // in `processes` (all of which must be in `map`).
+  Result<pid_t> Spawn(const router::NodeInfo& n, const router::ClusterMap& map) const;
+  // The nodes that share a process with `id` (itself included, in the file's order).
+  std::vector<std::string> ProcessOf(const std::string& id) const;
   std::string var_;
 };
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <csignal>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "base/cluster_secret.h"
@@ -126,8 +127,10 @@ Status LocalMesh::RotateSecret(bool drop_old, std::string& log) {
     if (Status s = WriteSecret(secret_path(), *fresh, *current); !s.ok()) return s;
     log += "new secret signs from now on; the previous one is still accepted\n";
   }
+  std::set<long> restarted;  // co-hosted nodes share a process: restart it once
   for (const auto& [id, pid] : RunningNodes())
-    if (Status s = RestartNode(id, log); !s.ok()) return s;
+    if (restarted.insert(pid).second)
+      if (Status s = RestartNode(id, log); !s.ok()) return s;
   return Status::Ok();
 }
 

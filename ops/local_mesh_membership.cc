@@ -192,6 +192,15 @@ Status LocalMesh::RemoveNode(const std::string& id, std::string& log) {
   if (map->IdsWithRole(n->role).size() == 1 && !n->leaving)
     return {Code::kInvalid,
             std::string("cannot remove the last ") + router::RoleName(n->role) + " node"};
+  if (const auto together = ProcessOf(id); together.size() > 1) {
+    std::string others;
+    for (const auto& x : together)
+      if (x != id) others += (others.empty() ? "" : ", ") + x;
+    return {Code::kInvalid, id + " runs in one process with " + others +
+                                ": stopping it would stop them too. Membership changes need "
+                                "nodes in processes of their own (meshctl up --split, or one "
+                                "machine per node)"};
+  }
   router::ClusterMap next = *map;
   if (OwnsKeys(n->role) && !n->leaving) {
     // First it leaves the ring but stays in the mesh: it ships its rows to the new owners.

@@ -304,6 +304,9 @@ int main(int argc, char** argv) {
   bool no_curve = false;
   cup->add_flag("--no-curve", no_curve,
                 "plaintext mesh links (no CURVE keys); for comparisons on a closed host");
+  cup->add_flag("--split", up.split,
+                "each node in a process of its own (as on one machine per node); default: all "
+                "in one meshchat-node process, linked in memory");
   cup->add_flag("--tls", up.tls,
                 "clients over TLS with a development CA (VAR/tls/ca.pem); default plain TCP");
 

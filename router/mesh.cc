@@ -18,7 +18,13 @@ Mesh::Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::st
       self_(std::move(self_id)),
       incarnation_(incarnation),
       opts_(opts),
-      router_(ctx, zmq::socket_type::router) {}
+      router_(ctx, zmq::socket_type::router) {
+  if (opts_.local) opts_.local->Add(self_, this);
+}
+
+Mesh::~Mesh() {
+  if (opts_.local && opts_.local->Find(self_) == this) opts_.local->Remove(self_);
+}
 
 int64_t Mesh::NowMs() const {
   return reactor_.clock().MonoMs();
@@ -63,7 +69,8 @@ void Mesh::Start() {
 
 void Mesh::AddPeer(const NodeInfo& n) {
   Peer p;
-  Connect(n, p);
+  p.local = opts_.local ? opts_.local->Find(n.id) : nullptr;
+  if (!p.local) Connect(n, p);
   peers_.emplace(n.id, std::move(p));
 }
 
@@ -113,14 +120,18 @@ Status Mesh::Send(const std::string& node, codec::Envelope env) {
   env.incarnation = incarnation_;
   if (env.epoch == 0) env.epoch = map_.epoch;
   if (node == self_) {
-    if (local_.empty()) reactor_.Wake();
-    local_.push_back(std::move(env));
+    TakeLocal(self_, std::move(env));
     return Status::Ok();
   }
   auto it = peers_.find(node);
   if (it == peers_.end()) return {Code::kNotFound, "unknown node " + node};
   env.link = ++it->second.link_out;
   if (drop_ && drop_(node, env)) return Status::Ok();
+  if (it->second.local) {
+    ++stats_.sent;
+    it->second.local->TakeLocal(self_, std::move(env));
+    return Status::Ok();
+  }
   std::string encoded;
   codec::EncodeTo(env, encoded);
   it->second.queued.push_back(std::move(encoded));
@@ -165,6 +176,7 @@ Status Mesh::Reply(const std::string& routing_id, codec::Envelope env) {
         router_.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     if (!r1) return {Code::kUnavailable, "reply queue full"};
     router_.send(zmq::buffer(codec::Encode(env)), zmq::send_flags::dontwait);
+    reactor_.Touch(router_);  // a send outside the drain may consume the socket's edge
   } catch (const zmq::error_t& e) {
     // EHOSTUNREACH under ROUTER_MANDATORY: the requester is gone.
     return {Code::kUnavailable, std::string("reply failed: ") + e.what()};
@@ -220,6 +232,10 @@ void Mesh::Deliver(const std::string& from, std::string_view payload) {
     }
     return;
   }
+  Accept(from, std::move(env));
+}
+
+void Mesh::Accept(const std::string& from, codec::Envelope&& env) {
   ++stats_.received;
   if (auto it = peers_.find(from); it != peers_.end()) {
     Peer& p = it->second;
@@ -260,14 +276,22 @@ void Mesh::Deliver(const std::string& from, std::string_view payload) {
   if (on_envelope_) on_envelope_(from, std::move(env));
 }
 
+void Mesh::TakeLocal(const std::string& from, codec::Envelope&& env) {
+  if (local_.empty()) reactor_.Soon();  // same thread: the next turn must not sleep
+  local_.emplace_back(from, std::move(env));
+}
+
 void Mesh::DeliverLocal() {
   // Bounded per turn so a handler that keeps messaging itself cannot stall the loop.
   for (int i = 0; i < 4096 && !local_.empty(); ++i) {
-    codec::Envelope env = std::move(local_.front());
+    auto [from, env] = std::move(local_.front());
     local_.pop_front();
-    if (on_envelope_) on_envelope_(self_, std::move(env));
+    if (from != self_)
+      Accept(from, std::move(env));
+    else if (on_envelope_)
+      on_envelope_(self_, std::move(env));
   }
-  if (!local_.empty()) reactor_.Wake();  // more next turn, without sleeping
+  if (!local_.empty()) reactor_.Soon();  // more next turn, without sleeping
 }
 
 void Mesh::Heartbeat() {
@@ -284,7 +308,7 @@ void Mesh::HeartbeatTo(const std::string& id, const Peer& p) {
 
 void Mesh::Reconnect(const std::string& id, Peer& p, const char* why) {
   const NodeInfo* n = map_.Find(id);
-  if (!n) return;
+  if (!n || p.local) return;
   // Quiet while a peer is merely down (a link that never worked is made again every second).
   spdlog::log(p.worked ? spdlog::level::info : spdlog::level::debug, "link to {} made again: {}",
               id, why);

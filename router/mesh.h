@@ -11,7 +11,8 @@
 // and a send that fails loses its batch, so later envelopes can arrive after lost ones. The
 // receiver sees the jump (at the latest with the next heartbeat) and is told (OnLinkGap):
 // protocols whose receiver acts on order (pushes to clients, acked cumulatively) recover.
-// Envelopes addressed to this node itself are queued and delivered at the end of the turn.
+// Envelopes addressed to this node itself, or to a node co-hosted in this process on the same
+// reactor (router/local_links.h), are queued and delivered at the end of the turn.
 // Envelopes to a peer are queued during the turn and sent at its very end as one multipart
 // ZeroMQ message per peer (one envelope per part): under load, one wake-up of each side's
 // I/O thread carries many envelopes instead of one.
@@ -30,6 +31,7 @@
 #include "router/cluster_map.h"
 #include "router/curve.h"
 #include "router/inbound_delay.h"
+#include "router/local_links.h"
 #include "router/reactor.h"
 
 namespace meshchat::router {
@@ -42,6 +44,10 @@ struct MeshOptions {
   // (or an operator) its key belongs to. Empty: plaintext links. A ZapHandler on the same
   // context must be started first (router/curve.h).
   CurveKeys curve;
+  // Nodes co-hosted with this one (same process, same reactor): reached without ZeroMQ. The
+  // mesh registers itself on construction, so every co-hosted mesh must be constructed
+  // before the first one starts.
+  LocalLinks* local = nullptr;
 };
 
 struct MeshStats {
@@ -63,6 +69,9 @@ class Mesh {
 
   Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::string self_id,
        uint64_t incarnation, MeshOptions opts = {});
+  ~Mesh();
+  Mesh(const Mesh&) = delete;
+  Mesh& operator=(const Mesh&) = delete;
 
   // Binds the ROUTER, connects to every peer, starts heartbeats. Start-up: may throw on a
   // ZeroMQ error (e.g. the endpoint is taken).
@@ -100,6 +109,8 @@ class Mesh {
   const MeshStats& stats() const { return stats_; }
   // The worst wait of inbound envelopes since the last call, ms (router/inbound_delay.h).
   int64_t TakeInboundDelayMs();
+  // From a co-hosted mesh (LocalLinks): `env` from node `from`, handled at the end of the turn.
+  void TakeLocal(const std::string& from, codec::Envelope&& env);
 
  private:
   struct Peer {
@@ -115,6 +126,7 @@ class Mesh {
     bool worked = false;           // a send went through since the DEALER was made
     uint64_t link_out = 0;         // last link sequence stamped on an envelope to it
     uint64_t link_in = 0;          // last link sequence heard from it (its incarnation)
+    Mesh* local = nullptr;         // co-hosted: reached through LocalLinks, no DEALER
   };
   void AddPeer(const NodeInfo& n);
   // Makes the peer's DEALER (again): options, CURVE keys, connect.
@@ -125,6 +137,8 @@ class Mesh {
   bool Authentic(const std::string& from, const zmq::message_t& m);
   void Flush();
   void Deliver(const std::string& from, std::string_view payload);
+  // A decoded envelope from a peer: peer liveness, link sequence, heartbeats, then the handler.
+  void Accept(const std::string& from, codec::Envelope&& env);
   void Heartbeat();
   void HeartbeatTo(const std::string& id, const Peer& p);
   // CURVE: makes a broken link to a peer again (see CheckPeers).
@@ -142,7 +156,7 @@ class Mesh {
   MeshOptions opts_;
   zmq::socket_t router_;
   std::unordered_map<std::string, Peer> peers_;
-  std::deque<codec::Envelope> local_;
+  std::deque<std::pair<std::string, codec::Envelope>> local_;  // from self or co-hosted
   EnvelopeHandler on_envelope_;
   PeerUpHandler on_peer_up_;
   PeerDownHandler on_peer_down_;

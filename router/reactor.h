@@ -42,6 +42,9 @@ class Reactor {
   // it is called until it returns false, at most `batch` times per loop turn so one busy
   // socket cannot starve the others.
   void AddZmqReader(zmq::socket_t& socket, std::function<bool()> on_readable, int batch = 1024);
+  // A send, connect or option change on a reader's socket outside its own callback may have
+  // consumed its ZMQ_FD edge: the socket is drained in the next turn, which does not wait.
+  void Touch(zmq::socket_t& socket);
 
   TimerId Every(int64_t interval_ms, Callback cb);
   TimerId After(int64_t delay_ms, Callback cb);
@@ -57,6 +60,8 @@ class Reactor {
   void Stop();  // async-signal-safe
   // Makes the current or next wait return at once (work was queued outside any fd).
   void Wake();
+  // The same from the loop's own thread, without a syscall: the next turn does not wait.
+  void Soon() { soon_ = true; }
   bool stopping() const { return stopping_; }
   const Clock& clock() const { return clock_; }
   // Nanoseconds the loop has spent waiting for events (cumulative): busy = wall - idle.
@@ -72,6 +77,7 @@ class Reactor {
     zmq::socket_t* socket;
     std::function<bool()> cb;
     int batch;
+    bool ready;  // its edge fired (or it was touched) since it last returned EAGAIN
   };
   int64_t NowMs() const;
   int RunTimers();  // returns ms until the next timer (-1 = none)
@@ -81,6 +87,8 @@ class Reactor {
   int epfd_ = -1;
   int wakefd_ = -1;
   std::atomic<bool> stopping_{false};  // lock-free: Stop() is called from signal handlers
+  bool soon_ = false;
+  int64_t last_full_drain_ns_ = 0;
   int64_t idle_ns_ = 0;
   std::unordered_map<int, FdCallback> fds_;
   std::vector<ZmqReader> zmq_readers_;

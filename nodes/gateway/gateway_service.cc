@@ -262,6 +262,7 @@ void GatewayService::Subscribe(const router::NodeInfo& presence) {
   // Security options apply per connect: each publisher is checked against its own key.
   if (!ctx_.curve.empty()) router::MakeCurveClient(sub_, ctx_.curve, presence.curve);
   sub_.connect(presence.pub);
+  ctx_.reactor.Touch(sub_);  // outside the drain: may consume the socket's edge
 }
 
 void GatewayService::OnMapChanged(const router::ClusterMap& previous) {
@@ -278,6 +279,7 @@ void GatewayService::OnMapChanged(const router::ClusterMap& previous) {
       if (n.role == router::Role::kPresence && !before.count(n.pub)) Subscribe(n);
     for (const auto& ep : before)
       if (!now.count(ep)) sub_.disconnect(ep);
+    ctx_.reactor.Touch(sub_);
   } catch (const zmq::error_t& e) {  // a bad endpoint: presence hints from it are missed
     spdlog::error("following presence publishers of map epoch {}: {}", ctx_.map.epoch, e.what());
   }
@@ -312,6 +314,7 @@ void GatewayService::Apply() {
     for (const auto& u : fx.subscribe) sub_.set(zmq::sockopt::subscribe, u + std::string(1, '\0'));
     for (const auto& u : fx.unsubscribe)
       sub_.set(zmq::sockopt::unsubscribe, u + std::string(1, '\0'));
+    if (!fx.subscribe.empty() || !fx.unsubscribe.empty()) ctx_.reactor.Touch(sub_);
   }
 }
 

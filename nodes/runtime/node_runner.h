@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/clock.h"
@@ -74,13 +75,19 @@ class Service {
   virtual std::string Describe(const std::string& /*key*/) { return {}; }
 };
 
-using ServiceFactory = std::function<std::unique_ptr<Service>(NodeContext&)>;
+// The service for a node of `role`.
+using RoleFactory = std::function<std::unique_ptr<Service>(router::Role role, NodeContext&)>;
 
-int RunNodeMain(int argc, char** argv, router::Role role, const ServiceFactory& make);
+// A node process: flags, logging, signals, the reactor, and its nodes (nodes/runtime/
+// node_instance.h). With `role`, one node of that role (a role binary); without, the
+// `--id`s given, of any role the factory makes, co-hosted on one reactor thread and linked in
+// memory (router/local_links.h).
+int RunNodesMain(int argc, char** argv, std::optional<router::Role> role, const RoleFactory& make);
 
 template <typename S>
 int RunNode(int argc, char** argv, router::Role role) {
-  return RunNodeMain(argc, argv, role, [](NodeContext& ctx) { return std::make_unique<S>(ctx); });
+  return RunNodesMain(argc, argv, role,
+                      [](router::Role, NodeContext& ctx) { return std::make_unique<S>(ctx); });
 }
 
 // Requests only operators (meshctl) send: drain, map update, revoke, describe a user.

@@ -42,7 +42,8 @@ mesh_port() {  # the TCP port of a node's mesh endpoint
 
 # The cluster: a local mesh on loopback (several of each keyed role).
 cluster_up() {
-  meshctl up --gateways 2 --sessions 3 --groups 2 --presence 1 --media-nodes 1 "$@" >"$WORK/up.log" 2>&1 ||
+  # --split: every node a process of its own, as on one machine per node, so a fault hits one.
+  meshctl up --split --gateways 2 --sessions 3 --groups 2 --presence 1 --media-nodes 1 "$@" >"$WORK/up.log" 2>&1 ||
     { cat "$WORK/up.log" >&2; return 1; }
 }
 

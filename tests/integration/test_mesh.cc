@@ -31,11 +31,11 @@ int RunCommand(const std::string& cmd, std::string* output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-TestMesh::TestMesh(int gateways, int sessions, const std::string& extra)
+TestMesh::TestMesh(int gateways, int sessions, const std::string& extra, bool split)
     : var_(dir_.path() + "/var") {
   std::string out;
   const int rc = Meshctl("up --gateways " + std::to_string(gateways) + " --sessions " +
-                             std::to_string(sessions) + " " + extra,
+                             std::to_string(sessions) + (split ? " --split " : " ") + extra,
                          &out);
   INFO(out);
   REQUIRE(rc == 0);

@@ -17,8 +17,10 @@ std::string Bin(const std::string& name);  // path of a built executable
 
 class TestMesh {
  public:
-  // `extra` is appended to `meshctl up` (e.g. "--opt large_group=3").
-  TestMesh(int gateways = 2, int sessions = 2, const std::string& extra = "");
+  // `extra` is appended to `meshctl up` (e.g. "--opt large_group=3"). `split`: each node in a
+  // process of its own (`up --split`), so a test can fault one node; else meshctl's default,
+  // every node in one process.
+  TestMesh(int gateways = 2, int sessions = 2, const std::string& extra = "", bool split = true);
   ~TestMesh();
   TestMesh(const TestMesh&) = delete;
   TestMesh& operator=(const TestMesh&) = delete;
