@@ -4,6 +4,7 @@
 // completes the batch commits (no fsync of its own) and the next fsync starts, at least
 // `sync_interval_us` after the previous one. Effects wait until the fsync covering their batch
 // completes: nothing is acknowledged before it is durable, and the loop never waits for disk.
+// Effects marked `now` (nodes/shard/effects.h) depend on no write of this node and go at once.
 //
 // Core contract: Load(), OnEnvelope(from, env, fx), OnPeerUp(node, restarted, fx),
 // OnPeerDown(node), OnTick(fx), EndBatch(fx) (commits; clears fx on failure),
@@ -129,7 +130,13 @@ class DurableService : public Service {
  private:
   void EndTurn() {
     AfterTurn();
-    for (auto& m : fx_.mesh) open_fx_.mesh.push_back(std::move(m));
+    for (auto& m : fx_.mesh) {
+      if (!m.now) {
+        open_fx_.mesh.push_back(std::move(m));
+      } else if (Status st = ctx_.mesh.Send(m.node, std::move(m.env)); !st.ok()) {
+        spdlog::debug("mesh send to {} failed: {}", m.node, st.ToString());
+      }
+    }
     fx_.Clear();
     if (!syncing_) CommitOpenBatch();  // otherwise the batch grows until the fsync is done
   }

@@ -15,6 +15,11 @@ struct Effects {
     std::string node;
     codec::Envelope env;
     uint64_t fail_conn = 0;  // if the send fails, tell this client connection (0 = nobody)
+    // Depends on nothing this node has yet to make durable: a durable service sends it at
+    // the end of the turn, ahead of the batches waiting for their fsync. Only for envelopes
+    // of a kind that is always sent so (their order among themselves is kept) and whose order
+    // against the batched ones does not matter.
+    bool now = false;
   };
   struct Write {
     uint64_t conn;
