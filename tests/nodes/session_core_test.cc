@@ -440,3 +440,54 @@ TEST_CASE(
   s.AckAll(bob);
   CHECK(bv.pushes.size() == 40);
 }
+
+TEST_CASE("a send's deliver and the sent it answers need no fsync of the sender's shard",
+          "[nodes][inbox]") {
+  // They are marked `now` (nodes/shard/effects.h): the durable service sends them at the end
+  // of the turn. What the owner stores, and its answer, still wait for its batch.
+  Shards s({"s1", "s2", "s3"});
+  auto [a, b] = SpreadPair(s);
+  s.Connect(a, "phone", "gw1", 1);
+  const Stamp alice{a, "phone", 1, "gw1"};
+  const std::string& mine = s.Owner(a);
+  codec::Envelope e;
+  e.type = codec::MeshType::kClientFrame;
+  e.key = a;
+  e.stamp = alice;
+  e.ftype = static_cast<uint8_t>(codec::FrameType::kSend);
+  e.body = codec::Encode(codec::Send{b, 7, "hi"});
+  nodes::Effects fx;
+  s.core(mine).OnEnvelope("gw1", std::move(e), fx);
+  codec::Envelope deliver;
+  bool found = false;
+  for (auto& m : fx.mesh)
+    if (m.env.type == codec::MeshType::kDeliver) {
+      CHECK(m.now);
+      deliver = m.env;
+      found = true;
+    }
+  REQUIRE(found);
+  // The owner's answer is not `now` (what it answers for waits for its fsync) ...
+  const std::string owner = s.Owner(deliver.key);
+  nodes::Effects ofx;
+  s.core(owner).OnEnvelope(mine, std::move(deliver), ofx);
+  codec::Envelope result;
+  found = false;
+  for (auto& m : ofx.mesh)
+    if (m.env.type == codec::MeshType::kDeliverResult) {
+      CHECK_FALSE(m.now);
+      result = m.env;
+      found = true;
+    }
+  REQUIRE(found);
+  REQUIRE(s.core(owner).EndBatch(ofx).ok());
+  // ... and the sender's shard passes it on at once.
+  nodes::Effects sfx;
+  s.core(mine).OnEnvelope(owner, std::move(result), sfx);
+  REQUIRE(sfx.mesh.size() == 1);
+  CHECK(sfx.mesh[0].env.type == codec::MeshType::kToClient);
+  CHECK(sfx.mesh[0].env.ftype == static_cast<uint8_t>(codec::FrameType::kSent));
+  CHECK(sfx.mesh[0].now);
+  REQUIRE(s.core(mine).EndBatch(fx).ok());
+  REQUIRE(s.core(mine).EndBatch(sfx).ok());
+}
