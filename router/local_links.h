@@ -24,6 +24,7 @@ class LocalLinks {
     return it == meshes_.end() ? nullptr : it->second;
   }
   size_t size() const { return meshes_.size(); }
+  const std::unordered_map<std::string, Mesh*>& all() const { return meshes_; }
 
  private:
   std::unordered_map<std::string, Mesh*> meshes_;

@@ -23,7 +23,14 @@ Mesh::Mesh(zmq::context_t& ctx, Reactor& reactor, const ClusterMap& map, std::st
 }
 
 Mesh::~Mesh() {
-  if (opts_.local && opts_.local->Find(self_) == this) opts_.local->Remove(self_);
+  if (!opts_.local || opts_.local->Find(self_) != this) return;
+  opts_.local->Remove(self_);
+  for (const auto& [id, m] : opts_.local->all()) m->DropLocal(self_, this);
+}
+
+void Mesh::DropLocal(const std::string& node, const Mesh* mesh) {
+  if (auto it = peers_.find(node); it != peers_.end() && it->second.local == mesh)
+    it->second.local = nullptr;  // no DEALER either: Send refuses (see there)
 }
 
 int64_t Mesh::NowMs() const {
@@ -127,6 +134,8 @@ Status Mesh::Send(const std::string& node, codec::Envelope env) {
   if (it == peers_.end()) return {Code::kNotFound, "unknown node " + node};
   env.link = ++it->second.link_out;
   if (drop_ && drop_(node, env)) return Status::Ok();
+  if (!it->second.local && !it->second.dealer)
+    return {Code::kUnavailable, "co-hosted node " + node + " has stopped"};
   if (it->second.local) {
     ++stats_.sent;
     it->second.local->TakeLocal(self_, std::move(env));
@@ -308,7 +317,7 @@ void Mesh::HeartbeatTo(const std::string& id, const Peer& p) {
 
 void Mesh::Reconnect(const std::string& id, Peer& p, const char* why) {
   const NodeInfo* n = map_.Find(id);
-  if (!n || p.local) return;
+  if (!n || p.local || !p.dealer) return;  // co-hosted (or was): no link to make
   // Quiet while a peer is merely down (a link that never worked is made again every second).
   spdlog::log(p.worked ? spdlog::level::info : spdlog::level::debug, "link to {} made again: {}",
               id, why);

@@ -111,6 +111,8 @@ class Mesh {
   int64_t TakeInboundDelayMs();
   // From a co-hosted mesh (LocalLinks): `env` from node `from`, handled at the end of the turn.
   void TakeLocal(const std::string& from, codec::Envelope&& env);
+  // The co-hosted mesh of `node` is being destroyed (process shutdown): sends to it now fail.
+  void DropLocal(const std::string& node, const Mesh* mesh);
 
  private:
   struct Peer {

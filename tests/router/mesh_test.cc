@@ -386,3 +386,23 @@ TEST_CASE("a co-hosted mesh still reaches a node of another process over ZeroMQ"
   b.join();
   CHECK(b_received == 1);
 }
+
+TEST_CASE("a send to a co-hosted mesh that was destroyed fails instead of touching it",
+          "[router][mesh]") {
+  const ClusterMap map = TwoNodeMap();
+  zmq::context_t ctx_a, ctx_b;
+  Reactor r;
+  LocalLinks local;
+  MeshOptions opts;
+  opts.local = &local;
+  Mesh a(ctx_a, r, map, "a", 11, opts);
+  auto b = std::make_unique<Mesh>(ctx_b, r, map, "b", 22, opts);
+  a.Start();
+  b->Start();
+  codec::Envelope e;
+  e.type = codec::MeshType::kDeliver;
+  CHECK(a.Send("b", e).ok());
+  b.reset();  // shutdown order: one node's mesh goes before the other's
+  CHECK(local.size() == 1);
+  CHECK(a.Send("b", e).code() == Code::kUnavailable);
+}
