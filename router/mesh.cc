@@ -134,13 +134,13 @@ Status Mesh::Send(const std::string& node, codec::Envelope env) {
   if (it == peers_.end()) return {Code::kNotFound, "unknown node " + node};
   env.link = ++it->second.link_out;
   if (drop_ && drop_(node, env)) return Status::Ok();
-  if (!it->second.local && !it->second.dealer)
-    return {Code::kUnavailable, "co-hosted node " + node + " has stopped"};
   if (it->second.local) {
     ++stats_.sent;
     it->second.local->TakeLocal(self_, std::move(env));
     return Status::Ok();
   }
+  if (!it->second.dealer)  // was co-hosted, and its mesh is gone (DropLocal)
+    return {Code::kUnavailable, "co-hosted node " + node + " has stopped"};
   std::string encoded;
   codec::EncodeTo(env, encoded);
   it->second.queued.push_back(std::move(encoded));

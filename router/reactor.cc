@@ -177,12 +177,6 @@ int64_t Reactor::MonoNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-void Reactor::Wake() {
-  uint64_t one = 1;
-  ssize_t r = write(wakefd_, &one, sizeof one);
-  (void)r;
-}
-
 void Reactor::Stop() {
   stopping_ = true;
   uint64_t one = 1;

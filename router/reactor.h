@@ -58,9 +58,9 @@ class Reactor {
 
   void Run();
   void Stop();  // async-signal-safe
-  // Makes the current or next wait return at once (work was queued outside any fd).
-  void Wake();
-  // The same from the loop's own thread, without a syscall: the next turn does not wait.
+  // From the loop's own thread: work was queued outside any fd, so the next turn does not
+  // wait (no syscall; other threads signal through an fd of their own, as the fsync thread's
+  // eventfd).
   void Soon() { soon_ = true; }
   bool stopping() const { return stopping_; }
   const Clock& clock() const { return clock_; }

@@ -9,6 +9,9 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <map>
+
 #include "base/cluster_secret.h"
 #include "codec/client_messages.h"
 #include "nodes/runtime/last_error_sink.h"
@@ -83,20 +86,22 @@ int RunNodesMain(int argc, char** argv, std::optional<router::Role> role, const 
     router::LocalLinks local;
     // Every mesh is made (and registered in `local`) before the first one connects, so
     // co-hosted nodes reach each other in memory from the start.
+    std::map<std::string, std::vector<std::string>> own_opts;  // --node-opt, by node
+    for (const auto& o : node_opts) {
+      const auto colon = o.find(':');
+      if (colon == std::string::npos || colon == 0)
+        throw std::runtime_error("--node-opt '" + o + "': expected ID:KEY=VALUE");
+      const std::string id = o.substr(0, colon);
+      if (std::find(ids.begin(), ids.end(), id) == ids.end())
+        throw std::runtime_error("--node-opt '" + o + "': no node " + id + " runs here");
+      own_opts[id].push_back(o.substr(colon + 1));
+    }
     std::vector<std::unique_ptr<NodeInstance>> nodes;
     for (const auto& id : ids) {
       NodeArgs a = common;
       a.id = id;
       if (!key_dir.empty()) a.key_file = key_dir + "/" + id + ".key";
-      for (const auto& o : node_opts) {
-        const auto colon = o.find(':');
-        if (colon == std::string::npos || colon == 0)
-          throw std::runtime_error("--node-opt '" + o + "': expected ID:KEY=VALUE");
-        if (std::find(ids.begin(), ids.end(), o.substr(0, colon)) == ids.end())
-          throw std::runtime_error("--node-opt '" + o + "': no node " + o.substr(0, colon) +
-                                   " runs here");
-        if (o.substr(0, colon) == id) a.opts.push_back(o.substr(colon + 1));
-      }
+      for (const auto& kv : own_opts[id]) a.opts.push_back(kv);
       nodes.push_back(std::make_unique<NodeInstance>(a, role, make, reactor, clock,
                                                      host ? &local : nullptr, last_error));
     }

@@ -131,11 +131,10 @@ class DurableService : public Service {
   void EndTurn() {
     AfterTurn();
     for (auto& m : fx_.mesh) {
-      if (!m.now) {
+      if (m.now)
+        Send(m);
+      else
         open_fx_.mesh.push_back(std::move(m));
-      } else if (Status st = ctx_.mesh.Send(m.node, std::move(m.env)); !st.ok()) {
-        spdlog::debug("mesh send to {} failed: {}", m.node, st.ToString());
-      }
     }
     fx_.Clear();
     if (!syncing_) CommitOpenBatch();  // otherwise the batch grows until the fsync is done
@@ -163,6 +162,10 @@ class DurableService : public Service {
     ++batches_;
     syncing_ = true;
   }
+  void Send(Effects::MeshSend& m) {
+    if (Status s = ctx_.mesh.Send(m.node, std::move(m.env)); !s.ok())
+      spdlog::debug("mesh send to {} failed: {}", m.node, s.ToString());
+  }
   void OnDurable() {
     Status err;
     const uint64_t durable = syncer_->Durable(err);
@@ -180,9 +183,7 @@ class DurableService : public Service {
     }
     sync_latency_.Observe(static_cast<double>(ctx_.clock.MonoMs() - sync_started_ms_) / 1000);
     while (!waiting_.empty() && waiting_.front().first <= durable) {
-      for (auto& m : waiting_.front().second.mesh)
-        if (Status s = ctx_.mesh.Send(m.node, std::move(m.env)); !s.ok())
-          spdlog::debug("mesh send to {} failed: {}", m.node, s.ToString());
+      for (auto& m : waiting_.front().second.mesh) Send(m);
       waiting_.pop_front();
     }
     if (waiting_.empty()) {
