@@ -270,11 +270,21 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
     for (const auto& s : st) ready += s && s->peers_up == s->peers_total ? 1 : 0;
     if (ready == map.nodes.size()) break;
     if (std::chrono::steady_clock::now() > deadline) {
+      // Say which node lacks what, with its log's end: a test's var dir is gone after it fails.
+      std::string why;
+      for (size_t i = 0; i < st.size(); ++i) {
+        if (st[i] && st[i]->peers_up == st[i]->peers_total) continue;
+        why += "\n" + map.nodes[i].id + ": " +
+               (st[i] ? "sees " + std::to_string(st[i]->peers_up) + " of " +
+                            std::to_string(st[i]->peers_total) + " peers"
+                      : std::string("no status answer")) +
+               "; its log ends with:\n" + Tail(var_ + "/log/" + map.nodes[i].id + ".log", 4);
+      }
       std::string dummy;
       (void)Down(dummy);
       return {Code::kTimeout, "only " + std::to_string(ready) + " of " +
                                   std::to_string(map.nodes.size()) + " nodes became ready; see " +
-                                  var_ + "/log/"};
+                                  var_ + "/log/" + why};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
