@@ -18,6 +18,8 @@
 namespace meshchat::store {
 
 using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
+using RowFn =
+    std::function<bool(std::string_view table, std::string_view key, std::string_view value)>;
 
 class KvStore {
  public:
@@ -31,6 +33,13 @@ class KvStore {
   // Last key of the table that starts with `prefix`, or kNotFound.
   virtual Result<std::string> LastKeyWithPrefix(std::string_view table,
                                                 std::string_view prefix) = 0;
+  // Every row of every table in (table, key) byte order, from the first row after
+  // (after_table, after_key) (both empty: from the very first), until fn returns false. What a
+  // replica is copied from (nodes/shard/replication.h). Table names hold no '\0'.
+  virtual Status ScanRows(std::string_view after_table, std::string_view after_key,
+                          const RowFn& fn) = 0;
+  // Deletes every row of every table, in the current batch (a replica starting over).
+  virtual Status Clear() = 0;
   virtual Status Commit() = 0;
   virtual void Rollback() = 0;
   virtual bool dirty() const = 0;  // uncommitted writes pending

@@ -124,6 +124,28 @@ Result<std::string> LmdbKvStore::LastKeyWithPrefix(std::string_view table,
   return found.substr(table.size() + 1);
 }
 
+Status LmdbKvStore::ScanRows(std::string_view after_table, std::string_view after_key,
+                             const RowFn& fn) {
+  auto t = Main();
+  if (!t.ok()) return t.status();
+  const bool from_start = after_table.empty() && after_key.empty();
+  const std::string after = from_start ? std::string() : Prefixed(after_table, after_key);
+  return txn_->Scan(*t, after, [&](std::string_view k, std::string_view v) {
+    if (!from_start && k == after) return true;  // strictly after
+    const size_t sep = k.find('\0');
+    if (sep == std::string_view::npos) return true;  // not a table row (none are written)
+    return fn(k.substr(0, sep), k.substr(sep + 1), v);
+  });
+}
+
+Status LmdbKvStore::Clear() {
+  auto t = Main();
+  if (!t.ok()) return t.status();
+  dirty_ = true;
+  if (int rc = mdb_drop(txn_->raw(), *t, 0); rc) return LmdbStatus(rc, "clear");
+  return Status::Ok();
+}
+
 Status LmdbKvStore::Commit() {
   if (!txn_) return Status::Ok();
   Status s = dirty_ ? txn_->Commit() : Status::Ok();

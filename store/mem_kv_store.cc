@@ -52,6 +52,25 @@ Result<std::string> MemKvStore::LastKeyWithPrefix(std::string_view table, std::s
   return last;
 }
 
+Status MemKvStore::ScanRows(std::string_view after_table, std::string_view after_key,
+                            const RowFn& fn) {
+  const auto& tables = dirty_ ? working_ : committed_;
+  const bool from_start = after_table.empty() && after_key.empty();
+  for (auto t = tables.lower_bound(after_table); t != tables.end(); ++t) {
+    auto it = t->second.begin();
+    if (!from_start && t->first == after_table) it = t->second.upper_bound(after_key);
+    for (; it != t->second.end(); ++it)
+      if (!fn(t->first, it->first, it->second)) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status MemKvStore::Clear() {
+  Working("");
+  working_.clear();
+  return Status::Ok();
+}
+
 Status MemKvStore::Commit() {
   if (!dirty_) return Status::Ok();
   if (fail_next_) {

@@ -16,6 +16,9 @@ class MemKvStore final : public KvStore {
   Status Del(std::string_view table, std::string_view key) override;
   Status Scan(std::string_view table, std::string_view from, const ScanFn& fn) override;
   Result<std::string> LastKeyWithPrefix(std::string_view table, std::string_view prefix) override;
+  Status ScanRows(std::string_view after_table, std::string_view after_key,
+                  const RowFn& fn) override;
+  Status Clear() override;
   Status Commit() override;
   void Rollback() override;
   bool dirty() const override { return dirty_; }

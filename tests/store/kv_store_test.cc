@@ -3,6 +3,7 @@
 
 #include "store/lmdb_kv_store.h"
 #include "store/mem_kv_store.h"
+#include "store/recording_kv_store.h"
 #include "tests/temp_dir.h"
 
 using namespace meshchat;
@@ -49,6 +50,36 @@ void Suite(KvStore& kv) {
     CHECK(ReadBigEndian64(last->substr(2)) == 70000);
     CHECK(kv.LastKeyWithPrefix("q", "v").status().code() == Code::kNotFound);
   }
+  SECTION("every row of every table, in order, resumable after any row, and cleared") {
+    REQUIRE(kv.Put("b", "2", "b2").ok());
+    REQUIRE(kv.Put("a", "1", "a1").ok());
+    REQUIRE(kv.Put("b", "1", "b1").ok());
+    REQUIRE(kv.Put("ab", "", "ab-empty").ok());
+    REQUIRE(kv.Commit().ok());
+    auto rows = [&](std::string_view t, std::string_view k, size_t max) {
+      std::vector<std::string> got;
+      REQUIRE(kv.ScanRows(t, k, [&](std::string_view tt, std::string_view kk, std::string_view v) {
+                  got.push_back(std::string(tt) + "/" + std::string(kk) + "=" + std::string(v));
+                  return got.size() < max;
+                }).ok());
+      return got;
+    };
+    CHECK(rows("", "", 10) ==
+          std::vector<std::string>{"a/1=a1", "ab/=ab-empty", "b/1=b1", "b/2=b2"});
+    CHECK(rows("", "", 2) == std::vector<std::string>{"a/1=a1", "ab/=ab-empty"});
+    CHECK(rows("ab", "", 10) == std::vector<std::string>{"b/1=b1", "b/2=b2"});
+    CHECK(rows("a", "1", 1) == std::vector<std::string>{"ab/=ab-empty"});
+    CHECK(rows("b", "2", 10).empty());
+    REQUIRE(kv.Clear().ok());
+    REQUIRE(kv.Put("c", "1", "c1").ok());  // the batch that clears can write again
+    CHECK(rows("", "", 10) == std::vector<std::string>{"c/1=c1"});
+    kv.Rollback();
+    CHECK(rows("", "", 10).size() == 4);  // a clear is part of its batch
+    REQUIRE(kv.Clear().ok());
+    REQUIRE(kv.Commit().ok());
+    CHECK(rows("", "", 10).empty());
+    CHECK(kv.Get("a", "1").status().code() == Code::kNotFound);
+  }
 }
 
 }  // namespace
@@ -63,6 +94,48 @@ TEST_CASE("KvStore contract: LMDB", "[store]") {
 TEST_CASE("KvStore contract: in-memory", "[store]") {
   MemKvStore kv;
   Suite(kv);
+}
+
+TEST_CASE("a recording store keeps the writes of each committed batch, in order", "[store]") {
+  MemKvStore inner;
+  RecordingKvStore kv(inner);
+  REQUIRE(kv.Put("t", "a", "1").ok());
+  REQUIRE(kv.Commit().ok());
+  CHECK(kv.TakeCommitted().empty());  // off until switched on
+  kv.set_recording(true);
+  REQUIRE(kv.Put("t", "b", "2").ok());
+  REQUIRE(kv.Del("t", "a").ok());
+  CHECK(kv.pending_bytes() == 5);
+  REQUIRE(kv.Commit().ok());
+  auto ops = kv.TakeCommitted();
+  REQUIRE(ops.size() == 2);
+  CHECK(ops[0] == WriteOp{WriteOp::Kind::kPut, "t", "b", "2"});
+  CHECK(ops[1] == WriteOp{WriteOp::Kind::kDel, "t", "a", ""});
+  CHECK(kv.TakeCommitted().empty());  // taken
+  SECTION("a rolled-back or failed batch leaves nothing to send") {
+    REQUIRE(kv.Put("t", "c", "3").ok());
+    kv.Rollback();
+    REQUIRE(kv.Put("t", "d", "4").ok());
+    inner.FailNextCommit();
+    CHECK_FALSE(kv.Commit().ok());
+    CHECK(kv.TakeCommitted().empty());
+    CHECK(kv.pending_bytes() == 0);
+  }
+  SECTION("the writes replayed on another store give the same rows") {
+    REQUIRE(kv.Put("u", "x", "y").ok());
+    REQUIRE(kv.Clear().ok());
+    REQUIRE(kv.Put("u", "z", "w").ok());
+    REQUIRE(kv.Commit().ok());
+    ops = kv.TakeCommitted();
+    REQUIRE(ops.size() == 2);  // the clear drops what came before it in the batch
+    MemKvStore replica;
+    REQUIRE(replica.Put("old", "k", "v").ok());
+    for (const auto& op : ops) REQUIRE(ApplyWrite(replica, op).ok());
+    REQUIRE(replica.Commit().ok());
+    CHECK(replica.Get("old", "k").status().code() == Code::kNotFound);
+    CHECK(*replica.Get("u", "z") == "w");
+    CHECK(replica.Get("t", "b").status().code() == Code::kNotFound);  // cleared
+  }
 }
 
 TEST_CASE("LMDB store survives reopen and refuses writes past its map size", "[store]") {
