@@ -42,6 +42,9 @@ const char* MeshTypeName(uint8_t t) {
     case MeshType::kConnSyncDiff: return "conn_sync_diff";
     case MeshType::kPushResync: return "push_resync";
     case MeshType::kPushResyncOk: return "push_resync_ok";
+    case MeshType::kReplBatch: return "repl_batch";
+    case MeshType::kReplAck: return "repl_ack";
+    case MeshType::kReplHello: return "repl_hello";
   }
   return "unknown";
 }
@@ -95,7 +98,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
   MC_DECODE_TRY(ReadUint(&f[0], version));
   if (version != kEnvelopeVersion) return DecodeStatus::kMalformed;
   MC_DECODE_TRY(ReadUint(&f[1], type));
-  if (type == 0 || type > static_cast<uint64_t>(MeshType::kPushResyncOk))
+  if (type == 0 || type > static_cast<uint64_t>(MeshType::kReplHello))
     return DecodeStatus::kMalformed;
   out.type = static_cast<MeshType>(type);
   MC_DECODE_TRY(ReadUint(&f[2], out.incarnation));

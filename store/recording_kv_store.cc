@@ -4,22 +4,18 @@ namespace meshchat::store {
 
 Status ApplyWrite(KvStore& kv, const WriteOp& op) {
   switch (op.kind) {
-    case WriteOp::Kind::kPut:
-      return kv.Put(op.table, op.key, op.value);
-    case WriteOp::Kind::kDel:
-      return kv.Del(op.table, op.key);
-    case WriteOp::Kind::kClear:
-      return kv.Clear();
+    case WriteOp::Kind::kPut: return kv.Put(op.table, op.key, op.value);
+    case WriteOp::Kind::kDel: return kv.Del(op.table, op.key);
+    case WriteOp::Kind::kClear: return kv.Clear();
   }
   return {Code::kInvalid, "unknown write kind"};
 }
 
-Status RecordingKvStore::Put(std::string_view table, std::string_view key,
-                             std::string_view value) {
+Status RecordingKvStore::Put(std::string_view table, std::string_view key, std::string_view value) {
   Status s = inner_.Put(table, key, value);
   if (s.ok() && recording_) {
-    pending_.push_back({WriteOp::Kind::kPut, std::string(table), std::string(key),
-                        std::string(value)});
+    pending_.push_back(
+        {WriteOp::Kind::kPut, std::string(table), std::string(key), std::string(value)});
     pending_bytes_ += table.size() + key.size() + value.size();
   }
   return s;

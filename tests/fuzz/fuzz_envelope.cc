@@ -1,10 +1,11 @@
-// Mesh envelopes, node status and connection digests / lists: decode must not crash;
-// decode(encode(m)) == m.
+// Mesh envelopes, node status, connection digests / lists and replication batches: decode must not
+// crash; decode(encode(m)) == m.
 #include <cstdint>
 #include <string>
 
 #include "codec/conn_sync.h"
 #include "codec/envelope.h"
+#include "codec/replication_messages.h"
 #include "tests/fuzz/fuzz_check.h"
 
 using namespace meshchat::codec;
@@ -34,6 +35,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ConnList again;
     FUZZ_CHECK(Decode(Encode(l), again) == DecodeStatus::kOk);
     FUZZ_CHECK(again == l);
+  }
+  ReplBatch b;
+  if (Decode(in, b) == DecodeStatus::kOk) {
+    ReplBatch again;
+    FUZZ_CHECK(Decode(Encode(b), again) == DecodeStatus::kOk);
+    FUZZ_CHECK(again == b);
   }
   return 0;
 }

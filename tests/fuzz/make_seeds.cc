@@ -12,6 +12,7 @@
 #include "codec/history_messages.h"
 #include "codec/media_messages.h"
 #include "codec/presence_messages.h"
+#include "codec/replication_messages.h"
 #include "codec/token.h"
 #include "nodes/shard/records.h"
 
@@ -111,6 +112,12 @@ int main(int argc, char** argv) {
   digest.Add(71);
   Write(envs, "conn_digest", Encode(digest));
   Write(envs, "conn_list", Encode(ConnList{{7, 9}, {7, 71, 9}, {"alice", "bob", "carol"}}));
+  ReplBatch batch{3, 17, 0, true, false, {}};
+  batch.writes.push_back({ReplWrite::Kind::kPut, "inbox", std::string("bob\0\0\0\1", 7), "hi"});
+  batch.writes.push_back({ReplWrite::Kind::kDel, "outbox", "s2", ""});
+  Write(envs, "repl_batch", Encode(batch));
+  Write(envs, "repl_copy",
+        Encode(ReplBatch{3, 17, 0, false, true, {{ReplWrite::Kind::kClear, "", "", ""}}}));
 
   const fs::path tokens = root / "fuzz_token";
   Write(tokens, "valid_other_secret",
