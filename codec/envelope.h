@@ -57,8 +57,8 @@ enum class MeshType : uint8_t {
   kPushResyncOk = 35,   // session -> gateway: req echoed; every push after it starts over from
                         //   the devices' cursors
   kReplBatch = 36,      // shard primary -> replica: body = ReplBatch (codec/replication_messages.h)
-  kReplAck = 37,        // replica -> primary: req = batch durable, arg = epoch it follows
-  kReplHello = 38,      // replica -> primary: req = its last batch, arg = that batch's epoch
+  kReplAck = 37,        // replica -> primary: req = batch durable, arg = term it follows
+  kReplHello = 38,      // replica -> primary: req = its last batch, arg = that batch's term
 };
 const char* MeshTypeName(uint8_t t);
 

@@ -11,7 +11,7 @@ size_t EncodedSize(const ReplWrite& w) {
 std::string Encode(const ReplBatch& b) {
   std::string s;
   Writer w(s);
-  w.Map(6).Key("epoch").Uint(b.epoch).Key("seq").Uint(b.seq).Key("part").Uint(b.part);
+  w.Map(6).Key("term").Uint(b.term).Key("seq").Uint(b.seq).Key("part").Uint(b.part);
   w.Key("last").Bool(b.last).Key("copy").Bool(b.copy).Key("writes");
   w.Array(static_cast<uint32_t>(b.writes.size()));
   for (const auto& x : b.writes) {
@@ -58,12 +58,12 @@ DecodeStatus Decode(std::string_view body, ReplBatch& out) {
   return DecodeMap(
       body,
       [&](const MapView& m) {
-        MC_DECODE_TRY(ReadUint(m.Find("epoch"), out.epoch));
+        MC_DECODE_TRY(ReadUint(m.Find("term"), out.term));
         MC_DECODE_TRY(ReadUint(m.Find("seq"), out.seq));
         MC_DECODE_TRY(ReadUint(m.Find("part"), out.part));
         MC_DECODE_TRY(ReadBool(m.Find("last"), out.last));
         MC_DECODE_TRY(ReadBool(m.Find("copy"), out.copy));
-        if (out.epoch == 0 || (!out.copy && out.seq == 0)) return DecodeStatus::kMalformed;
+        if (out.term == 0 || (!out.copy && out.seq == 0)) return DecodeStatus::kMalformed;
         const msgpack::object* ws = m.Find("writes");
         if (!ws || ws->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
         if (ws->via.array.size > kMaxReplWrites) return DecodeStatus::kTooLarge;

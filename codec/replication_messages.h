@@ -4,8 +4,8 @@
 //
 //   kReplBatch   primary -> replica, body = ReplBatch
 //   kReplAck     replica -> primary, req = highest batch durable on the replica, arg = the
-//                epoch the replica follows (higher than the sender's: the sender is fenced)
-//   kReplHello   replica -> primary, req = the replica's last batch, arg = that batch's epoch
+//                term the replica follows (higher than the sender's: the sender is fenced)
+//   kReplHello   replica -> primary, req = the replica's last batch, arg = that batch's term
 //                (0, 0: empty); asks for what follows, or for a copy
 #pragma once
 
@@ -33,12 +33,12 @@ struct ReplWrite {
 };
 
 struct ReplBatch {
-  uint64_t epoch = 0;  // the primary's fencing epoch
-  uint64_t seq = 0;    // batch number in the shard's history (1, 2, ...); of a copy: the batch
-                       //   the copy is taken after
-  uint64_t part = 0;   // 0, 1, ... within the batch (a big batch is cut in parts)
-  bool last = true;    // the batch's (or the copy's) final part
-  bool copy = false;   // rows of a copy of the whole store; part 0 starts from nothing
+  uint64_t term = 0;  // the primary's fencing term
+  uint64_t seq = 0;   // batch number in the shard's history (1, 2, ...); of a copy: the batch
+                      //   the copy is taken after
+  uint64_t part = 0;  // 0, 1, ... within the batch (a big batch is cut in parts)
+  bool last = true;   // the batch's (or the copy's) final part
+  bool copy = false;  // rows of a copy of the whole store; part 0 starts from nothing
   std::vector<ReplWrite> writes;
   bool operator==(const ReplBatch&) const = default;
 };

@@ -30,7 +30,7 @@ Result<ReplPosition> LoadReplPosition(store::KvStore& kv) {
   auto v = kv.Get(kReplTable, kPosKey);
   if (v.ok()) {
     if (v->size() != 16) return Status(Code::kInvalid, "repl/pos is not 16 bytes");
-    pos.epoch = store::ReadBigEndian64(*v);
+    pos.term = store::ReadBigEndian64(*v);
     pos.seq = store::ReadBigEndian64(std::string_view(*v).substr(8));
   } else if (v.status().code() != Code::kNotFound) {
     return v.status();
@@ -43,14 +43,14 @@ Result<ReplPosition> LoadReplPosition(store::KvStore& kv) {
   return pos;
 }
 
-Status SaveReplPosition(store::KvStore& kv, uint64_t epoch, uint64_t seq) {
-  return kv.Put(kReplTable, kPosKey, store::BigEndian64(epoch) + store::BigEndian64(seq));
+Status SaveReplPosition(store::KvStore& kv, uint64_t term, uint64_t seq) {
+  return kv.Put(kReplTable, kPosKey, store::BigEndian64(term) + store::BigEndian64(seq));
 }
 
-Result<std::vector<std::string>> EncodeBatchParts(uint64_t epoch, uint64_t seq,
+Result<std::vector<std::string>> EncodeBatchParts(uint64_t term, uint64_t seq,
                                                   const std::vector<store::WriteOp>& writes) {
   std::vector<std::string> parts;
-  codec::ReplBatch b{epoch, seq, 0, false, false, {}};
+  codec::ReplBatch b{term, seq, 0, false, false, {}};
   size_t bytes = 0;
   auto flush = [&](bool last) {
     b.last = last;
@@ -100,7 +100,7 @@ void PrimaryReplication::OnCommitted(uint64_t seq, std::vector<store::WriteOp> w
                                      Effects& fx) {
   if (seq != seq_ + 1) spdlog::error("replication: batch {} after {}", seq, seq_);
   seq_ = seq;
-  auto parts = EncodeBatchParts(cfg_.epoch, seq, writes);
+  auto parts = EncodeBatchParts(cfg_.term, seq, writes);
   if (!parts.ok()) {
     // Nothing can carry it: replicas learn of the gap and ask for a copy, which fails the same
     // way until the row is gone; the primary goes on alone meanwhile (logged, counted).
@@ -142,7 +142,7 @@ void PrimaryReplication::StartCopy(const std::string& node, Replica& r, Effects&
 
 void PrimaryReplication::SendCopyParts(const std::string& node, Replica& r, Effects& fx) {
   while (!r.copy_done && r.copy_parts_sent - r.copy_parts_acked < cfg_.copy_window) {
-    codec::ReplBatch b{cfg_.epoch, seq_, r.copy_parts_sent, false, true, {}};
+    codec::ReplBatch b{cfg_.term, seq_, r.copy_parts_sent, false, true, {}};
     if (b.part == 0) b.writes.push_back({codec::ReplWrite::Kind::kClear, "", "", ""});
     size_t bytes = 0;
     bool more = false;
@@ -191,9 +191,9 @@ void PrimaryReplication::OnHello(const std::string& from, const codec::Envelope&
   auto it = replicas_.find(from);
   if (it == replicas_.end()) return;  // not a replica of this shard
   Replica& r = it->second;
-  const uint64_t seq = env.req, epoch = env.arg;
+  const uint64_t seq = env.req, term = env.arg;
   const bool complete = env.ftype == kAckComplete;
-  if (epoch > cfg_.epoch) {
+  if (term > cfg_.term) {
     fenced_ = true;
     return;
   }
@@ -207,9 +207,9 @@ void PrimaryReplication::OnHello(const std::string& from, const codec::Envelope&
     r.state = State::kUnknown;
     return;
   }
-  // A store that was never a replica (epoch 0) always gets a copy: the primary may hold rows
+  // A store that was never a replica (term 0) always gets a copy: the primary may hold rows
   // from before its first replicated batch, and a copy erases whatever the replica held.
-  const bool same_history = epoch == cfg_.epoch;
+  const bool same_history = term == cfg_.term;
   const bool in_log = seq == seq_ || (!log_.empty() && log_.front().seq <= seq + 1);
   if (!complete || !same_history || !in_log) {
     StartCopy(from, r, fx);
@@ -228,11 +228,11 @@ void PrimaryReplication::OnAck(const std::string& from, const codec::Envelope& e
   auto it = replicas_.find(from);
   if (it == replicas_.end()) return;
   Replica& r = it->second;
-  if (env.arg > cfg_.epoch) {
+  if (env.arg > cfg_.term) {
     (void)ReleasableUpTo();  // what was releasable before the fence stays so
     if (!fenced_)
-      spdlog::error("replication: {} follows epoch {}, newer than this primary's {}: fenced", from,
-                    env.arg, cfg_.epoch);
+      spdlog::error("replication: {} follows term {}, newer than this primary's {}: fenced", from,
+                    env.arg, cfg_.term);
     fenced_ = true;
     return;
   }
@@ -309,7 +309,7 @@ Status ReplicaReplication::Load() {
   auto pos = LoadReplPosition(kv_);
   if (!pos.ok()) return pos.status();
   pos_ = *pos;
-  followed_epoch_ = pos_.epoch;
+  followed_term_ = pos_.term;
   last_heard_ms_ = clock_.MonoMs();
   return Status::Ok();
 }
@@ -319,7 +319,7 @@ void ReplicaReplication::Hello(Effects& fx) {
   codec::Envelope env;
   env.type = codec::MeshType::kReplHello;
   env.req = pos_.complete ? pos_.seq : 0;
-  env.arg = pos_.complete ? pos_.epoch : 0;
+  env.arg = pos_.complete ? pos_.term : 0;
   env.ftype = pos_.complete ? kAckComplete : kAckIncomplete;
   fx.mesh.push_back({primary_, std::move(env), 0, true});
   AckApplied(fx);  // what it holds is durable once the batch carrying this ack is
@@ -329,7 +329,7 @@ void ReplicaReplication::AckApplied(Effects& fx) const {
   codec::Envelope env;
   env.type = codec::MeshType::kReplAck;
   env.req = pos_.seq;
-  env.arg = followed_epoch_;
+  env.arg = followed_term_;
   env.ftype = pos_.complete && !in_copy_ ? kAckComplete : kAckIncomplete;
   fx.mesh.push_back({primary_, std::move(env), 0, false});
 }
@@ -342,16 +342,16 @@ Status ReplicaReplication::OnBatch(const std::string& from, const codec::Envelop
     spdlog::warn("replication: malformed batch from {}", from);
     return Status::Ok();
   }
-  if (b.epoch < followed_epoch_) {
+  if (b.term < followed_term_) {
     ++refused_;
     codec::Envelope no;
     no.type = codec::MeshType::kReplAck;
     no.req = pos_.seq;
-    no.arg = followed_epoch_;
+    no.arg = followed_term_;
     fx.mesh.push_back({from, std::move(no), 0, true});
     return Status::Ok();
   }
-  followed_epoch_ = b.epoch;
+  followed_term_ = b.term;
   last_heard_ms_ = clock_.MonoMs();
   // One hello per gap, then one per kHelloEveryMs while the gap lasts.
   auto ask_again = [&] {
@@ -373,9 +373,9 @@ Status ReplicaReplication::OnBatch(const std::string& from, const codec::Envelop
       if (Status s = store::ApplyWrite(kv_, FromWire(w)); !s.ok()) return s;
     awaiting_resend_ = false;
     ++copy_parts_;
-    pos_.epoch = b.epoch;
+    pos_.term = b.term;
     pos_.seq = b.seq;
-    if (Status s = SaveReplPosition(kv_, pos_.epoch, pos_.seq); !s.ok()) return s;
+    if (Status s = SaveReplPosition(kv_, pos_.term, pos_.seq); !s.ok()) return s;
     if (b.last) {
       in_copy_ = false;
       pos_.complete = true;
@@ -387,7 +387,7 @@ Status ReplicaReplication::OnBatch(const std::string& from, const codec::Envelop
     codec::Envelope ack;
     ack.type = codec::MeshType::kReplAck;
     ack.req = copy_parts_;
-    ack.arg = followed_epoch_;
+    ack.arg = followed_term_;
     ack.ftype = kAckCopyPart;
     fx.mesh.push_back({from, std::move(ack), 0, true});
     return Status::Ok();
@@ -406,7 +406,7 @@ Status ReplicaReplication::OnBatch(const std::string& from, const codec::Envelop
   ++next_part_;
   if (b.last) {
     next_part_ = 0;
-    pos_.epoch = b.epoch;
+    pos_.term = b.term;
     pos_.seq = b.seq;
     AckApplied(fx);
   }

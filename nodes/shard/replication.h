@@ -28,20 +28,20 @@ namespace meshchat::nodes {
 
 inline constexpr char kReplTable[] = "repl";
 
-// Where a store stands in its shard's history: the last batch it holds and the epoch of the
+// Where a store stands in its shard's history: the last batch it holds and the term of the
 // primary that wrote it. `complete` is false while a copy is half applied.
 struct ReplPosition {
-  uint64_t epoch = 0;
+  uint64_t term = 0;
   uint64_t seq = 0;
   bool complete = true;
 };
 Result<ReplPosition> LoadReplPosition(store::KvStore& kv);
 // Writes repl/pos in the current batch (the primary does so in each batch it commits, so the
 // replicas, applying the batch's writes, store the same position).
-Status SaveReplPosition(store::KvStore& kv, uint64_t epoch, uint64_t seq);
+Status SaveReplPosition(store::KvStore& kv, uint64_t term, uint64_t seq);
 
 struct ReplicationConfig {
-  uint64_t epoch = 1;            // the primary's fencing epoch
+  uint64_t term = 1;             // the primary's fencing term
   size_t log_bytes = 64u << 20;  // recent batches kept to resend to a replica behind
   int64_t timeout_ms = 1500;     // an in-sync replica this late with an ack leaves the set
   size_t min_in_sync = 1;        // copies (the primary's included) a release needs
@@ -58,7 +58,7 @@ class PrimaryReplication {
   // The position the store was loaded at (the next batch is seq() + 1).
   void Start(uint64_t seq) { seq_ = released_ = seq; }
   uint64_t seq() const { return seq_; }
-  uint64_t epoch() const { return cfg_.epoch; }
+  uint64_t term() const { return cfg_.term; }
   // Batch `seq` (== seq() + 1) committed with `writes`: kept in the log and sent to every
   // replica that is streaming or copying.
   void OnCommitted(uint64_t seq, std::vector<store::WriteOp> writes, Effects& fx);
@@ -128,7 +128,7 @@ class PrimaryReplication {
 
 // Cuts `writes` into encoded ReplBatch parts of about kMaxReplPartBytes. kTooLarge if one
 // write alone does not fit an envelope.
-Result<std::vector<std::string>> EncodeBatchParts(uint64_t epoch, uint64_t seq,
+Result<std::vector<std::string>> EncodeBatchParts(uint64_t term, uint64_t seq,
                                                   const std::vector<store::WriteOp>& writes);
 
 class ReplicaReplication {
@@ -155,7 +155,7 @@ class ReplicaReplication {
   const Clock& clock_;
   std::string primary_;
   ReplPosition pos_;
-  uint64_t followed_epoch_ = 0;
+  uint64_t followed_term_ = 0;
   uint64_t next_part_ = 0;  // of the batch (or copy) being applied
   bool in_copy_ = false;    // copy parts are arriving
   uint64_t copy_parts_ = 0;

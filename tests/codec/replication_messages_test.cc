@@ -33,7 +33,7 @@ TEST_CASE("replication batches: limits and malformed input are refused", "[codec
   };
   auto with_write = [&](auto put_write) {
     return encode([&](Writer& w) {
-      w.Map(6).Key("epoch").Uint(1).Key("seq").Uint(1).Key("part").Uint(0);
+      w.Map(6).Key("term").Uint(1).Key("seq").Uint(1).Key("part").Uint(0);
       w.Key("last").Bool(true).Key("copy").Bool(false).Key("writes").Array(1);
       put_write(w);
     });
@@ -57,13 +57,13 @@ TEST_CASE("replication batches: limits and malformed input are refused", "[codec
                  w.Array(3).Uint(2).Str("t").Bin(std::string(kMaxReplKeyBytes + 1, 'k'));
                }),
                out) == DecodeStatus::kTooLarge);
-  // Epoch 0 is no primary's; batch 0 exists only as a copy's starting point.
+  // Term 0 is no primary's; batch 0 exists only as a copy's starting point.
   CHECK(Decode(Encode(ReplBatch{0, 1, 0, true, false, {}}), out) == DecodeStatus::kMalformed);
   CHECK(Decode(Encode(ReplBatch{1, 0, 0, true, false, {}}), out) == DecodeStatus::kMalformed);
   CHECK(Decode(std::string("\xdd\xff\xff\xff\xff", 5), out) != DecodeStatus::kOk);
   CHECK(Decode(std::string(kMaxEnvelopeBody + 1, '\x90'), out) == DecodeStatus::kTooLarge);
   const std::string many = encode([](Writer& w) {
-    w.Map(6).Key("epoch").Uint(1).Key("seq").Uint(1).Key("part").Uint(0);
+    w.Map(6).Key("term").Uint(1).Key("seq").Uint(1).Key("part").Uint(0);
     w.Key("last").Bool(true).Key("copy").Bool(false).Key("writes").Array(kMaxReplWrites + 1);
     for (size_t i = 0; i <= kMaxReplWrites; ++i) w.Array(3).Uint(2).Str("t").Bin("k");
   });

@@ -33,7 +33,7 @@ struct Shard {
     for (const auto& [k, v] : rows)
       REQUIRE((v.empty() ? pkv.Del("t", k) : pkv.Put("t", k, v)).ok());
     const uint64_t seq = primary.seq() + 1;
-    REQUIRE(SaveReplPosition(pkv, primary.epoch(), seq).ok());
+    REQUIRE(SaveReplPosition(pkv, primary.term(), seq).ok());
     REQUIRE(pkv.Commit().ok());
     Effects fx;
     primary.OnCommitted(seq, pkv.TakeCommitted(), fx);
@@ -119,7 +119,7 @@ TEST_CASE("replication: batches reach the replica in order and are released on i
   auto pos = LoadReplPosition(s.rkv);
   REQUIRE(pos.ok());
   CHECK(pos->seq == 3);
-  CHECK(pos->epoch == 1);
+  CHECK(pos->term == 1);
   CHECK(s.primary.Replicas().at(0).lag == 0);
 }
 
@@ -243,7 +243,7 @@ TEST_CASE("replication: with min_in_sync 2 nothing goes while the replica is out
   CHECK(s.primary.ReleasableUpTo() == 1);
 }
 
-TEST_CASE("replication: fencing: a replica that follows a newer epoch stops the old primary",
+TEST_CASE("replication: fencing: a replica that follows a newer term stops the old primary",
           "[replication]") {
   Shard s;
   Effects fx;
@@ -252,14 +252,14 @@ TEST_CASE("replication: fencing: a replica that follows a newer epoch stops the 
   s.Settle();
   s.Commit({{"a", "1"}});
   s.Settle();
-  // A newer primary (epoch 2) wrote batch 2 to this replica.
+  // A newer primary (term 2) wrote batch 2 to this replica.
   codec::ReplBatch newer{2, 2, 0, true, false, {{codec::ReplWrite::Kind::kPut, "t", "z", "9"}}};
   codec::Envelope env;
   env.type = MeshType::kReplBatch;
   env.body = codec::Encode(newer);
   REQUIRE(s.replica.OnBatch("p1", env, fx).ok());
   fx.Clear();
-  s.Commit({{"b", "2"}});  // the old primary's batch 2 (epoch 1): refused
+  s.Commit({{"b", "2"}});  // the old primary's batch 2 (term 1): refused
   s.Settle();
   CHECK(s.replica.refused() == 1);
   CHECK(s.primary.fenced());
