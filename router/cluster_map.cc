@@ -81,8 +81,20 @@ const NodeInfo* ClusterMap::Find(std::string_view id) const {
 std::vector<std::string> ClusterMap::IdsWithRole(Role r) const {
   std::vector<std::string> out;
   for (const auto& n : nodes)
-    if (n.role == r && !n.leaving) out.push_back(n.id);
+    if (n.role == r && !n.leaving && n.replica_of.empty()) out.push_back(n.id);
   return out;
+}
+
+std::vector<std::string> ClusterMap::ReplicasOf(std::string_view head) const {
+  std::vector<std::string> out;
+  for (const auto& n : nodes)
+    if (n.replica_of == head) out.push_back(n.id);
+  return out;
+}
+
+std::string ClusterMap::ShardOf(std::string_view id) const {
+  const NodeInfo* n = Find(id);
+  return n && !n->replica_of.empty() ? n->replica_of : std::string(id);
 }
 
 std::string ClusterMap::Serialize() const {
@@ -95,6 +107,7 @@ std::string ClusterMap::Serialize() const {
     if (!n.metrics.empty()) o << " metrics=" << n.metrics;
     if (n.joined != 0) o << " joined=" << n.joined;
     if (n.leaving) o << " leaving";
+    if (!n.replica_of.empty()) o << " replica-of=" << n.replica_of;
     if (!n.curve.empty()) o << " curve=" << codec::HexOf(n.curve);
     o << "\n";
   }
@@ -157,6 +170,10 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
             return LineError(lineno, "joined must be a positive epoch");
         } else if (w[i] == "leaving") {
           n.leaving = true;
+        } else if (k == "replica-of") {
+          n.replica_of = std::string(v);
+          if (!codec::IsValidId(n.replica_of) || n.replica_of == n.id)
+            return LineError(lineno, "replica-of must name another node");
         } else if (k == "curve") {
           if (!ParseCurveKey(v, n.curve))
             return LineError(lineno, "curve must be a public key of 64 hex digits (lowercase)");
@@ -199,6 +216,19 @@ Result<ClusterMap> ClusterMap::Parse(std::string_view text) {
     } else {
       return LineError(lineno, "unknown directive '" + std::string(w[0]) + "'");
     }
+  }
+  for (const auto& n : map.nodes) {
+    if (n.replica_of.empty()) continue;
+    const NodeInfo* head = map.Find(n.replica_of);
+    if (!head || head->role != n.role || !head->replica_of.empty())
+      return Status(Code::kInvalid, "cluster map: " + n.id + " is replica-of=" + n.replica_of +
+                                        ", which must be a node of role " + RoleName(n.role) +
+                                        " that is not itself a replica");
+    if (n.role == Role::kGateway)
+      return Status(Code::kInvalid, "cluster map: gateways hold no shard to replicate");
+    if (n.leaving || n.joined != 0 || head->leaving || head->joined != 0)
+      return Status(Code::kInvalid, "cluster map: replicated shards (" + n.id +
+                                        ") do not join or leave (not yet: docs/OPERATIONS.md)");
   }
   if (map.epoch == 0) return Status(Code::kInvalid, "cluster map: missing 'epoch N'");
   if (map.nodes.empty()) return Status(Code::kInvalid, "cluster map: no nodes");

@@ -6,8 +6,12 @@
 //   node gw1 gateway mesh=tcp://127.0.0.1:7101 client=127.0.0.1:7001
 //   node s1  session mesh=tcp://127.0.0.1:7201
 //   node p1  presence mesh=tcp://127.0.0.1:7301 pub=tcp://127.0.0.1:7302
+//   node s1r session mesh=tcp://127.0.0.1:7203 replica-of=s1   a copy of shard s1 (below)
 //   operator ops curve=HEX64        a CurveZMQ public key allowed to run meshctl against it
 //
+// Replicas (docs/ARCHITECTURE.md, "Replicated shards"): a keyed node (session, group,
+// presence, media) with `replica-of=HEAD` keeps a copy of HEAD's shard and owns no keys of
+// its own; rings are built from shard heads only, and the shard keeps the head's name.
 // With `curve=HEX64` (a CurveZMQ public key, 64 lowercase hex digits) on every node, mesh links are
 // encrypted and only listed keys are admitted (router/curve.h); without keys on any node they
 // are plaintext. A map where some nodes have keys and others not is refused.
@@ -41,7 +45,8 @@ struct NodeInfo {
   // a node being removed is `leaving` (it owns no keys and hands its rows over, then goes).
   uint64_t joined = 0;
   bool leaving = false;
-  std::string curve;  // CurveZMQ public key, 32 bytes (binary); empty: plaintext mesh
+  std::string replica_of;  // the shard (its head node's id) this node is a replica of
+  std::string curve;       // CurveZMQ public key, 32 bytes (binary); empty: plaintext mesh
   bool operator==(const NodeInfo&) const = default;
 };
 
@@ -60,8 +65,13 @@ struct ClusterMap {
   // Mesh links use CurveZMQ (every node has a key).
   bool curve() const { return !nodes.empty() && !nodes.front().curve.empty(); }
   const NodeInfo* Find(std::string_view id) const;
-  // The nodes of role `r` that own keys (leaving nodes do not): what rings are built from.
+  // The nodes of role `r` that own keys (leaving nodes and replicas do not): what rings are
+  // built from. Each is also the name of its shard.
   std::vector<std::string> IdsWithRole(Role r) const;
+  // The replicas of shard `head`, in map order.
+  std::vector<std::string> ReplicasOf(std::string_view head) const;
+  // The shard `id` belongs to: its head (itself unless it is a replica).
+  std::string ShardOf(std::string_view id) const;
   std::string Serialize() const;
 
   // Validates everything: epoch present and > 0, ids valid and unique, known roles, endpoints

@@ -135,3 +135,38 @@ TEST_CASE("curve keys: on every node or none, operators only with them, round tr
                  "\noperator ops curve=" + k1 + "\n"),
              Catch::Contains("used twice"));
 }
+
+TEST_CASE("replicas: a copy of a shard head, out of the ring, checked and round-tripped",
+          "[router]") {
+  auto m = ClusterMap::Parse(
+      "epoch 1\n"
+      "node s1 session mesh=tcp://127.0.0.1:1\n"
+      "node s1r session mesh=tcp://127.0.0.1:2 replica-of=s1\n"
+      "node s2 session mesh=tcp://127.0.0.1:3\n"
+      "node s1q session mesh=tcp://127.0.0.1:4 replica-of=s1\n");
+  REQUIRE(m.ok());
+  CHECK(m->IdsWithRole(Role::kSession) == std::vector<std::string>{"s1", "s2"});
+  CHECK(m->ReplicasOf("s1") == std::vector<std::string>{"s1r", "s1q"});
+  CHECK(m->ReplicasOf("s2").empty());
+  CHECK(m->ShardOf("s1q") == "s1");
+  CHECK(m->ShardOf("s2") == "s2");
+  auto again = ClusterMap::Parse(m->Serialize());
+  REQUIRE(again.ok());
+  CHECK(again->nodes == m->nodes);
+  auto bad = [](const std::string& lines) {
+    auto r = ClusterMap::Parse("epoch 1\nnode s1 session mesh=tcp://127.0.0.1:1\n" + lines);
+    REQUIRE_FALSE(r.ok());
+    return r.status().message();
+  };
+  CHECK_THAT(bad("node s2 session mesh=tcp://127.0.0.1:2 replica-of=s9\n"),
+             Catch::Contains("must be a node of role session"));
+  CHECK_THAT(bad("node g1 group mesh=tcp://127.0.0.1:2 replica-of=s1\n"),
+             Catch::Contains("must be a node of role group"));
+  CHECK_THAT(bad("node s2 session mesh=tcp://127.0.0.1:2 replica-of=s1\n"
+                 "node s3 session mesh=tcp://127.0.0.1:3 replica-of=s2\n"),
+             Catch::Contains("not itself a replica"));
+  CHECK_THAT(bad("node s2 session mesh=tcp://127.0.0.1:2 replica-of=s2\n"),
+             Catch::Contains("another node"));
+  CHECK_THAT(bad("node s2 session mesh=tcp://127.0.0.1:2 replica-of=s1 leaving\n"),
+             Catch::Contains("do not join or leave"));
+}
