@@ -155,6 +155,7 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
       o.groups > 64 || o.presence < 0 || o.presence > 64 || o.media < 0 || o.media > 64)
     return {Code::kInvalid,
             "need 1..64 gateways, 1..64 session nodes and 0..64 group, presence and media nodes"};
+  if (o.replicas < 1 || o.replicas > 5) return {Code::kInvalid, "--replicas must be 1..5"};
   if (o.media_store != "localdir" && o.media_store != "rados")
     return {Code::kInvalid, "--media must be localdir or rados"};
   if (o.media_store == "rados" && (o.ceph_conf.empty() || !fs::exists(o.ceph_conf)))
@@ -173,11 +174,15 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
   map.epoch = 1;
   // Every port in one call: ports are held until all are chosen, so none repeats (a second
   // call could be handed a port the first one just released).
-  const size_t nodes =
-      static_cast<size_t>(o.gateways + o.sessions + o.groups + o.presence + o.media);
-  auto ports = FreePorts(
-      static_cast<size_t>(o.gateways * 2 + o.sessions + o.groups + o.presence * 2 + o.media * 2) +
-      nodes);
+  // Media blobs in a local directory are on one machine only: media shards get replicas on
+  // rados, where the blobs are shared.
+  const int media_copies = o.media_store == "rados" ? o.replicas : 1;
+  const size_t nodes = static_cast<size_t>(
+      o.gateways + (o.sessions + o.groups + o.presence) * o.replicas + o.media * media_copies);
+  auto ports = FreePorts(static_cast<size_t>(o.gateways * 2 + o.sessions * o.replicas +
+                                             o.groups * o.replicas + o.presence * 2 * o.replicas +
+                                             o.media * 2 * media_copies) +
+                         nodes);
   size_t p = 0;
   std::string endpoints;
   for (int i = 1; i <= o.gateways; ++i) {
@@ -188,26 +193,37 @@ Status LocalMesh::Up(const UpOptions& o, std::string& log) {
     endpoints += (o.tls ? "tls://" : "tcp://") + n.client + "\n";
     map.nodes.push_back(n);
   }
-  for (int i = 1; i <= o.sessions; ++i) {
-    map.nodes.push_back(MakeNode("s" + std::to_string(i), router::Role::kSession,
-                                 "tcp://" + o.host + ":" + std::to_string(ports[p++])));
-  }
-  for (int i = 1; i <= o.presence; ++i) {
-    auto n = MakeNode("p" + std::to_string(i), router::Role::kPresence,
-                      "tcp://" + o.host + ":" + std::to_string(ports[p]));
-    n.pub = "tcp://" + o.host + ":" + std::to_string(ports[p + 1]);
-    p += 2;
-    map.nodes.push_back(n);
-  }
-  for (int i = 1; i <= o.groups; ++i) {
-    map.nodes.push_back(MakeNode("g" + std::to_string(i), router::Role::kGroup,
-                                 "tcp://" + o.host + ":" + std::to_string(ports[p++])));
-  }
+  // Shard heads are s1, s2, ...; their replicas s1-r1, s1-r2, ... (replica-of=s1).
+  auto copies = [&](const std::string& head, int n) {
+    std::vector<std::pair<std::string, std::string>> ids{{head, ""}};
+    for (int r = 1; r < n; ++r) ids.emplace_back(head + "-r" + std::to_string(r), head);
+    return ids;
+  };
+  auto port = [&] { return "tcp://" + o.host + ":" + std::to_string(ports[p++]); };
+  for (int i = 1; i <= o.sessions; ++i)
+    for (const auto& [id, head] : copies("s" + std::to_string(i), o.replicas)) {
+      map.nodes.push_back(MakeNode(id, router::Role::kSession, port()));
+      map.nodes.back().replica_of = head;
+    }
+  for (int i = 1; i <= o.presence; ++i)
+    for (const auto& [id, head] : copies("p" + std::to_string(i), o.replicas)) {
+      auto n = MakeNode(id, router::Role::kPresence, port());
+      n.pub = port();
+      n.replica_of = head;
+      map.nodes.push_back(n);
+    }
+  for (int i = 1; i <= o.groups; ++i)
+    for (const auto& [id, head] : copies("g" + std::to_string(i), o.replicas)) {
+      map.nodes.push_back(MakeNode(id, router::Role::kGroup, port()));
+      map.nodes.back().replica_of = head;
+    }
   fs::create_directories(var_ + "/opts");
-  for (int i = 1; i <= o.media; ++i) {
-    const std::string id = "m" + std::to_string(i);
-    map.nodes.push_back(
-        MakeNode(id, router::Role::kMedia, "tcp://" + o.host + ":" + std::to_string(ports[p++])));
+  std::vector<std::pair<std::string, std::string>> media_ids;
+  for (int i = 1; i <= o.media; ++i)
+    for (const auto& c : copies("m" + std::to_string(i), media_copies)) media_ids.push_back(c);
+  for (const auto& [id, head] : media_ids) {
+    map.nodes.push_back(MakeNode(id, router::Role::kMedia, port()));
+    map.nodes.back().replica_of = head;
     // Settings of this node only: its HTTP endpoint for signed links, and its blob store.
     const std::string http = o.host + ":" + std::to_string(ports[p++]);
     std::ofstream f(var_ + "/opts/" + id + ".opts");

@@ -31,6 +31,9 @@ struct UpOptions {
   int groups = 2;
   int presence = 1;
   int media = 1;
+  // Copies of each session, group and presence shard (and media shard on rados): 1 = none;
+  // 2 = a replica beside each (docs/ARCHITECTURE.md, "Replicated shards").
+  int replicas = 1;
   std::string media_store = "localdir";  // or rados (then ceph_conf is required)
   std::string ceph_conf;
   std::string ceph_pool = "meshchat";

@@ -294,6 +294,10 @@ int main(int argc, char** argv) {
   cup->add_option("--groups", up.groups, "number of group nodes")->check(CLI::Range(0, 64));
   cup->add_option("--presence", up.presence, "number of presence nodes")->check(CLI::Range(0, 64));
   cup->add_option("--media-nodes", up.media, "number of media nodes")->check(CLI::Range(0, 64));
+  cup->add_option("--replicas", up.replicas,
+                  "copies of each session, group and presence shard (media too on rados); "
+                  "1 = no replicas")
+      ->check(CLI::Range(1, 5));
   cup->add_option("--media", up.media_store, "media blob store: localdir (default) or rados")
       ->check(CLI::IsMember({"localdir", "rados"}));
   cup->add_option("--ceph-conf", up.ceph_conf, "ceph.conf for --media rados");

@@ -67,6 +67,10 @@ constexpr Spec kSpecs[] = {
     {"lmdb_writemap", Kind::kInt, 0, 1},
     {"lmdb_map_mb", Kind::kInt, 1, 1 << 24},
     {"sync_interval_us", Kind::kInt, 0, 10'000'000},
+    // replicated shards (nodes/shard/replication.h)
+    {"repl_min_in_sync", Kind::kInt, 1, 16},
+    {"repl_timeout_ms", Kind::kInt, 100, 600'000},
+    {"repl_log_mb", Kind::kInt, 1, 1 << 16},
     // every node: load levels (the thresholds are lists, checked by LoadConfig::FromOptions)
     {"load_levels", Kind::kText, 0, 0, "on|off"},
     {"load_lag_ms", Kind::kText},

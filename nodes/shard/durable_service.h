@@ -6,6 +6,11 @@
 // completes: nothing is acknowledged before it is durable, and the loop never waits for disk.
 // Effects marked `now` (nodes/shard/effects.h) depend on no write of this node and go at once.
 //
+// Replicated shards (nodes/shard/replication.h; cluster map `replica-of=`): the shard's
+// primary sends every committed batch to its replicas at once, and a batch's effects wait
+// for both its own fsync and the in-sync replicas' acks. A replica node runs no core traffic:
+// it applies the primary's batches to its store and acknowledges each once it is durable.
+//
 // Core contract: Load(), OnEnvelope(from, env, fx), OnPeerUp(node, restarted, fx),
 // OnPeerDown(node), OnTick(fx), EndBatch(fx) (commits; clears fx on failure),
 // OnStoreLost(fx), Connections(), Unacked(); and for key hand-over (nodes/shard/handover.h)
@@ -23,6 +28,7 @@
 #include "nodes/runtime/node_runner.h"
 #include "nodes/shard/effects.h"
 #include "nodes/shard/handover.h"
+#include "nodes/shard/replication.h"
 #include "store/background_syncer.h"
 #include "store/lmdb_kv_store.h"
 
@@ -43,29 +49,85 @@ class DurableService : public Service {
     auto kv = store::LmdbKvStore::Open(dir, opts);
     if (!kv.ok()) throw std::runtime_error(kv.status().ToString());
     kv_ = std::move(kv).value();
+    rec_ = std::make_unique<store::RecordingKvStore>(*kv_);
     // 1 ms between fsyncs: measured on the 2-core test machine, it doubled chats per
     // CPU-second at 2-5k msg/s for ~3 ms more median latency (bench/README.md).
     syncer_ = std::make_unique<store::BackgroundSyncer>([env = &kv_->env()] { return env->Sync(); },
                                                         ctx_.options.Int("sync_interval_us", 1000));
-    core_ = make(*kv_);
+    core_ = make(*rec_);
+    const auto replicas = ctx_.map.ReplicasOf(ctx_.self.id);
+    if (!ctx_.self.replica_of.empty()) {
+      replica_ = std::make_unique<ReplicaReplication>(*kv_, ctx_.clock, ctx_.self.replica_of);
+    } else if (!replicas.empty()) {
+      ReplicationConfig cfg;
+      cfg.min_in_sync = ctx_.options.Int("repl_min_in_sync", cfg.min_in_sync);
+      cfg.timeout_ms = ctx_.options.Int("repl_timeout_ms", cfg.timeout_ms);
+      cfg.log_bytes = ctx_.options.Int("repl_log_mb", cfg.log_bytes >> 20) << 20;
+      primary_ = std::make_unique<PrimaryReplication>(cfg, replicas, *kv_, ctx_.clock);
+      rec_->set_recording(true);
+    }
   }
 
   void Start() override {
-    if (Status s = core_->Load(); !s.ok()) throw std::runtime_error(s.ToString());
-    if (Status s = kv_->Commit(); !s.ok()) throw std::runtime_error(s.ToString());
-    JoinIfNew();
-    ctx_.reactor.Every(250, [this] { core_->OnTick(fx_); });
+    if (replica_) {
+      // A replica: the store follows the primary; the core is never fed.
+      if (Status s = replica_->Load(); !s.ok()) throw std::runtime_error(s.ToString());
+      (void)kv_->Commit();
+      // It says hello when the link to its primary comes up (OnPeerUp), and when the primary
+      // has been silent for a while.
+      ctx_.reactor.Every(250, [this] { replica_->OnTick(fx_); });
+    } else {
+      if (Status s = core_->Load(); !s.ok()) throw std::runtime_error(s.ToString());
+      if (primary_) {
+        auto pos = LoadReplPosition(*kv_);
+        if (!pos.ok()) throw std::runtime_error(pos.status().ToString());
+        primary_->Start(pos->seq);
+      }
+      if (Status s = kv_->Commit(); !s.ok()) throw std::runtime_error(s.ToString());
+      JoinIfNew();
+      ctx_.reactor.Every(250, [this] { core_->OnTick(fx_); });
+    }
     ctx_.reactor.OnTurnEnd([this] { EndTurn(); });
     auto s = ctx_.reactor.AddFd(syncer_->notify_fd(), EPOLLIN, [this](uint32_t) { OnDurable(); });
     if (!s.ok()) throw std::runtime_error(s.ToString());
   }
   void OnEnvelope(const std::string& from, codec::Envelope&& env) override {
+    using codec::MeshType;
+    if (replica_) {
+      if (env.type == MeshType::kReplBatch) {
+        if (Status s = replica_->OnBatch(from, env, fx_); !s.ok()) {
+          spdlog::error("replica: batch from {} not applied: {}", from, s.ToString());
+          RestartReplica();
+        }
+      }
+      return;  // a replica owns no keys: nothing else is for it
+    }
+    if (env.type == MeshType::kReplHello || env.type == MeshType::kReplAck) {
+      if (!primary_) return;
+      if (env.type == MeshType::kReplHello)
+        primary_->OnHello(from, env, fx_);
+      else
+        primary_->OnAck(from, env);
+      Release();
+      return;
+    }
     core_->OnEnvelope(from, std::move(env), fx_);
   }
   void OnPeerUp(const std::string& node, bool restarted) override {
+    if (replica_) {
+      if (node == replica_->primary()) replica_->Hello(fx_);
+      return;
+    }
     core_->OnPeerUp(node, restarted, fx_);
   }
-  void OnPeerDown(const std::string& node) override { core_->OnPeerDown(node); }
+  void OnPeerDown(const std::string& node) override {
+    if (replica_) return;
+    if (primary_) {
+      primary_->OnPeerDown(node);
+      Release();  // a replica out of the in-sync set holds nothing back
+    }
+    core_->OnPeerDown(node);
+  }
   uint64_t Connections() const override { return core_->Connections(); }
   // A newer map: the service rebuilds its rings, then the core learns what changed (markers,
   // hand-over).
@@ -78,7 +140,7 @@ class DurableService : public Service {
   uint64_t HandoverPending() const override { return core_->handover().Pending(); }
   uint64_t QueueDepth() const override {
     uint64_t n = core_->Unacked();  // channel entries the peers have not confirmed
-    for (const auto& [batch, fx] : waiting_) n += fx.mesh.size();  // waiting for the fsync
+    for (const auto& w : waiting_) n += w.fx.mesh.size();  // waiting for the fsync
     return n + open_fx_.mesh.size();
   }
   int64_t CommitAgeMs() const override {
@@ -101,6 +163,7 @@ class DurableService : public Service {
                         "from a batch's commit to its fsync completing");
     if (auto used = kv_->UsedBytes(); used.ok())
       m.Gauge("meshchat_store_bytes", "LMDB bytes in use", static_cast<double>(*used));
+    WriteReplicationMetrics(m);
   }
 
  protected:
@@ -128,8 +191,15 @@ class DurableService : public Service {
   virtual void AfterTurn() {}
 
  private:
+  struct Waiting {
+    uint64_t batch;     // local batch number (the syncer's)
+    uint64_t repl_seq;  // replicated batch it depends on (0: none)
+    Effects fx;
+  };
+
   void EndTurn() {
     AfterTurn();
+    if (primary_) primary_->OnTurn(fx_);  // copy parts, in-sync timeouts
     for (auto& m : fx_.mesh) {
       if (m.now)
         Send(m);
@@ -137,12 +207,29 @@ class DurableService : public Service {
         open_fx_.mesh.push_back(std::move(m));
     }
     fx_.Clear();
+    if (primary_) Release();           // acks and hand-overs of this turn
     if (!syncing_) CommitOpenBatch();  // otherwise the batch grows until the fsync is done
   }
   void CommitOpenBatch() {
     if (open_fx_.mesh.empty() && !kv_->dirty()) {
       (void)kv_->Commit();  // ends a read-only batch
       return;
+    }
+    if (replica_) {
+      if (Status s = kv_->Commit(); !s.ok()) {
+        spdlog::error("replica: store commit failed: {}", s.ToString());
+        open_fx_.Clear();
+        ++failures_;
+        RestartReplica();
+        return;
+      }
+      Committed(0);
+      return;
+    }
+    uint64_t seq = 0;  // the replicated batch number this commit gets (0: nothing written)
+    if (primary_ && kv_->dirty()) {
+      seq = primary_->seq() + 1;
+      if (Status s = SaveReplPosition(*rec_, primary_->term(), seq); !s.ok()) seq = 0;
     }
     if (Status s = core_->EndBatch(open_fx_); !s.ok()) {
       const int64_t now = ctx_.clock.MonoMs();
@@ -153,9 +240,18 @@ class DurableService : public Service {
       }
       open_fx_.Clear();
       ++failures_;
+      if (primary_) primary_->OnCommitFailed();
       return;
     }
-    waiting_.emplace_back(++batch_, std::move(open_fx_));
+    if (seq != 0) {
+      Effects sends;  // to the replicas at once: their fsync runs alongside ours
+      primary_->OnCommitted(seq, rec_->TakeCommitted(), sends);
+      for (auto& m : sends.mesh) Send(m);
+    }
+    Committed(primary_ ? primary_->seq() : 0);
+  }
+  void Committed(uint64_t repl_seq) {
+    waiting_.push_back({++batch_, repl_seq, std::move(open_fx_)});
     open_fx_.Clear();
     syncer_->Request(batch_);
     sync_started_ms_ = ctx_.clock.MonoMs();
@@ -177,30 +273,73 @@ class DurableService : public Service {
       failures_ += waiting_.size();
       waiting_.clear();
       Effects dropped;
-      core_->OnStoreLost(dropped);
+      if (replica_)
+        RestartReplica();  // its acks are gone; the primary resends
+      else
+        core_->OnStoreLost(dropped);
       syncing_ = false;
       return;
     }
     sync_latency_.Observe(static_cast<double>(ctx_.clock.MonoMs() - sync_started_ms_) / 1000);
-    while (!waiting_.empty() && waiting_.front().first <= durable) {
-      for (auto& m : waiting_.front().second.mesh) Send(m);
-      waiting_.pop_front();
-    }
-    if (waiting_.empty()) {
+    durable_ = durable;
+    Release();
+    // One commit at a time waits for its fsync (LMDB without sync may reuse pages of the
+    // last synced snapshot only once a newer one is synced); batches waiting for replicas do
+    // not hold the next commit back.
+    if (durable_ >= batch_) {
       syncing_ = false;
       CommitOpenBatch();  // what accumulated during the fsync goes next
     }
   }
+  // Sends the effects of every batch durable here and, if replicated, on the in-sync replicas.
+  void Release() {
+    const uint64_t replicated = primary_ ? primary_->ReleasableUpTo() : UINT64_MAX;
+    while (!waiting_.empty() && waiting_.front().batch <= durable_ &&
+           waiting_.front().repl_seq <= replicated) {
+      for (auto& m : waiting_.front().fx.mesh) Send(m);
+      waiting_.pop_front();
+    }
+  }
+  // The replica's store and its position disagree (a failed commit or apply): start from the
+  // store again; the primary's next batch shows the gap and it resends or copies.
+  void RestartReplica() {
+    kv_->Rollback();
+    if (Status s = replica_->Load(); !s.ok())
+      spdlog::error("replica: cannot read its position: {}", s.ToString());
+    (void)kv_->Commit();
+  }
+  void WriteReplicationMetrics(MetricsText& m) const {
+    if (primary_) {
+      for (const auto& r : primary_->Replicas())
+        m.Gauge("meshchat_repl_lag_batches", "batches a replica has not acknowledged",
+                static_cast<double>(r.lag), "replica=\"" + r.node + "\"");
+      m.Gauge("meshchat_repl_in_sync", "replicas in the in-sync set",
+              static_cast<double>(primary_->in_sync()));
+      m.Counter("meshchat_repl_dropped_total", "replicas that left the in-sync set",
+                primary_->dropped_from_sync());
+      m.Counter("meshchat_repl_copies_total", "whole-store copies started to replicas",
+                primary_->copies_started());
+      m.Gauge("meshchat_repl_seq", "last batch committed on this shard",
+              static_cast<double>(primary_->seq()));
+    }
+    if (replica_)
+      m.Gauge("meshchat_repl_seq", "last batch applied on this replica",
+              static_cast<double>(replica_->position().seq));
+  }
 
   NodeContext& ctx_;
   std::unique_ptr<store::LmdbKvStore> kv_;
+  std::unique_ptr<store::RecordingKvStore> rec_;  // what the core writes through
   std::unique_ptr<store::BackgroundSyncer> syncer_;
   std::unique_ptr<Core> core_;
-  Effects fx_;       // effects of the current loop turn
-  Effects open_fx_;  // effects of the open batch
+  std::unique_ptr<PrimaryReplication> primary_;  // a shard head with replicas
+  std::unique_ptr<ReplicaReplication> replica_;  // a replica (replica-of=)
+  Effects fx_;                                   // effects of the current loop turn
+  Effects open_fx_;                              // effects of the open batch
   bool syncing_ = false;
   uint64_t batch_ = 0;
-  std::deque<std::pair<uint64_t, Effects>> waiting_;  // batches committed, not yet durable
+  uint64_t durable_ = 0;         // highest local batch known durable
+  std::deque<Waiting> waiting_;  // batches committed, effects not yet released
   int64_t last_error_log_ms_ = 0;
   int64_t sync_started_ms_ = 0;
   uint64_t batches_ = 0, failures_ = 0;

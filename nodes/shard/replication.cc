@@ -215,6 +215,12 @@ void PrimaryReplication::OnHello(const std::string& from, const codec::Envelope&
     StartCopy(from, r, fx);
     return;
   }
+  if ((r.state == State::kInSync || r.state == State::kCatchingUp) && seq >= r.acked) {
+    // Again (a gap, or its primary was quiet): resend what follows; it keeps its standing.
+    for (const auto& l : log_)
+      if (l.seq > seq) SendLogged(from, l, fx);
+    return;
+  }
   r = Replica{};
   r.state = State::kCatchingUp;
   r.acked = seq;  // reported from its store; durable there once its next ack says so
@@ -243,8 +249,9 @@ void PrimaryReplication::OnAck(const std::string& from, const codec::Envelope& e
   if (r.state == State::kUnknown) return;
   if (env.req > r.acked) {
     r.acked = std::min(env.req, seq_);
-    r.waiting_since_ms = r.acked >= seq_ ? -1 : clock_.MonoMs();
+    r.waiting_since_ms = clock_.MonoMs();  // progress
   }
+  if (r.acked >= seq_) r.waiting_since_ms = -1;  // nothing outstanding
   const bool caught_up = env.ftype == kAckComplete && r.acked >= r.catch_up_to;
   if (caught_up && (r.state == State::kCatchingUp || (r.state == State::kCopying && r.copy_done))) {
     r.state = State::kInSync;

@@ -121,6 +121,18 @@ TEST_CASE("replication: batches reach the replica in order and are released on i
   CHECK(pos->seq == 3);
   CHECK(pos->term == 1);
   CHECK(s.primary.Replicas().at(0).lag == 0);
+  // Said again (its primary was quiet): it keeps its place in the in-sync set.
+  s.replica.Hello(fx);
+  s.Route(fx, "r1");
+  s.PrimaryTurn();
+  CHECK(s.StateOfReplica() == "in-sync");
+  CHECK(s.primary.copies_started() == 1);
+  s.Commit({{"e", "5"}});
+  CHECK(s.primary.ReleasableUpTo() == 3);  // still waits for it
+  s.clock.Advance(5000);                   // with nothing outstanding, time alone takes nobody out
+  s.Settle();
+  CHECK(s.primary.ReleasableUpTo() == 4);
+  CHECK(s.primary.dropped_from_sync() == 0);
 }
 
 TEST_CASE("replication: an empty replica gets a copy while batches go on, and converges",
