@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "base/cluster_secret.h"
+#include "base/free_ports.h"
 #include "codec/client_messages.h"
 #include "codec/msgpack_view.h"
 #include "ops/dev_certs.h"
@@ -64,23 +65,9 @@ long ReadPid(const std::string& path) {
   return pid;
 }
 
-// Free TCP ports on `host`, chosen by the kernel (bind to port 0), all distinct.
+// Free TCP ports, all distinct, outside the range outgoing connections take (base/free_ports.h).
 std::vector<uint16_t> FreePorts(size_t n) {
-  std::vector<int> fds;
-  std::vector<uint16_t> ports;
-  for (size_t i = 0; i < n; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ports.push_back(ntohs(a.sin_port));
-    fds.push_back(fd);  // held open until all are chosen, so they differ
-  }
-  for (int fd : fds) close(fd);
-  return ports;
+  return FreeListenPorts(n);
 }
 
 std::string Tail(const std::string& path, size_t lines) {
