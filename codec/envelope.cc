@@ -122,7 +122,7 @@ DecodeStatus Decode(std::string_view in, Envelope& out) {
 std::string Encode(const NodeStatus& s) {
   std::string out;
   Writer(out)
-      .Map(15)
+      .Map(20)
       .Key("id")
       .Str(s.id)
       .Key("role")
@@ -152,7 +152,19 @@ std::string Encode(const NodeStatus& s) {
       .Key("load")
       .Uint(s.load)
       .Key("full")
-      .Bool(s.full);
+      .Bool(s.full)
+      .Key("repl_role")
+      .Str(s.repl_role)
+      .Key("shard")
+      .Str(s.shard)
+      .Key("repl_term")
+      .Uint(s.repl_term)
+      .Key("repl_seq")
+      .Uint(s.repl_seq)
+      .Key("replicas");
+  Writer w(out);
+  w.Array(static_cast<uint32_t>(s.replicas.size()));
+  for (const auto& r : s.replicas) w.Array(3).Str(r.node).Str(r.state).Uint(r.lag);
   return out;
 }
 
@@ -175,6 +187,22 @@ DecodeStatus Decode(std::string_view in, NodeStatus& out) {
     if (m.Find("handover")) MC_DECODE_TRY(ReadUint(m.Find("handover"), out.handover));
     if (m.Find("load")) MC_DECODE_TRY(ReadUint(m.Find("load"), out.load));
     if (m.Find("full")) MC_DECODE_TRY(ReadBool(m.Find("full"), out.full));
+    if (m.Find("repl_role")) MC_DECODE_TRY(ReadStr(m.Find("repl_role"), out.repl_role, 16));
+    if (m.Find("shard")) MC_DECODE_TRY(ReadStr(m.Find("shard"), out.shard, kMaxIdBytes));
+    if (m.Find("repl_term")) MC_DECODE_TRY(ReadUint(m.Find("repl_term"), out.repl_term));
+    if (m.Find("repl_seq")) MC_DECODE_TRY(ReadUint(m.Find("repl_seq"), out.repl_seq));
+    if (const msgpack::object* rs = m.Find("replicas")) {
+      if (rs->type != msgpack::type::ARRAY) return DecodeStatus::kMalformed;
+      out.replicas.resize(rs->via.array.size);  // at most the unpack limit's 32
+      for (uint32_t i = 0; i < rs->via.array.size; ++i) {
+        const msgpack::object& r = rs->via.array.ptr[i];
+        if (r.type != msgpack::type::ARRAY || r.via.array.size != 3)
+          return DecodeStatus::kMalformed;
+        MC_DECODE_TRY(ReadStr(&r.via.array.ptr[0], out.replicas[i].node, kMaxIdBytes));
+        MC_DECODE_TRY(ReadStr(&r.via.array.ptr[1], out.replicas[i].state, 16));
+        MC_DECODE_TRY(ReadUint(&r.via.array.ptr[2], out.replicas[i].lag));
+      }
+    }
     return DecodeStatus::kOk;
   });
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "codec/frame.h"
 
@@ -125,6 +126,20 @@ struct NodeStatus {
   uint64_t handover = 0;  // keys still moving after a map change: work left, 0 when settled
   uint64_t load = 0;      // a LoadLevel, 0 normal .. 3
   bool full = false;      // queue over its hard cap: new sends refused
+  // Replicated shards (nodes/shard/replication.h): "primary" or "replica" ("" unreplicated),
+  // the shard's name, the primary's term, the last batch committed (primary) or applied
+  // (replica), and, on a primary, each replica's standing.
+  struct Replica {
+    std::string node;
+    std::string state;  // unknown, copying, catching-up, in-sync
+    uint64_t lag = 0;   // batches not acknowledged
+    bool operator==(const Replica&) const = default;
+  };
+  std::string repl_role = {};
+  std::string shard = {};
+  uint64_t repl_term = 0;
+  uint64_t repl_seq = 0;
+  std::vector<Replica> replicas = {};
   bool operator==(const NodeStatus&) const = default;
 };
 std::string Encode(const NodeStatus& s);

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <csignal>
@@ -89,6 +90,40 @@ std::string OneLine(const std::string& s, size_t max) {
   return s.size() > max ? out + "..." : out;
 }
 
+// Replicated shards, from their primaries' answers: who is primary, its term and last batch,
+// each replica's standing and lag. Nothing when no shard has replicas.
+void PrintShards(const std::vector<nodes::NodeState>& nodes) {
+  bool first = true;
+  for (const auto& n : nodes) {
+    const bool replicated =
+        !n.info.replica_of.empty() || std::any_of(nodes.begin(), nodes.end(), [&](const auto& o) {
+          return o.info.replica_of == n.info.id;
+        });
+    if (!replicated || !n.info.replica_of.empty()) continue;  // one line per shard, by head
+    if (first) {
+      std::printf("\n%-8s %-9s %-10s %6s %9s  %s\n", "SHARD", "ROLE", "PRIMARY", "TERM", "BATCH",
+                  "REPLICAS (state, batches behind)");
+      first = false;
+    }
+    std::string primary = "-", replicas;
+    uint64_t term = 0, seq = 0;
+    for (const auto& m : nodes) {
+      if (!m.status || m.status->repl_role != "primary" || m.status->shard != n.info.id) continue;
+      primary = m.info.id;
+      term = m.status->repl_term;
+      seq = m.status->repl_seq;
+      for (const auto& r : m.status->replicas)
+        replicas +=
+            (replicas.empty() ? "" : ", ") + r.node + " " + r.state + " " + std::to_string(r.lag);
+    }
+    if (primary == "-") replicas = "(no primary answers)";
+    std::printf("%-8s %-9s %-10s %6llu %9llu  %s\n", n.info.id.c_str(),
+                router::RoleName(n.info.role), primary.c_str(),
+                static_cast<unsigned long long>(term), static_cast<unsigned long long>(seq),
+                replicas.c_str());
+  }
+}
+
 int CmdStatus(nodes::LocalMesh& mesh, bool json) {
   auto nodes = mesh.Query();
   if (!nodes.ok()) {
@@ -127,7 +162,17 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
                 << ",\"handover\":" << (up ? n.status->handover : 0)
                 << ",\"load\":" << (up ? n.status->load : 0) << ",\"load_name\":\"" << load
                 << "\",\"full\":" << (up && n.status->full ? "true" : "false")
-                << ",\"last_error\":\"" << JsonEscape(up ? n.status->last_error : "") << "\"}";
+                << ",\"last_error\":\"" << JsonEscape(up ? n.status->last_error : "") << "\""
+                << ",\"repl_role\":\"" << (up ? n.status->repl_role : "") << "\",\"shard\":\""
+                << JsonEscape(up ? n.status->shard : "")
+                << "\",\"repl_term\":" << (up ? n.status->repl_term : 0)
+                << ",\"repl_seq\":" << (up ? n.status->repl_seq : 0) << ",\"replicas\":[";
+      for (size_t i = 0; up && i < n.status->replicas.size(); ++i) {
+        const auto& r = n.status->replicas[i];
+        std::cout << (i ? "," : "") << "{\"node\":\"" << JsonEscape(r.node) << "\",\"state\":\""
+                  << r.state << "\",\"lag\":" << r.lag << "}";
+      }
+      std::cout << "]}";
       first = false;
       continue;
     }
@@ -153,6 +198,7 @@ int CmdStatus(nodes::LocalMesh& mesh, bool json) {
         up ? OneLine(n.status->last_error, 48).c_str() : "-");
   }
   if (json) std::cout << "\n]\n";
+  if (!json) PrintShards(*nodes);
   return down == 0 ? 0 : 3;
 }
 

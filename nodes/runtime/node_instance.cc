@@ -211,6 +211,7 @@ std::string NodeInstance::StatusBody() {
   st.handover = service_->HandoverPending();
   st.load = static_cast<uint64_t>(load_->state().level);
   st.full = load_->state().full;
+  service_->FillReplication(st);
   return codec::Encode(st);
 }
 

@@ -69,6 +69,8 @@ class Service {
   // Keys still moving to or from this node after a map change (0: none). A node refuses a
   // newer map until this is 0.
   virtual uint64_t HandoverPending() const { return 0; }
+  // Replicated shards: this node's standing in its shard (status fields repl_*, replicas).
+  virtual void FillReplication(codec::NodeStatus& /*st*/) const {}
   // Role-specific metrics, rendered once a second on the loop thread.
   virtual void WriteMetrics(MetricsText& /*m*/) const {}
   // For operators (`meshctl who`): what this node knows about `key`, as a msgpack map body.

@@ -146,6 +146,20 @@ class DurableService : public Service {
   int64_t CommitAgeMs() const override {
     return syncing_ ? ctx_.clock.MonoMs() - sync_started_ms_ : 0;
   }
+  void FillReplication(codec::NodeStatus& st) const override {
+    if (primary_) {
+      st.repl_role = "primary";
+      st.shard = ctx_.self.id;
+      st.repl_term = primary_->term();
+      st.repl_seq = primary_->seq();
+      for (const auto& r : primary_->Replicas()) st.replicas.push_back({r.node, r.state, r.lag});
+    } else if (replica_) {
+      st.repl_role = "replica";
+      st.shard = ctx_.self.replica_of;
+      st.repl_term = replica_->position().term;
+      st.repl_seq = replica_->position().seq;
+    }
+  }
   void OnLoad(const LoadState& state) override {
     if constexpr (requires(Core & c) { c.SetLoad(state); }) core_->SetLoad(state);
   }
