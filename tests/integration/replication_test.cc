@@ -37,7 +37,8 @@ std::map<std::string, std::string> Rows(const TestMesh& mesh, const std::string&
   REQUIRE((*kv)
               ->ScanRows("", "",
                          [&](std::string_view t, std::string_view k, std::string_view v) {
-                           if (t != "repl") out[std::string(t) + '\0' + std::string(k)] = std::string(v);
+                           if (t != "repl")
+                             out[std::string(t) + '\0' + std::string(k)] = std::string(v);
                            return true;
                          })
               .ok());
