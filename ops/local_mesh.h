@@ -134,6 +134,9 @@ class LocalMesh {
   Status PushMap(const router::ClusterMap& next, std::string& log, const std::string& skip = "");
   // Stops (SIGTERM, then SIGKILL after 5 s) and starts one node.
   Status RestartNode(const std::string& id, std::string& log);
+  // A shard whose primary `head` lost its store: `from` (a replica of it, stopped here) gives
+  // its store to `head`, then both start (ops/local_mesh_replicas.cc).
+  Status RestoreNode(const std::string& head, const std::string& from, std::string& log);
   // Asks the user's session shard what it knows of the user (a msgpack map, see
   // SessionCore::DescribeUser). kUnavailable if the shard does not answer in time.
   Result<std::string> DescribeUser(const std::string& user, int timeout_ms = 1500) const;

@@ -376,6 +376,11 @@ int main(int argc, char** argv) {
                      "this node's CURVE secret key (`meshctl keygen`), when the map lists keys");
   auto* crestart = app.add_subcommand("restart", "stop (TERM) and start one node");
   crestart->add_option("node", node_id, "node id")->required();
+  std::string restore_from;
+  auto* crestore = app.add_subcommand(
+      "restore", "a shard's primary lost its disk: give it its replica's store, start both");
+  crestore->add_option("node", node_id, "the shard's head (its primary), stopped")->required();
+  crestore->add_option("--from", restore_from, "a replica of it (replica-of=)")->required();
   std::string add_role = "gateway";
   auto* cadd = app.add_subcommand(
       "add",
@@ -473,6 +478,10 @@ int main(int argc, char** argv) {
   if (ctop->parsed()) return CmdTop(mesh, top_interval, top_count);
   if (crestart->parsed()) {
     return Report("restart", [&](std::string& log) { return mesh.RestartNode(node_id, log); });
+  }
+  if (crestore->parsed()) {
+    return Report("restore",
+                  [&](std::string& log) { return mesh.RestoreNode(node_id, restore_from, log); });
   }
   if (cring->parsed()) return CmdRing(mesh, role_name);
   if (crevoke->parsed()) {

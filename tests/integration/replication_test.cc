@@ -1,16 +1,19 @@
 // Replicated shards (meshctl up --replicas 2): what a primary acknowledges is on its
 // replica's disk too, a replica that stops answering holds acks back only for
-// repl_timeout_ms, and with repl_min_in_sync=2 nothing is acknowledged on one copy.
+// repl_timeout_ms, with repl_min_in_sync=2 nothing is acknowledged on one copy, and a primary
+// whose disk is destroyed comes back from its replica's store with every acked message.
 // Real processes (one per node), real LMDB files.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
 
+#include "router/hash_ring.h"
 #include "store/lmdb_kv_store.h"
 #include "tests/integration/test_mesh.h"
 
@@ -139,4 +142,42 @@ TEST_CASE("replicated shards: with repl_min_in_sync=2 nothing is acknowledged on
   REQUIRE(kill(replica, SIGCONT) == 0);
   auto sent = Expect<codec::Sent>(ca, 10'000);  // the replica catches up: both copies again
   CHECK(sent.to == "bea");
+}
+
+TEST_CASE(
+    "replicated shards: a primary killed with its disk comes back from its replica, "
+    "nothing acked lost",
+    "[integration][replication]") {
+  TestMesh mesh(2, 2, "--replicas 2");
+  auto [a, b] = mesh.CrossShardUsers();
+  router::HashRing ring(mesh.map().IdsWithRole(router::Role::kSession));
+  const std::string victim = ring.Owner(b);  // b's inbox lives there
+  std::vector<uint64_t> seqs;
+  {
+    auto ca = mesh.Connect(a, 0);
+    for (int i = 0; i < 80; ++i) REQUIRE(ca.Send(b, "m" + std::to_string(i)).ok());
+    for (int i = 0; i < 80; ++i) {  // (the per-user send burst is 100)
+      INFO("sent " << i);
+      seqs.push_back(Expect<codec::Sent>(ca).seq);
+    }
+  }
+  REQUIRE(mesh.Meshctl("kill " + victim) == 0);  // SIGKILL, and the disk goes with it
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::filesystem::remove_all(mesh.var() + "/data/" + victim);
+  std::string out;
+  CHECK(mesh.Meshctl("restore " + victim + " --from s9", &out) != 0);  // not its replica
+  REQUIRE(mesh.Meshctl("restore " + victim + " --from " + victim + "-r1", &out) == 0);
+  INFO(out);
+  WaitInSync(mesh, victim);
+  auto cb = mesh.Connect(b, 1);
+  std::vector<uint64_t> got;
+  while (got.size() < seqs.size()) {
+    INFO("pushes so far: " << got.size() << "; restore said: " << out);
+    auto push = Expect<codec::Push>(cb, 10'000);
+    CHECK(push.body == "m" + std::to_string(got.size()));  // in order, none twice
+    got.push_back(push.seq);
+  }
+  CHECK(got == seqs);
+  auto more = cb.Next(500);  // and nothing after them
+  if (more.ok()) CHECK_FALSE(std::holds_alternative<codec::Push>(*more));
 }
