@@ -23,6 +23,8 @@ inline constexpr size_t kMaxReplTableBytes = 64;        // table names are short
 inline constexpr size_t kMaxReplKeyBytes = 4096;        // keys are ids, times and sequences
 inline constexpr size_t kMaxReplPartBytes = 512 << 10;  // a part is cut near this size
 
+// One write on the wire. store::WriteOp is the same thing in the store's terms: codec and
+// store may not use each other (docs/ARCHITECTURE.md, "Layout"), so nodes/shard converts.
 struct ReplWrite {
   enum class Kind : uint8_t { kPut = 1, kDel = 2, kClear = 3 };
   Kind kind = Kind::kPut;

@@ -75,6 +75,17 @@ struct Shard {
     primary.OnTurn(fx);
     Route(fx, "p1");
   }
+  // The replica says hello; `settle`: and everything that follows is carried until quiet,
+  // else only the primary's answer is made.
+  void Hello(bool settle = true) {
+    Effects fx;
+    replica.Hello(fx);
+    Route(fx, "r1");
+    if (settle)
+      Settle();
+    else
+      PrimaryTurn();
+  }
   void Settle() {
     for (int i = 0; i < 1000 && (!to_replica.empty() || !to_primary.empty()); ++i) {
       ReplicaTurn();
@@ -99,10 +110,7 @@ struct Shard {
 TEST_CASE("replication: batches reach the replica in order and are released on its ack",
           "[replication]") {
   Shard s;
-  Effects fx;
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.Settle();
+  s.Hello();
   CHECK(s.StateOfReplica() == "in-sync");
   s.Commit({{"a", "1"}, {"b", "2"}});
   CHECK(s.primary.ReleasableUpTo() == 0);  // the replica has not said it holds batch 1
@@ -122,9 +130,7 @@ TEST_CASE("replication: batches reach the replica in order and are released on i
   CHECK(pos->term == 1);
   CHECK(s.primary.Replicas().at(0).lag == 0);
   // Said again (its primary was quiet): it keeps its place in the in-sync set.
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.PrimaryTurn();
+  s.Hello(false);
   CHECK(s.StateOfReplica() == "in-sync");
   CHECK(s.primary.copies_started() == 1);
   s.Commit({{"e", "5"}});
@@ -147,10 +153,7 @@ TEST_CASE("replication: an empty replica gets a copy while batches go on, and co
   }
   REQUIRE(s.rkv.Put("stale", "x", "from an old life").ok());  // what the copy must erase
   REQUIRE(s.rkv.Commit().ok());
-  Effects fx;
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.PrimaryTurn();
+  s.Hello(false);
   CHECK(s.StateOfReplica() == "copying");
   CHECK(s.primary.copies_started() == 1);
   // Batches during the copy touch rows already copied, rows not yet copied, and new rows.
@@ -174,16 +177,14 @@ TEST_CASE("replication: an empty replica gets a copy while batches go on, and co
 TEST_CASE("replication: a replica that stops mid-copy starts the copy again", "[replication]") {
   Shard s;
   for (int b = 0; b < 10; ++b) s.Commit({{"k" + std::to_string(b), std::string(300'000, 'x')}});
-  Effects fx;
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.PrimaryTurn();
+  s.Hello(false);
   s.ReplicaTurn(2);  // two parts applied, then the replica "restarts"
   s.to_replica.clear();
   s.to_primary.clear();
   ReplicaReplication restarted(s.rkv, s.clock, "p1");
   REQUIRE(restarted.Load().ok());
   CHECK_FALSE(restarted.position().complete);
+  Effects fx;
   restarted.Hello(fx);
   REQUIRE(fx.mesh.front().env.type == MeshType::kReplHello);
   CHECK(fx.mesh.front().env.ftype == 0);  // incomplete: it asks for a copy, not for batches
@@ -195,10 +196,7 @@ TEST_CASE("replication: a replica that stops mid-copy starts the copy again", "[
 
 TEST_CASE("replication: a lost batch is asked for again and resent from the log", "[replication]") {
   Shard s;
-  Effects fx;
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.Settle();
+  s.Hello();
   s.Commit({{"a", "1"}});
   s.drop_next_batch = true;
   s.ReplicaTurn();
@@ -214,10 +212,7 @@ TEST_CASE("replication: a silent replica leaves the in-sync set, then comes back
   ReplicationConfig cfg;
   cfg.timeout_ms = 1000;
   Shard s(cfg);
-  Effects fx;
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.Settle();
+  s.Hello();
   s.replica_silent = true;
   s.Commit({{"a", "1"}});
   s.ReplicaTurn();
@@ -245,10 +240,7 @@ TEST_CASE("replication: with min_in_sync 2 nothing goes while the replica is out
   Shard s(cfg);
   s.Commit({{"a", "1"}});
   CHECK(s.primary.ReleasableUpTo() == 0);  // the replica has not even said hello
-  Effects fx;
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.Settle();
+  s.Hello();
   CHECK(s.primary.ReleasableUpTo() == 1);
   s.primary.OnPeerDown("r1");
   s.Commit({{"b", "2"}});
@@ -258,10 +250,7 @@ TEST_CASE("replication: with min_in_sync 2 nothing goes while the replica is out
 TEST_CASE("replication: fencing: a replica that follows a newer term stops the old primary",
           "[replication]") {
   Shard s;
-  Effects fx;
-  s.replica.Hello(fx);
-  s.Route(fx, "r1");
-  s.Settle();
+  s.Hello();
   s.Commit({{"a", "1"}});
   s.Settle();
   // A newer primary (term 2) wrote batch 2 to this replica.
@@ -269,6 +258,7 @@ TEST_CASE("replication: fencing: a replica that follows a newer term stops the o
   codec::Envelope env;
   env.type = MeshType::kReplBatch;
   env.body = codec::Encode(newer);
+  Effects fx;
   REQUIRE(s.replica.OnBatch("p1", env, fx).ok());
   fx.Clear();
   s.Commit({{"b", "2"}});  // the old primary's batch 2 (term 1): refused
